@@ -1,0 +1,34 @@
+"""Resource bounds: what one spec may ask of the machine.
+
+Defaults admit every real network (densenet201, vgg19 at 224, resnet152) with
+room to spare, and reject a spec that would make the compiler or the user's
+machine eat itself. Each bound has a command-line flag (see `cli.py`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_params: int = 2_000_000_000          # E401: 2e9 parameters (8 GB in fp32)
+    max_activations: int = 4_000_000_000     # E402: output elements per sample, all layers
+    max_depth: int = 64                      # E403: nesting of bodies, blocks and calls
+    max_repeat: int = 10_000                 # E404: one repeat's count
+    max_layers: int = 200_000                # E404: nodes in one elaborated network
+    max_file_bytes: int = 4_000_000          # E405: size of one .arch file
+    max_import_depth: int = 32               # E406: chain of imports
+
+    # flag name -> field, for the CLI and the docs' table
+    FLAGS = {
+        "--max-params": "max_params",
+        "--max-activations": "max_activations",
+        "--max-depth": "max_depth",
+        "--max-repeat": "max_repeat",
+        "--max-layers": "max_layers",
+        "--max-file-bytes": "max_file_bytes",
+        "--max-import-depth": "max_import_depth",
+    }
+
+
+DEFAULT_LIMITS = Limits()
