@@ -1,0 +1,82 @@
+"""The command line: `archlang COMMAND ...` and `python -m archlang`.
+
+Each command lives in `archlang/commands/<name>.py` with `register(sub)` and
+`run(args) -> int`. This module only dispatches and keeps the exit-code
+contract: 0 success, 1 the spec has errors, 2 usage or internal error, with a
+one-line message and never a raw traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from .diagnostics import UsageError
+
+COMMANDS = ("check", "shapes", "build", "export", "render", "train")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own errors: exit 2, one line
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="archlang", description="Check, inspect, build, export, render and train .arch network specs.")
+    parser.add_argument("--version", action="version", version=f"archlang {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        module = importlib.import_module(f"archlang.commands.{name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "command", None):
+            parser.print_help(sys.stderr)
+            return 2
+        return int(args.run(args))
+    except UsageError as exc:
+        print(f"archlang: {exc}" if not str(exc).startswith("archlang") else str(exc), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("archlang: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `archlang shapes x.arch | head`: the reader left; not an error of ours.
+        with _suppress():
+            sys.stdout = open(os.devnull, "w")
+        return 0
+    except SystemExit as exc:  # --help, --version
+        return int(exc.code or 0) if isinstance(exc.code, int) else 0
+    except Exception as exc:  # noqa: BLE001 - the contract: never a traceback
+        if os.environ.get("ARCHLANG_DEBUG"):
+            raise
+        print(f"archlang: internal error: {type(exc).__name__}: {exc} "
+              f"(set ARCHLANG_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 2
+
+
+class _suppress:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return True
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("archlang")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

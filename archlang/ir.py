@@ -1,0 +1,205 @@
+"""The graph IR: what elaboration produces and every pass and backend reads.
+
+A network elaborates to a `Graph`: a networkx DiGraph whose nodes are layers
+(`Node`), created in topological order, each with its op, its bound arguments,
+its ordered inputs, its span and the chain of block calls that produced it.
+Block instances are `Scope`s; a node's `scope` is the innermost one. Shapes,
+parameters and MACs are annotations that the passes write once.
+
+Backends see only this module's objects, never the AST or the text.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import networkx as nx
+
+from .diagnostics import Diagnostic, Frame
+from .shapes import UNKNOWN, Shape, ShapeOrUnknown
+from .source import Span
+
+
+@dataclass(eq=False)
+class Scope:
+    """One block instance: `Residual(128, s=2)` called at some span.
+
+    `path` is its dotted module path ("" for the network itself). `key` is the
+    block name with its bound arguments and input shape: two instances with the
+    same key have the same structure, so a code generator may reuse one class.
+    `entry` is the node the block was called on; `exit` the node it yields.
+    """
+
+    path: str
+    block: str
+    call: str
+    span: Span | None
+    parent: "Scope | None"
+    key: tuple = ()
+    entry: int | None = None
+    exit: int | None = None
+    children: list["Scope"] = field(default_factory=list)
+
+    @property
+    def depth(self) -> int:
+        return 0 if self.parent is None else self.parent.depth + 1
+
+    @property
+    def local_name(self) -> str:
+        return self.path.rsplit(".", 1)[-1]
+
+    def ancestors(self) -> Iterator["Scope"]:
+        """This scope and its parents, innermost first."""
+        s: Scope | None = self
+        while s is not None:
+            yield s
+            s = s.parent
+
+    def frames(self) -> tuple[Frame, ...]:
+        """The call stack for diagnostics, outermost call first."""
+        return tuple(Frame(s.block, s.call, s.span) for s in reversed(list(self.ancestors())) if s.span is not None)
+
+
+@dataclass(eq=False)
+class Node:
+    """One layer, merge or input.
+
+    op      a name from the op table (`ops.OPS`), or "input"
+    args    bound arguments: canonical names, defaults filled in, values are
+            int, float, bool, str, tuples of those, or symbolic dims
+    inputs  ids of the nodes it reads, in argument order
+    name    dotted module path, unique in the graph ("stage2.residual1.conv1");
+            the last part is the label when the spec gave one
+    """
+
+    id: int
+    op: str
+    args: dict[str, Any]
+    inputs: tuple[int, ...]
+    span: Span
+    name: str
+    scope: Scope
+    label: str | None = None
+    # annotations, written once by the passes
+    shape: ShapeOrUnknown = UNKNOWN
+    params: int = 0
+    trainable_params: int = 0
+    macs: int = 0
+    failed: bool = False  # its shape rule reported an error
+
+    @property
+    def local_name(self) -> str:
+        return self.name.rsplit(".", 1)[-1]
+
+    @property
+    def known(self) -> bool:
+        return self.shape is not UNKNOWN
+
+
+@dataclass(frozen=True)
+class Port:
+    """A named network input or output."""
+
+    name: str
+    node: int
+    span: Span | None = None
+
+
+@dataclass
+class Constraint:
+    """A condition on the symbolic input sizes that the network needs.
+
+    `holds(env)` evaluates it for concrete sizes; `text` is what users read
+    ("H and W even", "(H - 1) // 2 + 1 == H // 2").
+    """
+
+    text: str
+    check: Any  # callable env -> bool
+    span: Span | None = None
+
+    def holds(self, env: dict[str, int]) -> bool:
+        return bool(self.check(env))
+
+
+class Graph:
+    """One elaborated network: nodes in creation (topological) order."""
+
+    def __init__(self, name: str, params: dict[str, Any], span: Span | None = None) -> None:
+        self.name = name
+        self.params = params          # the network's parameter values after --set
+        self.span = span
+        self.nx = nx.DiGraph()
+        self.nodes: list[Node] = []
+        self.root = Scope(path="", block=name, call=name, span=None, parent=None)
+        self.inputs: list[Port] = []
+        self.outputs: list[Port] = []
+        self.symbols: list[str] = []               # symbolic input dims, in order of appearance
+        self.constraints: list[Constraint] = []     # conditions on the symbols
+        self.diagnostics: list[Diagnostic] = []     # everything found for this network
+        self.smallest_input: list[tuple[int, ...]] | None = None  # per input, when symbolic
+        self.conditions: list[str] = []             # human-readable conditions on the symbols
+
+    # -- building --------------------------------------------------------------
+    def add_node(self, op: str, args: dict[str, Any], inputs: tuple[int, ...], span: Span,
+                 name: str, scope: Scope, label: str | None = None) -> Node:
+        node = Node(len(self.nodes), op, args, tuple(inputs), span, name, scope, label)
+        self.nodes.append(node)
+        self.nx.add_node(node.id)
+        for index, src in enumerate(node.inputs):
+            self.nx.add_edge(src, node.id, index=index)
+        return node
+
+    # -- reading ----------------------------------------------------------------
+    def __getitem__(self, node_id: int) -> Node:
+        return self.nodes[node_id]
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def layers(self) -> list[Node]:
+        """Every node but the inputs."""
+        return [n for n in self.nodes if n.op != "input"]
+
+    def users(self, node_id: int) -> list[int]:
+        return sorted(self.nx.successors(node_id))
+
+    def scopes(self) -> Iterator[Scope]:
+        """Every block instance, parents before children."""
+        stack = [self.root]
+        while stack:
+            s = stack.pop()
+            yield s
+            stack.extend(reversed(s.children))
+
+    def nodes_in(self, scope: Scope) -> list[Node]:
+        """Nodes whose innermost scope is `scope` or one of its descendants."""
+        prefix = scope.path + "." if scope.path else ""
+        return [n for n in self.nodes if scope.path == "" or n.scope is scope or n.scope.path.startswith(prefix)]
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.is_error for d in self.diagnostics)
+
+    @property
+    def params_total(self) -> int:
+        return sum(n.params for n in self.nodes)
+
+    @property
+    def trainable_params_total(self) -> int:
+        return sum(n.trainable_params for n in self.nodes)
+
+    @property
+    def macs_total(self) -> int:
+        return sum(n.macs for n in self.nodes)
+
+    def shape_of(self, node_id: int) -> ShapeOrUnknown:
+        return self.nodes[node_id].shape
+
+    def input_shapes(self) -> list[Shape]:
+        return [self.nodes[p.node].shape for p in self.inputs]
+
+    def output_shapes(self) -> list[ShapeOrUnknown]:
+        return [self.nodes[p.node].shape for p in self.outputs]
