@@ -1,0 +1,130 @@
+"""What every command shares: the spec arguments, loading, diagnostics output.
+
+`add_spec_args` declares FILE, --network, --input, --set and the limit flags;
+`load_network` turns them into a checked graph or prints the diagnostics. The
+commands stay a few lines each.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from typing import Any
+
+from ..diagnostics import Diagnostic, SpecError, UsageError, render_pretty, render_short
+from ..limits import DEFAULT_LIMITS, Limits
+
+
+def add_spec_args(parser: argparse.ArgumentParser, many_files: bool = False) -> None:
+    if many_files:
+        parser.add_argument("files", nargs="+", metavar="FILE", help=".arch spec files")
+    else:
+        parser.add_argument("file", metavar="FILE", help="an .arch spec file")
+    parser.add_argument("--network", "-n", metavar="NAME", help="the network to use when a file holds several")
+    parser.add_argument("--input", metavar="SHAPE", help="override the input shape, e.g. 3x224x224 or 3xHxW")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="K=V",
+                        help="override a network parameter, e.g. --set classes=100 (repeatable)")
+    limits = parser.add_argument_group("resource limits")
+    for flag, field in Limits.FLAGS.items():
+        limits.add_argument(flag, dest=field, type=int, metavar="N", default=None,
+                            help=f"default {getattr(DEFAULT_LIMITS, field):,}")
+
+
+def limits_from(args: argparse.Namespace) -> Limits:
+    overrides = {f: getattr(args, f) for f in Limits.FLAGS.values() if getattr(args, f, None) is not None}
+    for field, value in overrides.items():
+        if value < 1:
+            raise UsageError(f"--{field.replace('_', '-')} must be at least 1")
+    return Limits(**{**DEFAULT_LIMITS.__dict__, **overrides})
+
+
+def parse_sets(items: list[str]) -> dict[str, Any]:
+    """`--set k=v` values, read as archlang literals: ints, floats, bools, lists, strings."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise UsageError(f"--set expects NAME=VALUE, got {item!r}")
+        out[key] = parse_literal(raw.strip())
+    return out
+
+
+def parse_literal(raw: str) -> Any:
+    if raw in ("true", "false"):
+        return raw == "true"
+    if re.fullmatch(r"[+-]?\d+", raw):
+        return int(raw)
+    if re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?", raw):
+        return float(raw)
+    if raw.startswith("[") and raw.endswith("]"):
+        inner = raw[1:-1].strip()
+        return [parse_literal(p.strip()) for p in inner.split(",")] if inner else []
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
+        return raw[1:-1]
+    return raw
+
+
+def parse_input_shape(text: str | None) -> list[int | str] | None:
+    """`3x224x224`, `3,224,224` or `[3, H, W]` -> [3, 224, 224] / [3, "H", "W"]."""
+    if text is None:
+        return None
+    parts = [p for p in re.split(r"[x,\s\[\]]+", text.strip()) if p]
+    if not parts:
+        raise UsageError(f"--input expects a shape like 3x224x224, got {text!r}")
+    shape: list[int | str] = []
+    for p in parts:
+        if p.isdigit() and int(p) > 0:
+            shape.append(int(p))
+        elif re.fullmatch(r"[A-Z][A-Za-z0-9_]*", p):
+            shape.append(p)
+        else:
+            raise UsageError(f"--input: {p!r} is not a positive size or a symbol (symbols start upper-case)")
+    return shape
+
+
+def color_enabled(stream=None) -> bool:
+    stream = stream or sys.stderr
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def print_diagnostics(diags: list[Diagnostic], fmt: str = "pretty", stream=None) -> None:
+    stream = stream or sys.stderr
+    if not diags:
+        return
+    if fmt == "short":
+        print(render_short(diags), file=stream)
+    else:
+        print(render_pretty(diags, color=color_enabled(stream)), file=stream)
+
+
+def load_network(args: argparse.Namespace, path: str | None = None):
+    """Load FILE and elaborate the chosen network. Returns (graph, diagnostics).
+
+    The graph is None when the spec could not be elaborated at all; it may
+    carry errors (graph.ok is False), which the caller prints its own way.
+    Several networks without --network is a usage error that lists them.
+    """
+    from .. import load  # the front end; torch-free
+
+    try:
+        program = load(path or args.file, limits=limits_from(args))
+    except SpecError as err:  # syntax, import or name errors: no network to elaborate
+        return None, err.diagnostics
+    names = program.networks
+    name = args.network
+    if name is None:
+        if len(names) > 1:
+            raise UsageError(f"{path or args.file} holds several networks; choose one with --network: {', '.join(names)}")
+        if not names:
+            raise UsageError(f"{path or args.file} holds no network")
+        name = names[0]
+    elif name not in names:
+        raise UsageError(f"no network {name!r} in {path or args.file}; it holds: {', '.join(names) or 'none'}")
+    graph = program.elaborate(name, input=parse_input_shape(args.input), **parse_sets(args.sets))
+    return graph, list(graph.diagnostics)
