@@ -22,20 +22,34 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; given argv naming a command, only that command's module is imported.
+
+    Start-up time is a feature: `archlang shapes` must not pay for importing
+    what `archlang train` needs. Help and unknown commands register them all.
+    """
     parser = _Parser(prog="archlang", description="Check, inspect, build, export, render and train .arch network specs.")
-    parser.add_argument("--version", action="version", version=f"archlang {_version()}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMANDS:
+    chosen = _command_in(argv or [])
+    for name in (chosen,) if chosen else COMMANDS:
         module = importlib.import_module(f"archlang.commands.{name}")
         module.register(sub)
     return parser
 
 
+def _command_in(argv: list[str]) -> str | None:
+    """The command argv names: its first word that is not an option."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        parser = build_parser()
+        parser = build_parser(argv)
         args = parser.parse_args(argv)
         if not getattr(args, "command", None):
             parser.print_help(sys.stderr)
@@ -60,6 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"archlang: internal error: {type(exc).__name__}: {exc} "
               f"(set ARCHLANG_DEBUG=1 for the traceback)", file=sys.stderr)
         return 2
+
+
+class _Version(argparse.Action):
+    """--version, looked up only when asked: importlib.metadata costs start-up time."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"archlang {_version()}")
+        parser.exit()
 
 
 class _suppress:

@@ -10,6 +10,7 @@ import argparse
 import os
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from ..diagnostics import Diagnostic, SpecError, UsageError, render_pretty, render_short
@@ -94,6 +95,7 @@ def color_enabled(stream=None) -> bool:
 
 
 def print_diagnostics(diags: list[Diagnostic], fmt: str = "pretty", stream=None) -> None:
+    """`short`: one line each; anything else ("pretty", "text"): the excerpts, coloured on a tty."""
     stream = stream or sys.stderr
     if not diags:
         return
@@ -103,6 +105,46 @@ def print_diagnostics(diags: list[Diagnostic], fmt: str = "pretty", stream=None)
         print(render_pretty(diags, color=color_enabled(stream)), file=stream)
 
 
+def load_program(path: str, args: argparse.Namespace):
+    """Parse FILE and resolve its imports. Returns (program, diagnostics).
+
+    The program is None when the file has syntax, import or name errors (its
+    diagnostics say why). A file that cannot be read at all (missing, a
+    directory, not UTF-8) is a usage error: there is nothing to locate.
+    """
+    from .. import load  # the front end; torch-free
+    from ..source import SourceError
+
+    try:
+        program = load(Path(path), limits=limits_from(args))
+    except SpecError as err:
+        return None, list(err.diagnostics)
+    except SourceError as err:
+        raise UsageError(str(err)) from None
+    return program, list(getattr(program, "diagnostics", []))
+
+
+def choose_networks(program, path: str, name: str | None, all_of_them: bool = False) -> list[str]:
+    """The networks a command works on: --network's, the only one, or (for check) all of them."""
+    names = list(program.networks)
+    if name is not None:
+        if name not in names:
+            raise UsageError(f"no network {name!r} in {path}; it holds: {', '.join(names) or 'none'}")
+        return [name]
+    if all_of_them:
+        return names
+    if len(names) > 1:
+        raise UsageError(f"{path} holds several networks; choose one with --network: {', '.join(names)}")
+    if not names:
+        raise UsageError(f"{path} holds no network")
+    return names
+
+
+def elaborate(program, name: str, args: argparse.Namespace):
+    """The graph of one network with --input and --set applied; it may carry errors."""
+    return program.elaborate(name, input=parse_input_shape(args.input), **parse_sets(args.sets))
+
+
 def load_network(args: argparse.Namespace, path: str | None = None):
     """Load FILE and elaborate the chosen network. Returns (graph, diagnostics).
 
@@ -110,21 +152,23 @@ def load_network(args: argparse.Namespace, path: str | None = None):
     carry errors (graph.ok is False), which the caller prints its own way.
     Several networks without --network is a usage error that lists them.
     """
-    from .. import load  # the front end; torch-free
+    path = path or args.file
+    program, load_diags = load_program(path, args)
+    if program is None:
+        return None, load_diags
+    (name,) = choose_networks(program, path, args.network)
+    graph = elaborate(program, name, args)
+    return graph, unique(load_diags + list(graph.diagnostics))
 
-    try:
-        program = load(path or args.file, limits=limits_from(args))
-    except SpecError as err:  # syntax, import or name errors: no network to elaborate
-        return None, err.diagnostics
-    names = program.networks
-    name = args.network
-    if name is None:
-        if len(names) > 1:
-            raise UsageError(f"{path or args.file} holds several networks; choose one with --network: {', '.join(names)}")
-        if not names:
-            raise UsageError(f"{path or args.file} holds no network")
-        name = names[0]
-    elif name not in names:
-        raise UsageError(f"no network {name!r} in {path or args.file}; it holds: {', '.join(names) or 'none'}")
-    graph = program.elaborate(name, input=parse_input_shape(args.input), **parse_sets(args.sets))
-    return graph, list(graph.diagnostics)
+
+def unique(diags: list[Diagnostic]) -> list[Diagnostic]:
+    """Drop repeats: a warning found while loading may come back with each network."""
+    seen: set[tuple] = set()
+    out = []
+    for d in diags:
+        key = (d.code, d.message, d.span.location() if d.span else None,
+               tuple(f.span.location() for f in d.call_stack))
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
