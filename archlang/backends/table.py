@@ -1,0 +1,404 @@
+"""Layer tables: one row per layer and per block instance, then the totals.
+
+`rows(graph, depth)` flattens a checked graph into `Row`s: a block instance is
+a row carrying its totals, with its layers one level deeper below it; `depth`
+folds blocks nested deeper into their block row. The columns are data
+(`COLUMNS`), shared by the text table, markdown and CSV, as in torchinfo.
+`to_json` is the JSON of DESIGN.md section 2. Sizes are humanised (11.2M) for
+people and exact for tools (JSON, CSV).
+
+Torch-free: `archlang shapes` imports this and nothing heavier.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .. import ops
+from ..ir import Graph, Node, Scope
+from ..shapes import UNKNOWN, format_shape, shape_json
+
+BYTES_FP32 = 4
+FORMATS = ("table", "json", "csv", "markdown")
+
+
+# -- rows -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Row:
+    kind: str       # "input", "layer" or "block"
+    name: str       # dotted module path, unique in the graph
+    level: int      # how many block instances enclose it
+    op: str         # the op, or the block's name
+    call: str       # what the Op column shows: "conv(64, k=3, p=1)", "Residual(128, s=2)"
+    shape: Any      # a Shape, or UNKNOWN
+    params: int
+    trainable: int
+    macs: Any       # int, or a symbolic expression when the input has symbols
+    source: str     # "file:line:col", or "" when the node has no span
+    status: str     # "ok"; "failed" where the error is; "unknown" downstream of it
+
+    @property
+    def local_name(self) -> str:
+        return self.name.rsplit(".", 1)[-1]
+
+
+def rows(graph: Graph, depth: int | None = None) -> list[Row]:
+    """Every input, layer and block instance in graph order; blocks before their layers.
+
+    `depth=None` shows every level; `depth=N` hides rows nested in more than
+    N block instances, so their enclosing block row stands for them.
+    """
+    totals = _scope_totals(graph)
+    out: list[Row] = []
+    open_scopes: list[Scope] = []
+    for node in graph.nodes:
+        chain = _chain(node.scope)
+        keep = 0
+        while keep < min(len(chain), len(open_scopes)) and chain[keep] is open_scopes[keep]:
+            keep += 1
+        del open_scopes[keep:]
+        for level in range(keep, len(chain)):
+            open_scopes.append(chain[level])
+            out.append(_block_row(graph, chain[level], level, totals[id(chain[level])]))
+        out.append(_node_row(graph, node, len(chain)))
+    if depth is not None:
+        out = [r for r in out if r.level <= depth]
+    return out
+
+
+def _chain(scope: Scope) -> list[Scope]:
+    """The block instances around a node, outermost first (the network's root left out)."""
+    return [s for s in reversed(list(scope.ancestors())) if s.parent is not None]
+
+
+def _scope_totals(graph: Graph) -> dict[int, list]:
+    """Per block instance: [params, trainable, macs, any node failed]."""
+    totals: dict[int, list] = {}
+    for node in graph.nodes:
+        for scope in _chain(node.scope):
+            t = totals.setdefault(id(scope), [0, 0, 0, False])
+            t[0] += node.params
+            t[1] += node.trainable_params
+            t[2] = t[2] + node.macs
+            t[3] = t[3] or node.failed
+    return totals
+
+
+def _node_row(graph: Graph, node: Node, level: int) -> Row:
+    kind = "input" if node.op == "input" else "layer"
+    return Row(kind=kind, name=node.name, level=level, op=node.op, call=call_text(node),
+               shape=node.shape, params=node.params, trainable=node.trainable_params, macs=node.macs,
+               source=node.span.location() if node.span is not None else "", status=_status(graph, node))
+
+
+def _block_row(graph: Graph, scope: Scope, level: int, total: list) -> Row:
+    exit_node = graph.nodes[scope.exit] if scope.exit is not None and scope.exit < len(graph.nodes) else None
+    shape = exit_node.shape if exit_node is not None else UNKNOWN
+    if exit_node is not None and exit_node.known and not total[3]:
+        status = "ok"
+    else:
+        status = "unknown"
+    return Row(kind="block", name=scope.path, level=level, op=scope.block, call=scope.call,
+               shape=shape, params=total[0], trainable=total[1], macs=total[2],
+               source=scope.span.location() if scope.span is not None else "", status=status)
+
+
+def _status(graph: Graph, node: Node) -> str:
+    """"failed" marks the root cause; the layers that depend on it are "unknown"."""
+    if node.known and not node.failed:
+        return "ok"
+    if any(not graph.nodes[i].known or graph.nodes[i].failed for i in node.inputs):
+        return "unknown"
+    return "failed" if node.failed else "unknown"
+
+
+def call_text(node: Node) -> str:
+    """The layer as a spec would write it, key arguments only: `conv(64, k=3, p=1)`."""
+    if node.op == "input":
+        return "input"
+    spec = ops.OPS.get(node.op)
+    if spec is None or not spec.key_args:
+        return node.op
+    declared = {a.name: a for a in spec.args}
+    first = spec.args[0].name if spec.args else None
+    parts = []
+    for name in spec.key_args:
+        if name not in node.args:
+            continue
+        value = node.args[name]
+        arg = declared.get(name)
+        if arg is not None and arg.default is not ops.REQUIRED and _same(value, arg.default):
+            continue
+        text = format_value(value)
+        parts.append(text if name == first and not parts else f"{name}={text}")
+    return f"{node.op}({', '.join(parts)})" if parts else node.op
+
+
+def _same(value: Any, default: Any) -> bool:
+    if isinstance(value, (list, tuple)) and not isinstance(default, (list, tuple)):
+        return all(v == default for v in value)  # k=[3, 3] is the default k=3
+    return type(value) is type(default) and value == default
+
+
+def format_value(value: Any) -> str:
+    """A bound argument in archlang syntax: 3, [1, 7], true, "same", 0.5."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
+    return str(value)
+
+
+# -- totals ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Totals:
+    params: int
+    trainable: int
+    macs: Any           # int, or an expression of the input's symbols
+    activations: Any    # output elements per sample over all layers; likewise
+    incomplete: bool    # some layer's shape is unknown: the sums leave it out
+
+    @property
+    def non_trainable(self) -> int:
+        return self.params - self.trainable
+
+    @property
+    def param_bytes(self) -> int:
+        return self.params * BYTES_FP32
+
+    @property
+    def activation_bytes(self) -> Any:
+        return self.activations * BYTES_FP32
+
+
+def totals(graph: Graph) -> Totals:
+    macs: Any = 0
+    activations: Any = 0
+    incomplete = False
+    for node in graph.nodes:
+        macs = macs + node.macs
+        if node.op == "input":
+            continue
+        if node.known:
+            activations = activations + elements(node.shape)
+        else:
+            incomplete = True
+    return Totals(graph.params_total, graph.trainable_params_total, macs, activations, incomplete)
+
+
+def elements(shape) -> Any:
+    count: Any = 1
+    for dim in shape:
+        count = dim * count
+    return count
+
+
+# -- numbers for people -----------------------------------------------------------------
+
+def human(n: Any) -> str:
+    """11178378 -> "11.2M"; symbolic counts print as their expression."""
+    if not isinstance(n, int):
+        return str(n)
+    if abs(n) < 1000:
+        return str(n)
+    for unit, scale in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if abs(n) >= scale * 0.9995:
+            return f"{n / scale:.1f}{unit}"
+    return str(n)  # unreachable: |n| >= 1000 always meets "K"
+
+
+def human_bytes(n: int) -> str:
+    """Decimal units, as torchinfo prints them: 44.7 MB."""
+    if n < 1000:
+        return f"{n} B"
+    for unit, scale in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= scale * 0.9995:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def exact(n: Any) -> str:
+    return f"{n:,}" if isinstance(n, int) else str(n)
+
+
+# -- columns ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Column:
+    title: str
+    align: str                      # "<" left, ">" right
+    human: Callable[[Row], str]     # the cell for people (table, markdown)
+    exact: Callable[[Row], str]     # the cell for tools (csv)
+    width: int | None = None        # the most characters a human cell may take
+    formats: tuple[str, ...] = ("table", "markdown", "csv")
+
+
+def _shape_cell(row: Row) -> str:
+    if row.status == "failed":
+        return "error"
+    if row.shape is UNKNOWN:
+        return "?"
+    return format_shape(row.shape)
+
+
+def _count_cell(value: Any, row: Row) -> str:
+    if row.kind == "input":
+        return ""
+    return "--" if value == 0 else human(value)
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("Layer", "<", lambda r: "  " * r.level + r.local_name, lambda r: r.name),
+    Column("Kind", "<", lambda r: r.kind, lambda r: r.kind, formats=("csv",)),
+    Column("Op", "<", lambda r: r.call, lambda r: r.call, width=40),
+    Column("Output", "<", _shape_cell, lambda r: "" if r.shape is UNKNOWN else format_shape(r.shape)),
+    Column("Params", ">", lambda r: _count_cell(r.params, r), lambda r: str(r.params)),
+    Column("MACs", ">", lambda r: _count_cell(r.macs, r), lambda r: str(r.macs)),
+    Column("Status", "<", lambda r: r.status, lambda r: r.status, formats=("csv",)),
+    Column("Source", "<", lambda r: r.source, lambda r: r.source, formats=("csv",)),
+)
+
+
+def columns_for(fmt: str) -> list[Column]:
+    return [c for c in COLUMNS if fmt in c.formats]
+
+
+def _fit(text: str, width: int | None) -> str:
+    if width is not None and len(text) > width:
+        return text[: width - 1] + "\u2026"
+    return text
+
+
+# -- renderings -------------------------------------------------------------------------
+
+def render(graph: Graph, fmt: str = "table", depth: int | None = None) -> str:
+    if fmt == "table":
+        return render_table(graph, depth)
+    if fmt == "markdown":
+        return render_markdown(graph, depth)
+    if fmt == "csv":
+        return render_csv(graph, depth)
+    if fmt == "json":
+        return json.dumps(to_json(graph), indent=2)
+    raise ValueError(f"unknown table format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def render_table(graph: Graph, depth: int | None = None) -> str:
+    cols = columns_for("table")
+    cells = [[_fit(c.human(r), c.width) for c in cols] for r in rows(graph, depth)]
+    widths = [max([len(c.title)] + [len(line[i]) for line in cells]) for i, c in enumerate(cols)]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(f"{v:{c.align}{w}}" for v, c, w in zip(values, cols, widths)).rstrip()
+
+    rule_width = sum(widths) + 2 * (len(widths) - 1)
+    out = [_title(graph), "=" * rule_width, line([c.title for c in cols]), "=" * rule_width]
+    out.extend(line(values) for values in cells)
+    out.append("=" * rule_width)
+    out.extend(footer_lines(graph))
+    out.append("=" * rule_width)
+    return "\n".join(out)
+
+
+def _title(graph: Graph) -> str:
+    where = f"  ({graph.span.location()})" if graph.span is not None else ""
+    return f"network {graph.name}{where}"
+
+
+def footer_lines(graph: Graph) -> list[str]:
+    t = totals(graph)
+    out = []
+    if t.incomplete:
+        out.append("Totals leave out the layers whose shape is unknown.")
+    out.append(f"Params: {exact(t.params)} ({human(t.params)}); trainable {exact(t.trainable)}, "
+               f"non-trainable {exact(t.non_trainable)}")
+    out.append(f"Multiply-accumulates per sample (conv + linear): {exact(t.macs)}"
+               + (f" ({human(t.macs)})" if isinstance(t.macs, int) else ""))
+    if isinstance(t.activations, int):
+        out.append(f"Activations per sample: {exact(t.activations)} elements, "
+                   f"{human_bytes(t.activation_bytes)} in fp32")
+    else:
+        out.append(f"Activations per sample: {t.activations} elements (fp32: 4 bytes each)")
+    out.append(f"Parameter memory: {human_bytes(t.param_bytes)} in fp32")
+    if graph.symbols:
+        if graph.smallest_input is not None:
+            shapes = ", ".join(format_shape(s) for s in graph.smallest_input)
+            out.append(f"Smallest input: {shapes}")
+        for condition in graph.conditions:
+            out.append(f"Needs: {condition}")
+    return out
+
+
+def render_markdown(graph: Graph, depth: int | None = None) -> str:
+    cols = columns_for("markdown")
+
+    def cell(text: str) -> str:
+        # Leading spaces are the nesting; markdown would swallow them.
+        stripped = text.lstrip(" ")
+        return "&nbsp;" * (len(text) - len(stripped)) + stripped.replace("|", "\\|")
+
+    out = [f"**{_title(graph)}**", "",
+           "| " + " | ".join(c.title for c in cols) + " |",
+           "|" + "|".join("---:" if c.align == ">" else ":---" for c in cols) + "|"]
+    for r in rows(graph, depth):
+        out.append("| " + " | ".join(cell(_fit(c.human(r), c.width)) for c in cols) + " |")
+    out.append("")
+    out.extend(f"- {line}" for line in footer_lines(graph))
+    return "\n".join(out)
+
+
+def render_csv(graph: Graph, depth: int | None = None) -> str:
+    cols = columns_for("csv")
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([c.title.lower() for c in cols])
+    for r in rows(graph, depth):
+        writer.writerow([c.exact(r) for c in cols])
+    return buf.getvalue().rstrip("\n")
+
+
+def to_json(graph: Graph) -> dict:
+    """DESIGN.md section 2: the network, its ports, totals and one entry per layer."""
+    t = totals(graph)
+    out: dict[str, Any] = {
+        "network": graph.name,
+        "inputs": [_port_json(graph, p) for p in graph.inputs],
+        "outputs": [_port_json(graph, p) for p in graph.outputs],
+        "params": t.params,
+        "trainable_params": t.trainable,
+        "macs": _number_json(t.macs),
+        "activations": _number_json(t.activations),
+    }
+    if graph.symbols:
+        out["smallest_input"] = ([list(s) for s in graph.smallest_input]
+                                 if graph.smallest_input is not None else None)
+        out["conditions"] = list(graph.conditions)
+    out["layers"] = [_layer_json(n) for n in graph.nodes if n.op != "input"]
+    return out
+
+
+def _port_json(graph: Graph, port) -> dict:
+    shape = graph.nodes[port.node].shape
+    return {"name": port.name, "shape": shape_json(shape) if shape is not UNKNOWN else None}
+
+
+def _layer_json(node: Node) -> dict:
+    return {
+        "name": node.name,
+        "op": node.op,
+        "output": shape_json(node.shape) if node.known else None,
+        "params": node.params,
+        "macs": _number_json(node.macs),
+        "source": node.span.location() if node.span is not None else None,
+    }
+
+
+def _number_json(n: Any) -> int | str:
+    return n if isinstance(n, int) else str(n)
