@@ -1,0 +1,459 @@
+"""Graph -> standalone PyTorch source: what `archlang build` prints.
+
+The file depends on torch alone. It holds one nn.Module class per block
+(instances that are alike share one class), then the network's class. Each
+`__init__` declares its layers in spec order; each `forward` is straight-line
+code with the shape after every line and the spec line it came from:
+
+    x = self.conv1(x)  # (N, 6, 24, 24)  specs/lenet_bn.arch:4
+
+The text is a function of the checked graph only (no clock, no paths of this
+machine, no dict-order accidents), so it is byte-identical from run to run,
+and it is laid out the way black would lay it out. `torch_module` executes
+this same text, so the generated classes and `archlang.compile` agree.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from torch import nn
+
+from ..ir import Graph, Node, Scope
+from .torch_common import BlockPlan, Step, constructors, plan, safe_variable
+
+LINE = 88          # black's default line length
+INDENT = "    "
+KEYWORD_ALWAYS = ("kernel_size",)   # named even where positional would do, as d2l does
+
+
+@dataclass(frozen=True)
+class Emitted:
+    source: str
+    network_class: str
+
+
+def generate(graph: Graph) -> str:
+    """The standalone source of `graph` (a checked graph)."""
+    return emit(graph).source
+
+
+def emit(graph: Graph) -> Emitted:
+    root = plan(graph)
+    layers = constructors(graph)
+    writer = _FileWriter(graph, layers)
+    network_class = writer.reserve_class_name(graph.name)
+    for block_plan in root.blocks():
+        writer.add_block(block_plan)
+    writer.add_network(root, network_class)
+    return Emitted(writer.text(), network_class)
+
+
+# -- the file ------------------------------------------------------------------
+
+class _FileWriter:
+    """Collects the classes of one file; alike block instances share a class."""
+
+    def __init__(self, graph: Graph, layers: dict[int, tuple[str, dict]]) -> None:
+        self.graph = graph
+        self.layers = layers
+        self.classes: list[list[str]] = []          # class texts, in definition order
+        self.class_of: dict[int, str] = {}          # id(BlockPlan) -> class name
+        self._by_body: dict[tuple, str] = {}        # (block, body text) -> class name
+        self._names: set[str] = {"torch", "nn"}
+        self.uses_torch = False
+
+    def reserve_class_name(self, wanted: str) -> str:
+        base = wanted[:1].upper() + wanted[1:]
+        glue = "_" if base[-1].isdigit() else ""  # Stage2, but Block1_2
+        name, n = base, 2
+        while name in self._names:
+            name, n = f"{base}{glue}{n}", n + 1
+        self._names.add(name)
+        return name
+
+    def add_block(self, block_plan: BlockPlan) -> None:
+        """Define the class of one block instance, or reuse an identical one.
+
+        Two instances share a class when their bodies are the same text: the
+        same layers, shapes and lines. Instances with equal `Scope.key` always
+        are; comparing text also guards against a key that misses something.
+        """
+        scope = block_plan.scope
+        init = self._init_lines(block_plan)
+        forward = _Forward(self, block_plan, ["x"], {scope.entry: "x"}, [scope.exit]).lines()
+        key = (scope.block, tuple(init), tuple(forward))
+        name = self._by_body.get(key)
+        if name is None:
+            name = self._by_body[key] = self.reserve_class_name(scope.block)
+            doc = _docstring(self._block_summary(scope))
+            self.classes.append(_class_text(name, doc, [], "self", init, "self, x", forward))
+        self.class_of[id(block_plan)] = name
+
+    def add_network(self, root: BlockPlan, name: str) -> None:
+        g = self.graph
+        params = {safe_variable(k): v for k, v in g.params.items()}
+        ports = [safe_variable(p.name) for p in g.inputs]
+        values = {p.node: var for p, var in zip(g.inputs, ports)}
+        forward = _Forward(self, root, ports, values, [p.node for p in g.outputs]).lines()
+        attributes = [
+            f"arch_params = {_literal(dict(g.params))}",
+            f"arch_inputs = {_literal([(p.name, tuple(map(_dim_value, g.nodes[p.node].shape))) for p in g.inputs])}",
+            f"arch_outputs = {_literal([(p.name, tuple(map(_dim_value, g.nodes[p.node].shape))) for p in g.outputs])}",
+        ]
+        init = self._params_check(name, params) + self._init_lines(root)
+        signature = ", ".join(["self"] + [f"{k}={_literal(v)}" for k, v in params.items()])
+        doc = _docstring(f"{g.name}{_call_args(g.params)}: {_ports_summary(g)}.")
+        self.classes.append(_class_text(name, doc, attributes, signature, init, ", ".join(["self"] + ports), forward))
+
+    def _init_lines(self, block_plan: BlockPlan) -> list[str]:
+        lines = []
+        for step in block_plan.members:
+            if step.block is not None:
+                value: Any = _Call(self.class_of[id(step.block)], [])
+            else:
+                value = self._constructor(step.node)
+            lines.extend(_layout(value, 2, f"self.{step.attr} = ", ""))
+        return lines
+
+    def _constructor(self, node: Node) -> "_Call":
+        cls_name, kwargs = self.layers[node.id]
+        return _Call(f"nn.{cls_name}", _constructor_args(cls_name, kwargs))
+
+    def _params_check(self, name: str, params: dict[str, Any]) -> list[str]:
+        """The honest answer to "what if a parameter changes": refuse, say how to rebuild."""
+        if not params:
+            return []
+        names = ", ".join(params) + ("," if len(params) == 1 else "")
+        values = ", ".join(_literal(v) for v in params.values()) + ("," if len(params) == 1 else "")
+        built = ", ".join(f"{k}={_literal(v)}" for k, v in params.items())
+        return [
+            f"{INDENT * 2}if ({names}) != ({values}):",
+            f"{INDENT * 3}raise ValueError(",
+            f"{INDENT * 4}{_string(f'{name} was generated for {built}; ')}",
+            f"{INDENT * 4}{_string('build it again with `archlang build --set NAME=VALUE` for other values')}",
+            f"{INDENT * 3})",
+        ]
+
+    def _block_summary(self, scope: Scope) -> str:
+        entry = self.graph.nodes[scope.entry].shape
+        where = f", called at {_location(scope.span)}" if scope.span is not None else ""
+        return f"{scope.call} on {_spec_shape(entry)}{where}."
+
+    def text(self) -> str:
+        g = self.graph
+        file = _location(g.span, line=False) if g.span is not None else None
+        origin = f" from {file}" if file else ""
+        rebuild = " ".join(
+            ["archlang build", file or "SPEC", f"--network {g.name}"]
+            + [f"--set {k}={_arch_literal(v)}" for k, v in g.params.items()]
+        )
+        header = [
+            '"""' + f"{g.name}, generated by archlang{origin}. Depends on torch only.",
+            "",
+            f"Input {_ports_summary(g)}; shapes in comments lead with the batch N.",
+            "The classes are specialised to the parameter values they were built with;",
+            "to change one, build again:",
+            "",
+            f"    {rebuild}",
+            '"""',
+            "",
+        ]
+        imports = (["import torch"] if self.uses_torch else []) + ["from torch import nn"]
+        parts = ["\n".join(header + imports)] + ["\n".join(c) for c in self.classes]
+        return "\n\n\n".join(parts) + "\n"
+
+
+# -- forward ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Line:
+    """One statement of a forward, before variables are chosen."""
+
+    key: Any                 # the value it computes: a node id, or ("call", i)
+    inputs: tuple            # the value keys it reads
+    build: Callable[[list[str]], Any]   # input variables -> expression
+    comment: str
+    droppable: bool          # a merge: no effect besides its value
+
+
+class _Forward:
+    """The straight-line `forward` of one class.
+
+    Each value gets a variable; a variable is reused once its value is dead,
+    and a layer's output takes its input's name when that input dies there,
+    so chains read `x = self.conv1(x)` and intermediates are freed early.
+    Merges whose result nobody reads are dropped; layers always run (their
+    parameters exist and are trained, and the spec asked for them).
+    """
+
+    POOL_START = ("x", "y", "z")
+
+    def __init__(self, writer: _FileWriter, block_plan: BlockPlan, params: list[str],
+                 values: dict[Any, str], outputs: list[Any]) -> None:
+        self.writer = writer
+        self.graph = writer.graph
+        self.plan = block_plan
+        self.params = params
+        self.values = dict(values)      # value key -> its variable
+        self.outputs = outputs
+
+    def lines(self) -> list[str]:
+        steps = _drop_dead_merges([self._describe(i, s) for i, s in enumerate(self.plan.steps)], self.outputs)
+        last_use = _last_uses(steps, self.outputs)
+        live = set(self.params)
+        out: list[str] = []
+        for i, step in enumerate(steps):
+            outside = [k for k in step.inputs if k not in self.values]
+            if outside:
+                raise ValueError(f"block {self.plan.scope.path or self.graph.name!r} reads node {outside[0]}, "
+                                 f"which is neither its input nor computed inside it")
+            in_vars = [self.values[k] for k in step.inputs]
+            dying = [k for k in dict.fromkeys(step.inputs) if last_use.get(k) == i]
+            for k in dying:
+                live.discard(self.values[k])
+            if step.key not in last_use:   # nobody reads it: run it for its effects only
+                out.extend(_statement(step.build(in_vars), "", step.comment))
+                continue
+            var = self.values[dying[0]] if dying else _free_name(live, self.POOL_START)
+            live.add(var)
+            self.values[step.key] = var
+            out.extend(_statement(step.build(in_vars), f"{var} = ", step.comment))
+        out.append(f"{INDENT * 2}return {', '.join(self.values[k] for k in self.outputs)}")
+        return out
+
+    def _describe(self, index: int, step: Step) -> _Line:
+        g = self.graph
+        if step.kind == "block":
+            scope = step.block.scope
+            # A block yielding its own input (all its layers unused) still runs.
+            key = scope.exit if scope.exit != scope.entry else ("call", index)
+            call = _caller(f"self.{step.attr}")
+            return _Line(key, (scope.entry,), call, _comment(g.nodes[scope.exit].shape, scope.span), False)
+        node = step.node
+        comment = _comment(node.shape, node.span)
+        if step.kind == "layer":
+            return _Line(node.id, node.inputs, _caller(f"self.{step.attr}"), comment, False)
+        if node.op == "add":
+            return _Line(node.id, node.inputs, " + ".join, comment, True)
+        self.writer.uses_torch = True
+        return _Line(node.id, node.inputs, _concat, comment, True)
+
+
+def _caller(func: str) -> Callable[[list[str]], "_Call"]:
+    return lambda variables: _Call(func, list(variables))
+
+
+def _concat(variables: list[str]) -> "_Call":
+    return _Call("torch.cat", [_List(list(variables)), "dim=1"])
+
+
+def _drop_dead_merges(steps: list[_Line], outputs: list) -> list[_Line]:
+    """Steps without the merges whose value nobody needs (walked backwards)."""
+    needed = set(outputs)
+    kept: list[_Line] = []
+    for step in reversed(steps):
+        if step.droppable and step.key not in needed:
+            continue
+        kept.append(step)
+        needed.update(step.inputs)
+    return kept[::-1]
+
+
+def _last_uses(steps: list[_Line], outputs: list) -> dict:
+    """Value key -> index of the last step reading it (len(steps) for outputs)."""
+    last: dict = {}
+    for i, step in enumerate(steps):
+        for k in step.inputs:
+            last[k] = i
+    for k in outputs:
+        last[k] = len(steps)
+    return last
+
+
+def _free_name(live: set[str], start: tuple[str, ...]) -> str:
+    for name in start:
+        if name not in live:
+            return name
+    n = len(start)
+    while f"t{n}" in live:
+        n += 1
+    return f"t{n}"
+
+
+# -- layout: black's rules for the few shapes of code we emit ----------------------
+
+@dataclass(frozen=True)
+class _Call:
+    func: str
+    args: list          # each a str (an atom or `name=value`) or a _Call/_List
+
+    open, close = "(", ")"
+
+    def flat(self) -> str:
+        return f"{self.func}({', '.join(_flat(a) for a in self.args)})"
+
+
+@dataclass(frozen=True)
+class _List:
+    items: list
+    func = ""
+    open, close = "[", "]"
+
+    @property
+    def args(self) -> list:
+        return self.items
+
+    def flat(self) -> str:
+        return f"[{', '.join(_flat(a) for a in self.items)}]"
+
+
+def _flat(value) -> str:
+    return value if isinstance(value, str) else value.flat()
+
+
+def _layout(value, depth: int, prefix: str, suffix: str) -> list[str]:
+    """Lines for `prefix + value + suffix` at `depth` indents, split as black splits.
+
+    One line if it fits; else the bracket's contents on one indented line; else
+    one item per line with a trailing comma, each laid out the same way.
+    """
+    pad = INDENT * depth
+    one = pad + prefix + _flat(value) + suffix
+    if len(one) <= LINE or isinstance(value, str) or not value.args:
+        return [one]
+    head = pad + prefix + value.func + value.open
+    body = ", ".join(_flat(a) for a in value.args)
+    if len(pad + INDENT + body) <= LINE:
+        middle = [pad + INDENT + body]
+    else:
+        middle = [line for a in value.args for line in _layout(a, depth + 1, "", ",")]
+    return [head, *middle, pad + value.close + suffix]
+
+
+def _statement(value, target: str, comment: str) -> list[str]:
+    """A forward line with its comment: trailing if it fits, else on the line above."""
+    lines = _layout(value, 2, target, "")
+    if not comment:
+        return lines
+    if len(lines) == 1 and len(lines[0]) + 2 + len(comment) <= LINE:
+        return [f"{lines[0]}  {comment}"]
+    return [INDENT * 2 + comment, *lines]
+
+
+def _comment(shape, span) -> str:
+    text = "# " + _batch_shape(shape) if shape is not None else "#"
+    if span is not None:
+        text += f"  {_location(span)}"
+    return text if text != "#" else ""
+
+
+# -- classes -----------------------------------------------------------------------
+
+def _class_text(name: str, doc: str, attributes: list[str], init_signature: str,
+                init: list[str], forward_signature: str, forward: list[str]) -> list[str]:
+    lines = [f"class {name}(nn.Module):", INDENT + doc, ""]
+    if attributes:
+        lines += [INDENT + a for a in attributes] + [""]
+    lines += [f"{INDENT}def __init__({init_signature}):", f"{INDENT * 2}super().__init__()", *init, ""]
+    lines += [f"{INDENT}def forward({forward_signature}):", *forward]
+    return lines
+
+
+def _constructor_args(cls_name: str, kwargs: dict[str, Any]) -> list[str]:
+    """Arguments as d2l writes them: leading sizes positional (`nn.Conv2d(1, 6,
+    kernel_size=5)`), the rest by keyword, values equal to torch's defaults
+    left out."""
+    signature = inspect.signature(getattr(nn, cls_name))
+    unknown = set(kwargs) - set(signature.parameters)
+    if unknown:
+        raise ValueError(f"nn.{cls_name} has no argument {', '.join(sorted(unknown))}")
+    args: list[str] = []
+    positional = True
+    for name, param in signature.parameters.items():
+        if name not in kwargs:
+            positional = positional and param.default is not inspect.Parameter.empty
+            continue
+        value = kwargs[name]
+        required = param.default is inspect.Parameter.empty
+        if not required and _same(value, param.default):
+            positional = False
+            continue
+        if required and positional and name not in KEYWORD_ALWAYS and param.kind is not inspect.Parameter.KEYWORD_ONLY:
+            args.append(_literal(value))
+        else:
+            positional = False
+            args.append(f"{name}={_literal(value)}")
+    return args
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal and of the same type: `bias=1` is not torch's default `True`."""
+    return type(a) is type(b) and a == b
+
+
+# -- text of values ------------------------------------------------------------------
+
+def _literal(value: Any) -> str:
+    """A Python literal in black's style (double quotes)."""
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return _string(value)
+    if isinstance(value, tuple):
+        inner = ", ".join(_literal(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, list):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"no Python literal for {value!r}")
+
+
+def _string(text: str) -> str:
+    return json.dumps(text)
+
+
+def _arch_literal(value: Any) -> str:
+    """A value as `--set` reads it (archlang's literals)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_arch_literal(v) for v in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)
+
+
+def _dim_value(d: Any) -> Any:
+    return d if isinstance(d, int) else str(d)
+
+
+def _spec_shape(shape) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def _batch_shape(shape) -> str:
+    return "(" + ", ".join(["N", *(str(d) for d in shape)]) + ")"
+
+
+def _location(span, line: bool = True) -> str:
+    return f"{span.file}:{span.line}" if line else span.file
+
+
+def _call_args(params: dict[str, Any]) -> str:
+    return "(" + ", ".join(f"{k}={_arch_literal(v)}" for k, v in params.items()) + ")" if params else ""
+
+
+def _ports_summary(g: Graph) -> str:
+    ins = ", ".join(f"{p.name} {_spec_shape(g.nodes[p.node].shape)}" for p in g.inputs)
+    outs = ", ".join(f"{p.name} {_spec_shape(g.nodes[p.node].shape)}" for p in g.outputs)
+    return f"{ins} -> {outs}"
+
+
+def _docstring(text: str) -> str:
+    return '"""' + text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"') + '"""'
