@@ -1,0 +1,361 @@
+"""Drawings of a graph: DOT text, and SVG, PNG or PDF through Graphviz's `dot`.
+
+`to_dot(graph, depth, direction)` lays a graph out as Graphviz clusters: a
+block instance is a cluster labelled with its call, a layer is a node showing
+its call, name and parameters, and every edge carries the shape that flows
+along it. `depth` follows `archlang shapes --depth`: blocks nested in more
+than `depth` block instances are drawn as one box, and consecutive boxes of
+the same block with the same arguments and input shape fold into one box
+marked "x N". A graph with errors draws up to the failure: the node where the
+error is is red, the nodes that depend on it are dashed.
+
+`write(graph, path, ...)` picks the format from the suffix; without `dot` on
+the machine it writes the .dot file and says how to install Graphviz.
+
+Torch-free: `archlang render` imports this and nothing heavier.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import graphviz
+
+from .. import fsutil
+from ..ir import Graph, Node, Scope
+from ..shapes import format_shape
+from .table import call_text
+
+FORMATS = ("svg", "png", "pdf", "dot")
+DIRECTIONS = ("TB", "LR")
+INSTALL_HINT = "install Graphviz to draw it: apt-get install graphviz (macOS: brew install graphviz)"
+
+# Fill colours by kind of op, so a drawing reads at a glance (Netron's habit).
+_FILL = {
+    "conv": "#cfe2f3",
+    "linear": "#d9d2e9",
+    "bn": "#d9ead3", "lrn": "#d9ead3",
+    "maxpool": "#fce5cd", "avgpool": "#fce5cd", "gap": "#fce5cd", "adaptive_avgpool": "#fce5cd",
+    "relu": "#fff2cc", "relu6": "#fff2cc", "sigmoid": "#fff2cc", "tanh": "#fff2cc", "gelu": "#fff2cc",
+    "silu": "#fff2cc", "elu": "#fff2cc", "leaky_relu": "#fff2cc", "softmax": "#fff2cc",
+}
+_FILL_OTHER = "#eeeeee"
+_FILL_BLOCK = "#f3f3f3"
+_FILL_PORT = "#ffffff"
+_FAILED = {"color": "#cc0000", "fontcolor": "#cc0000", "fillcolor": "#f4cccc", "penwidth": "2"}
+_UNKNOWN = {"color": "#999999", "fontcolor": "#999999", "fillcolor": "#ffffff", "style": "rounded,dashed,filled"}
+
+
+class RenderError(Exception):
+    """`dot` ran and failed; the message is its own last words."""
+
+
+@dataclass(frozen=True)
+class Written:
+    """What `write` produced: the file and whether it is a drawing or only DOT text."""
+
+    path: Path
+    format: str
+    drawn: bool  # False when `dot` was missing and the DOT text was written instead
+
+
+# -- the public entry points -------------------------------------------------------------
+
+def to_dot(graph: Graph, depth: int | None = None, direction: str = "TB") -> str:
+    """The DOT text of `graph` (deterministic: golden files compare it)."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
+    return _Drawing(graph, depth, direction).build().source
+
+
+def dot_available() -> bool:
+    return shutil.which("dot") is not None
+
+
+def to_bytes(dot_text: str, fmt: str) -> bytes:
+    """Run `dot` on DOT text; raises graphviz.ExecutableNotFound without it."""
+    try:
+        return graphviz.pipe("dot", fmt, dot_text.encode("utf-8"), quiet=True)
+    except graphviz.CalledProcessError as exc:
+        words = (exc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
+        raise RenderError(f"dot -T{fmt} failed: {words[-1] if words else exc}") from None
+
+
+def format_for(path: str | Path) -> str:
+    """The output format a file name asks for: its suffix (.gv counts as dot)."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    return "dot" if suffix == "gv" else suffix
+
+
+def write(graph: Graph, path: str | Path, depth: int | None = None, direction: str = "TB") -> Written:
+    """Draw `graph` into `path` (atomically); the suffix chooses the format.
+
+    Without `dot` on the machine a drawing cannot be made: the DOT text goes
+    to `path` with the suffix .dot instead, and `Written.drawn` is False.
+    """
+    path = Path(path)
+    fmt = format_for(path)
+    if fmt not in FORMATS:
+        raise ValueError(f"{path}: unknown format {fmt!r}; use one of .{', .'.join(FORMATS)}")
+    text = to_dot(graph, depth, direction)
+    if fmt == "dot":
+        fsutil.atomic_write(path, text)
+        return Written(path, fmt, drawn=True)
+    if not dot_available():
+        fallback = path.with_suffix(".dot")
+        fsutil.atomic_write(fallback, text)
+        return Written(fallback, "dot", drawn=False)
+    fsutil.atomic_write(path, to_bytes(text, fmt))
+    return Written(path, fmt, drawn=True)
+
+
+def to_svg(graph: Graph, depth: int | None = None, direction: str = "TB") -> str | None:
+    """SVG text for notebooks; None without `dot`, so they fall back to text."""
+    if not dot_available():
+        return None
+    return to_bytes(to_dot(graph, depth, direction), "svg").decode("utf-8")
+
+
+# -- layout -----------------------------------------------------------------------------
+
+class _Drawing:
+    """One drawing: which scopes are clusters, which are boxes, what is drawn where.
+
+    Every graph node is drawn by a "representative": itself, or the box of the
+    outermost block instance around it that is nested too deep to open. Edges
+    join representatives, so edges inside a box disappear and edges into or out
+    of it attach to the box.
+    """
+
+    def __init__(self, graph: Graph, depth: int | None, direction: str) -> None:
+        self.graph = graph
+        self.depth = depth
+        self.direction = direction
+        self.inside = _members(graph)
+        self.direct = _direct_nodes(graph)
+        self.broken = _broken_scopes(graph)
+        self.params = _scope_params(graph)
+        self.first = _first_nodes(graph)
+        self.box_of: dict[int, str] = {}          # id(scope) -> box id, for every collapsed scope
+        self.boxes: dict[str, list[Scope]] = {}    # box id -> the scopes folded into it
+        self._plan_boxes()
+
+    # which scopes are boxes, and which consecutive boxes fold together
+    def _plan_boxes(self) -> None:
+        if self.depth is None:
+            return
+        for parent in self.graph.scopes():
+            if parent.depth != self.depth:
+                continue
+            run: list[Scope] = []
+            for scope in parent.children:
+                if run and self._folds(run[-1], scope):
+                    run.append(scope)
+                    continue
+                self._add_box(run)
+                run = [scope]
+            self._add_box(run)
+
+    def _add_box(self, run: list[Scope]) -> None:
+        if not run:
+            return
+        box = f"b{len(self.boxes)}"
+        self.boxes[box] = run
+        for scope in run:
+            self.box_of[id(scope)] = box
+
+    def _folds(self, prev: Scope, scope: Scope) -> bool:
+        """`scope` continues `prev`'s box: same block, arguments and input, chained, nothing leaks."""
+        if not prev.key or prev.key != scope.key or prev.exit is None or scope.entry != prev.exit:
+            return False
+        if self._failed(prev) or self._failed(scope):
+            return False
+        readers = self.graph.users(prev.exit)
+        return all(id(scope) in self.inside[r] for r in readers)
+
+    def _failed(self, scope: Scope) -> bool:
+        return id(scope) in self.broken
+
+    def rep(self, node: Node) -> str:
+        """The DOT id that draws `node`: its own, or its box's."""
+        for scope in _chain(node.scope):
+            box = self.box_of.get(id(scope))
+            if box is not None:
+                return box
+        return f"n{node.id}"
+
+    # emitting
+    def build(self) -> graphviz.Digraph:
+        g = graphviz.Digraph(name=_dot_id(self.graph.name))
+        g.attr(rankdir=self.direction, label=f"{self.graph.name}", labelloc="t", fontname="Helvetica",
+               fontsize="14", nodesep="0.25", ranksep="0.35")
+        g.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", fontsize="10",
+               fillcolor=_FILL_OTHER, color="#666666", margin="0.12,0.04", height="0.3")
+        g.attr("edge", fontname="Helvetica", fontsize="9", color="#555555", fontcolor="#333333",
+               arrowsize="0.6")
+        self._emit_scope(g, self.graph.root)
+        self._emit_edges(g)
+        self._emit_outputs(g)
+        return g
+
+    def _emit_scope(self, g: graphviz.Digraph, scope: Scope) -> None:
+        """The nodes directly in `scope` and its children (clusters or boxes), in graph order."""
+        items: list[tuple[int, Node | Scope]] = [(n.id, n) for n in self.direct.get(id(scope), ())]
+        items += [(self.first[id(c)], c) for c in scope.children if id(c) in self.first]
+        for _, item in sorted(items, key=lambda pair: pair[0]):
+            if isinstance(item, Node):
+                self._emit_node(g, item)
+            else:
+                self._emit_child(g, item)
+
+    def _emit_child(self, g: graphviz.Digraph, child: Scope) -> None:
+        box = self.box_of.get(id(child))
+        if box is not None:
+            if self.boxes[box][0] is child:
+                self._emit_box(g, box)
+            return
+        with g.subgraph(name=f"cluster_{_dot_id(child.path)}") as c:
+            c.attr(label=f"{child.local_name}: {child.call}", labeljust="l", style="rounded,dashed",
+                   color=_FAILED["color"] if self._failed(child) else "#888888", fontname="Helvetica",
+                   fontsize="10", fontcolor="#333333")
+            self._emit_scope(c, child)
+
+    def _emit_node(self, g: graphviz.Digraph, node: Node) -> None:
+        if node.op == "input":
+            port = next((p.name for p in self.graph.inputs if p.node == node.id), node.local_name)
+            shape = format_shape(node.shape) if node.known else "?"
+            g.node(f"n{node.id}", _label(f"input {port}", shape), shape="oval", fillcolor=_FILL_PORT)
+            return
+        lines = [call_text(node), node.local_name]
+        if node.params:
+            lines.append(_params(node.params))
+        attrs = {"fillcolor": _FILL.get(node.op, _FILL_OTHER)}
+        if node.op in ("add", "concat"):
+            attrs["shape"] = "oval"
+            lines = [node.op, node.local_name]
+        status = _status(self.graph, node)
+        if status == "failed":
+            attrs.update(_FAILED)
+            lines.extend(f"error[{d.code}]" for d in _errors_at(self.graph, node))
+        elif status == "unknown":
+            attrs.update(_UNKNOWN)
+        g.node(f"n{node.id}", _label(*lines), tooltip=f"{node.name} ({_where(node)})", **attrs)
+
+    def _emit_box(self, g: graphviz.Digraph, box: str) -> None:
+        run = self.boxes[box]
+        first = run[0]
+        params = sum(self.params.get(id(s), 0) for s in run)
+        title = first.call if len(run) == 1 else f"{first.call} x {len(run)}"
+        names = first.local_name if len(run) == 1 else f"{first.local_name} .. {run[-1].local_name}"
+        lines = [title, names] + ([_params(params)] if params else [])
+        attrs = {"fillcolor": _FILL_BLOCK, "tooltip": f"{first.path} ({_where_span(first.span)})"}
+        if len(run) > 1:
+            attrs["peripheries"] = "2"
+        if any(self._failed(s) for s in run):
+            attrs.update(_FAILED)
+        g.node(box, _label(*lines), shape="box3d" if len(run) == 1 else "box", **attrs)
+
+    def _emit_edges(self, g: graphviz.Digraph) -> None:
+        seen: set[tuple[str, str]] = set()
+        for node in self.graph.nodes:
+            dst = self.rep(node)
+            for src_id in node.inputs:
+                src = self.rep(self.graph.nodes[src_id])
+                if src == dst or (src, dst) in seen:
+                    continue
+                seen.add((src, dst))
+                g.edge(src, dst, label=_edge_label(self.graph.nodes[src_id]))
+
+    def _emit_outputs(self, g: graphviz.Digraph) -> None:
+        for index, port in enumerate(self.graph.outputs):
+            node = self.graph.nodes[port.node]
+            g.node(f"out{index}", _label(f"output {port.name}"), shape="oval", fillcolor=_FILL_PORT)
+            g.edge(self.rep(node), f"out{index}", label=_edge_label(node))
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+def _chain(scope: Scope) -> list[Scope]:
+    """The block instances around a node, outermost first (the root left out)."""
+    return [s for s in reversed(list(scope.ancestors())) if s.parent is not None]
+
+
+def _members(graph: Graph) -> dict[int, set[int]]:
+    """Per node id, the ids (`id()`) of every block instance that encloses it."""
+    return {n.id: {id(s) for s in n.scope.ancestors()} for n in graph.nodes}
+
+
+def _direct_nodes(graph: Graph) -> dict[int, list[Node]]:
+    """Per block instance (`id()`), the nodes whose innermost scope it is, in graph order."""
+    out: dict[int, list[Node]] = {}
+    for node in graph.nodes:
+        out.setdefault(id(node.scope), []).append(node)
+    return out
+
+
+def _broken_scopes(graph: Graph) -> set[int]:
+    """The block instances (`id()`) holding a node whose shape is unknown."""
+    return {id(s) for n in graph.nodes if not n.known for s in n.scope.ancestors()}
+
+
+def _first_nodes(graph: Graph) -> dict[int, int]:
+    """Per block instance (`id()`) that holds nodes, the id of its first node."""
+    out: dict[int, int] = {}
+    for node in graph.nodes:
+        for scope in node.scope.ancestors():
+            out.setdefault(id(scope), node.id)
+    return out
+
+
+def _scope_params(graph: Graph) -> dict[int, int]:
+    """Per block instance (`id()`), the parameters of every layer inside it."""
+    out: dict[int, int] = {}
+    for node in graph.nodes:
+        for scope in node.scope.ancestors():
+            out[id(scope)] = out.get(id(scope), 0) + node.params
+    return out
+
+
+def _status(graph: Graph, node: Node) -> str:
+    """"failed" where the error is, "unknown" downstream of it, else "ok"."""
+    if node.known and not node.failed:
+        return "ok"
+    if any(not graph.nodes[i].known for i in node.inputs):
+        return "unknown"
+    return "failed" if node.failed else "unknown"
+
+
+def _errors_at(graph: Graph, node: Node) -> list:
+    """The errors whose span lies in the node's span: the codes the red node shows."""
+    if node.span is None:
+        return []
+    span = node.span
+    return [d for d in graph.diagnostics
+            if d.is_error and d.span is not None and d.span.source is span.source
+            and span.start <= d.span.start and d.span.end <= max(span.end, span.start + 1)]
+
+
+def _edge_label(node: Node) -> str:
+    return f" {format_shape(node.shape)} " if node.known else " ? "
+
+
+def _params(count: int) -> str:
+    return f"{count:,} params"
+
+
+def _where(node: Node) -> str:
+    return _where_span(node.span)
+
+
+def _where_span(span) -> str:
+    return span.location() if span is not None else "no source"
+
+
+def _label(*lines: str) -> str:
+    """A multi-line label: user text escaped, lines joined by DOT's centred newline."""
+    return "\\n".join(graphviz.escape(line) for line in lines)
+
+
+def _dot_id(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text) or "root"

@@ -1,0 +1,64 @@
+"""`archlang render FILE [-o graph.svg|png|pdf|dot] [--depth N] [--direction TB|LR]`.
+
+Draws the network with Graphviz. A spec with errors still draws up to the
+failure, the failing layer in red, and the command exits 1 after printing the
+diagnostics. Without Graphviz's `dot` the DOT text is written instead, with a
+note on how to install it. Torch is never imported.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..diagnostics import UsageError
+from .common import add_spec_args, load_network, print_diagnostics
+
+DEFAULT_FORMAT = "svg"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..backends.graphviz import DIRECTIONS, FORMATS
+
+    parser = sub.add_parser(
+        "render", help="draw the network with Graphviz (SVG, PNG, PDF or DOT)",
+        description="Draw the network: blocks as clusters, layers with their arguments and parameters, "
+                    "shapes on the edges. A spec with errors is drawn up to the failure, marked in red.")
+    add_spec_args(parser)
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help=f"the drawing; its suffix picks the format ({', '.join('.' + f for f in FORMATS)}); "
+                             f"default NETWORK.{DEFAULT_FORMAT}")
+    parser.add_argument("--depth", type=int, metavar="N",
+                        help="open blocks nested at most N deep; deeper ones are one box each, and "
+                             "consecutive equal ones fold into one box marked 'x N' (default: all)")
+    parser.add_argument("--direction", type=str.upper, choices=DIRECTIONS, default="TB",
+                        help="top to bottom (TB, the default) or left to right (LR)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..backends import graphviz as backend
+
+    if args.depth is not None and args.depth < 0:
+        raise UsageError("--depth must be 0 or more")
+    if args.output is not None and backend.format_for(args.output) not in backend.FORMATS:
+        raise UsageError(f"-o {args.output}: the suffix picks the format; use one of "
+                         f"{', '.join('.' + f for f in backend.FORMATS)}")
+    graph, diagnostics = load_network(args)
+    print_diagnostics(diagnostics)
+    if graph is None:  # nothing elaborated: syntax or import errors
+        return 1
+    target = Path(args.output) if args.output else Path(f"{graph.name}.{DEFAULT_FORMAT}")
+    try:
+        written = backend.write(graph, target, depth=args.depth, direction=args.direction)
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
+    except backend.RenderError as exc:
+        raise UsageError(str(exc)) from None
+    if written.drawn:
+        print(f"wrote {written.path} ({graph.name}, {len(graph.layers())} layers)")
+    else:
+        print(f"wrote {written.path}: Graphviz's `dot` is not installed, so this is the DOT text; "
+              f"{backend.INSTALL_HINT}, then run `dot -T{backend.format_for(target)} {written.path} "
+              f"-o {target}`", file=sys.stderr)
+    return 0 if graph.ok else 1
