@@ -1,0 +1,752 @@
+"""THE op table: every layer of the language, declared once.
+
+Each `OpSpec` holds an op's arguments (types, defaults, aliases, choices), its
+shape rule, its parameter/MAC rule, its PyTorch constructor, and a line of
+documentation. Elaboration binds arguments with `bind`, the passes call
+`infer` and `count`, the backends call `torch`. Adding an op is one entry
+here plus its tests (rule against torch, count against torchinfo).
+
+Shape rules receive an `InferContext` and return the output shape, or raise
+`ShapeFailure` with the shapes on both sides. Conditions on symbolic sizes
+that only the sizes can decide are recorded with `ctx.require`.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Callable
+
+from .diagnostics import Collector
+from .shapes import (UNKNOWN, Expr, Shape, at_least_one, compare_eq, conv_out, evaluate, format_shape,
+                     numel, pool_out)
+
+# --------------------------------------------------------------------------- declarations
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str                        # canonical short name: "k", "s", "p", "d"
+    kind: str                        # int, float, number, bool, str, ints, padding, size
+    default: Any = REQUIRED
+    aliases: tuple[str, ...] = ()
+    choices: tuple | None = None     # allowed values of an enumerated str argument
+    minimum: int | float | None = None   # smallest allowed value (each element of a list)
+    minimum_code: str = "E211"       # E310 for kernel/stride/dilation/padding geometry
+    doc: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    name: str
+    args: tuple[Arg, ...]
+    infer: Callable[["InferContext"], Shape]
+    count: Callable[[list, tuple, dict], tuple[int, int, int]]
+    torch: Callable[[list, dict], tuple[str, dict]] | None
+    summary: str
+    key_args: tuple[str, ...] = ()
+    ranks: str = "any"               # the input ranks it takes, for the docs
+    merge: bool = False              # several inputs (concat, add)
+
+    def arg(self, name: str) -> Arg | None:
+        """The argument called `name` or one of its aliases."""
+        for a in self.args:
+            if a.name == name or name in a.aliases:
+                return a
+        return None
+
+
+class ShapeFailure(Exception):
+    """A shape rule's error, with the shapes on both sides.
+
+    `input_index` points the diagnostic at one input's path (merges); None
+    means the layer itself.
+    """
+
+    def __init__(self, code: str, message: str, label: str = "", notes: tuple[str, ...] | list[str] = (),
+                 help: str | None = None, input_index: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.label = label
+        self.notes = list(notes)
+        self.help = help
+        self.input_index = input_index
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A condition on the symbolic sizes that the rule could not decide alone: `lhs rel rhs`."""
+
+    code: str                        # E305 (size >= 1), E303/E304 (merge equality)
+    lhs: Any
+    rel: str                         # ">=" or "=="
+    rhs: Any
+    input_index: int | None = None
+
+    @property
+    def text(self) -> str:           # "H >= 5", "(H - 1) // 2 + 1 == H // 2"
+        return f"{self.lhs} {self.rel} {self.rhs}"
+
+    def holds(self, env: dict) -> bool:
+        a, b = evaluate(self.lhs, env), evaluate(self.rhs, env)
+        return a >= b if self.rel == ">=" else a == b
+
+
+@dataclass
+class InferContext:
+    op: str
+    inputs: tuple[Shape, ...]
+    args: dict[str, Any]
+    requirements: list[Requirement] = field(default_factory=list)
+
+    @property
+    def x(self) -> Shape:
+        return self.inputs[0]
+
+    def fail(self, code: str, message: str, **kw) -> ShapeFailure:
+        kw.setdefault("label", f"input {format_shape(self.x)}" if self.inputs else "")
+        return ShapeFailure(code, message, **kw)
+
+    def require(self, code: str, lhs, rel: str, rhs, input_index: int | None = None) -> None:
+        self.requirements.append(Requirement(code, lhs, rel, rhs, input_index))
+
+    def size(self, axis: str, size, formula: Callable) -> Any:
+        """Apply a size formula to one axis and insist that the result is at least 1.
+
+        Every formula here grows with the input size, so "output >= 1" is
+        "input >= the smallest size that works", which is what users read.
+        """
+        out = formula(size)
+        needed = _smallest_input(formula)
+        if isinstance(size, int):
+            if out < 1:
+                raise self.fail("E305", f"{self.op} makes the {axis} {out}, below 1",
+                                help=_needs_text(self.op, axis, needed, size))
+            return out
+        verdict = False if needed is None else at_least_one(size - (needed - 1))
+        if verdict is False:
+            raise self.fail("E305", f"{self.op} makes the {axis} below 1 for every input size",
+                            help=_needs_text(self.op, axis, needed, size))
+        if verdict is None:
+            self.require("E305", size, ">=", needed)
+        return out
+
+
+def _needs_text(op: str, axis: str, needed: int | None, got) -> str:
+    if needed is None:
+        return f"no input {axis} works with these arguments"
+    return f"this {op} needs an input {axis} of at least {needed}; it gets {got}"
+
+
+def _smallest_input(formula: Callable[[int], int]) -> int | None:
+    """The smallest size >= 1 whose output is >= 1 (formulas are monotone)."""
+    if formula(1) >= 1:
+        return 1
+    hi = 2
+    while formula(hi) < 1:
+        hi *= 2
+        if hi > 1 << 48:
+            return None
+    lo = hi // 2  # formula(lo) < 1 <= formula(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if formula(mid) >= 1 else (mid, hi)
+    return hi
+
+
+# --------------------------------------------------------------------------- helpers for rules
+
+AXES = {2: ("length",), 3: ("height", "width"), 4: ("depth", "height", "width")}
+RANK_FORMS = {1: "[F]", 2: "[C, L]", 3: "[C, H, W]", 4: "[C, D, H, W]"}
+
+
+def _spatial(ctx: InferContext, help: str | None = None) -> int:
+    """The number of spatial dims (1, 2 or 3) of an image-like input; E302 otherwise."""
+    rank = len(ctx.x)
+    if rank not in AXES:
+        raise ctx.fail("E302", f"{ctx.op} needs [C, L], [C, H, W] or [C, D, H, W], got {format_shape(ctx.x)} "
+                               f"(rank {rank})", help=help)
+    return rank - 1
+
+
+def _per_axis(ctx: InferContext, name: str, n: int) -> tuple[int, ...]:
+    value = ctx.args[name]
+    if isinstance(value, int):
+        return (value,) * n
+    if len(value) != n:
+        raise ctx.fail("E310", f"{name}={_show(value)} has {len(value)} values, but {ctx.op} on "
+                               f"{format_shape(ctx.x)} has {n} spatial dimension{'s' if n > 1 else ''}")
+    return tuple(value)
+
+
+def _one_or_tuple(values: tuple) -> Any:
+    """PyTorch's style: a single int when every dimension agrees."""
+    return values[0] if len(set(values)) == 1 else tuple(values)
+
+
+def _prod(values) -> int:
+    return math.prod(values)
+
+
+def _no_count(inputs, out, args) -> tuple[int, int, int]:
+    return 0, 0, 0
+
+
+def _show(value) -> str:
+    """A value as archlang writes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return str(value)
+
+
+def _nondefault(args: dict, defaults: dict) -> dict:
+    return {k: v for k, v in args.items() if k not in defaults or defaults[k] != v or type(defaults[k]) is not type(v)}
+
+
+# --------------------------------------------------------------------------- conv
+
+def _conv_geometry(ctx: InferContext):
+    n = _spatial(ctx, help="a feature vector [F] takes linear, not conv" if len(ctx.x) == 1 else None)
+    k, s, d = (_per_axis(ctx, a, n) for a in ("k", "s", "d"))
+    pad = ctx.args["p"]
+    if isinstance(pad, str):
+        if pad == "same" and any(v != 1 for v in s):
+            raise ctx.fail("E310", f"p=\"same\" needs s=1, got s={_show(ctx.args['s'])}",
+                           help="PyTorch does not support \"same\" padding for strided convolutions; "
+                                "write the padding as a number")
+        p = pad
+    else:
+        p = _per_axis(ctx, "p", n)
+    return n, k, s, p, d
+
+
+def infer_conv(ctx: InferContext) -> Shape:
+    n, k, s, p, d = _conv_geometry(ctx)
+    c_in, out, groups = ctx.x[0], ctx.args["out"], ctx.args["groups"]
+    for what, c in (("input", c_in), ("output", out)):
+        if c % groups:
+            raise ctx.fail("E308", f"groups={groups} does not divide the {what} channels ({c})",
+                           help=f"groups must divide both the input channels ({c_in}) and out ({out})")
+    dims = []
+    for i, axis in enumerate(AXES[n + 1]):
+        if p == "same":
+            dims.append(ctx.x[i + 1])
+            continue
+        pi = 0 if p == "valid" else p[i]
+        dims.append(ctx.size(axis, ctx.x[i + 1],
+                             lambda size, i=i, pi=pi: conv_out(size, k[i], s[i], pi, d[i])))
+    return (out, *dims)
+
+
+def count_conv(inputs, out, args) -> tuple[int, int, int]:
+    n = len(out) - 1
+    k = args["k"] if isinstance(args["k"], tuple) else (args["k"],) * n
+    per_output = inputs[0][0] // args["groups"] * _prod(k)
+    params = per_output * args["out"] + (args["out"] if args["bias"] else 0)
+    return params, params, numel(out) * per_output
+
+
+def torch_conv(inputs, args) -> tuple[str, dict]:
+    n = len(inputs[0]) - 1
+    expand = lambda v: v if isinstance(v, (int, str)) else _one_or_tuple(tuple(v))  # noqa: E731
+    kw = {"in_channels": inputs[0][0], "out_channels": args["out"], "kernel_size": expand(args["k"]),
+          "stride": expand(args["s"]), "padding": expand(args["p"]), "dilation": expand(args["d"]),
+          "groups": args["groups"], "bias": args["bias"]}
+    return f"Conv{n}d", _nondefault(kw, {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True})
+
+
+# --------------------------------------------------------------------------- norms and activations
+
+def infer_bn(ctx: InferContext) -> Shape:
+    if len(ctx.x) > 4:
+        raise ctx.fail("E302", f"bn takes [F], [C, L], [C, H, W] or [C, D, H, W], got {format_shape(ctx.x)}")
+    return ctx.x
+
+
+def count_bn(inputs, out, args) -> tuple[int, int, int]:
+    params = 2 * inputs[0][0] if args["affine"] else 0  # weight and bias; running stats are buffers
+    return params, params, 0
+
+
+def torch_bn(inputs, args) -> tuple[str, dict]:
+    dims = {1: 1, 2: 1, 3: 2, 4: 3}[len(inputs[0])]
+    kw = {"num_features": inputs[0][0], "eps": args["eps"], "momentum": args["momentum"], "affine": args["affine"]}
+    return f"BatchNorm{dims}d", _nondefault(kw, {"eps": 1e-5, "momentum": 0.1, "affine": True})
+
+
+def infer_same(ctx: InferContext) -> Shape:
+    return ctx.x
+
+
+def _activation(cls: str, kwargs: Callable[[dict], dict] = lambda a: {}) -> Callable:
+    return lambda inputs, args: (cls, kwargs(args))
+
+
+def infer_dropout(ctx: InferContext) -> Shape:
+    if not 0 <= ctx.args["p"] <= 1:
+        raise ctx.fail("E211", f"dropout probability must be between 0 and 1, got {ctx.args['p']}", label="")
+    return ctx.x
+
+
+def infer_lrn(ctx: InferContext) -> Shape:
+    if len(ctx.x) < 2:
+        raise ctx.fail("E302", f"lrn normalises across channels of [C, ...], got {format_shape(ctx.x)} (rank 1)")
+    return ctx.x
+
+
+def torch_lrn(inputs, args) -> tuple[str, dict]:
+    kw = {"size": args["size"], "alpha": args["alpha"], "beta": args["beta"], "k": args["k"]}
+    return "LocalResponseNorm", _nondefault(kw, {"alpha": 1e-4, "beta": 0.75, "k": 1.0})
+
+
+# --------------------------------------------------------------------------- pooling
+
+def _pool_geometry(ctx: InferContext):
+    n = _spatial(ctx, help="a feature vector [F] has nothing to pool" if len(ctx.x) == 1 else None)
+    k = _per_axis(ctx, "k", n)
+    s = k if ctx.args["s"] is None else _per_axis(ctx, "s", n)
+    p = _per_axis(ctx, "p", n)
+    for ki, pi in zip(k, p):
+        if pi > ki // 2:
+            raise ctx.fail("E310", f"{ctx.op} padding {pi} is more than half the kernel {ki}",
+                           help=f"PyTorch requires p <= k // 2 for pooling; with k={ki} use p <= {ki // 2}")
+    return n, k, s, p
+
+
+def infer_pool(ctx: InferContext) -> Shape:
+    n, k, s, p = _pool_geometry(ctx)
+    ceil = ctx.args["ceil"]
+    dims = [ctx.size(axis, ctx.x[i + 1], lambda size, i=i: pool_out(size, k[i], s[i], p[i], ceil))
+            for i, axis in enumerate(AXES[n + 1])]
+    return (ctx.x[0], *dims)
+
+
+def _torch_pool(kind: str) -> Callable:
+    def build(inputs, args) -> tuple[str, dict]:
+        n = len(inputs[0]) - 1
+        k = args["k"] if isinstance(args["k"], int) else _one_or_tuple(tuple(args["k"]))
+        s = args["s"] if args["s"] is None or isinstance(args["s"], int) else _one_or_tuple(tuple(args["s"]))
+        p = args["p"] if isinstance(args["p"], int) else _one_or_tuple(tuple(args["p"]))
+        kw = {"kernel_size": k, "stride": None if s == k else s, "padding": p, "ceil_mode": args["ceil"]}
+        return f"{kind}Pool{n}d", _nondefault(kw, {"stride": None, "padding": 0, "ceil_mode": False})
+    return build
+
+
+def infer_gap(ctx: InferContext) -> Shape:
+    n = _spatial(ctx, help="a feature vector [F] is already pooled" if len(ctx.x) == 1 else None)
+    return (ctx.x[0],) + (1,) * n
+
+
+def torch_gap(inputs, args) -> tuple[str, dict]:
+    return f"AdaptiveAvgPool{len(inputs[0]) - 1}d", {"output_size": 1}
+
+
+def infer_adaptive(ctx: InferContext) -> Shape:
+    n = _spatial(ctx)
+    out = ctx.args["out"]
+    sizes = (out,) * n if isinstance(out, int) else tuple(out)
+    if len(sizes) != n:
+        raise ctx.fail("E211", f"out={_show(out)} has {len(sizes)} values, but {format_shape(ctx.x)} "
+                               f"has {n} spatial dimension{'s' if n > 1 else ''}")
+    return (ctx.x[0], *sizes)
+
+
+def torch_adaptive(inputs, args) -> tuple[str, dict]:
+    out = args["out"]
+    return f"AdaptiveAvgPool{len(inputs[0]) - 1}d", {"output_size": out if isinstance(out, int) else _one_or_tuple(out)}
+
+
+# --------------------------------------------------------------------------- flatten, linear
+
+def infer_flatten(ctx: InferContext) -> Shape:
+    return (numel(ctx.x),)
+
+
+def infer_linear(ctx: InferContext) -> Shape:
+    x = ctx.x
+    if len(x) != 1:
+        flat = numel(x)
+        help = f"add flatten before linear: {format_shape(x)} flattens to [{flat}]"
+        if len(x) > 1 and any(d != 1 for d in x[1:]):
+            help += f", or gap flatten gives [{x[0]}]"
+        raise ctx.fail("E306", f"linear needs a feature vector [F], got {format_shape(x)} (rank {len(x)})", help=help)
+    width = x[0]
+    if isinstance(width, Expr):
+        names = ", ".join(sorted(width.symbols()))
+        raise ctx.fail("E309", f"linear's input width {width} depends on the input size ({names})",
+                       help="linear needs a fixed width: pool to a fixed size first (gap flatten, or "
+                            "adaptive_avgpool then flatten), or declare a fixed input size")
+    return (ctx.args["out"],)
+
+
+def count_linear(inputs, out, args) -> tuple[int, int, int]:
+    weights = inputs[0][0] * args["out"]
+    params = weights + (args["out"] if args["bias"] else 0)
+    return params, params, weights
+
+
+def torch_linear(inputs, args) -> tuple[str, dict]:
+    kw = {"in_features": inputs[0][0], "out_features": args["out"], "bias": args["bias"]}
+    return "Linear", _nondefault(kw, {"bias": True})
+
+
+# --------------------------------------------------------------------------- upsample
+
+UPSAMPLE_MODES = {2: ("nearest", "linear"), 3: ("nearest", "bilinear", "bicubic"), 4: ("nearest", "trilinear")}
+
+
+def infer_upsample(ctx: InferContext) -> Shape:
+    n = _spatial(ctx)
+    mode, scale = ctx.args["mode"], ctx.args["scale"]
+    if mode not in UPSAMPLE_MODES[n + 1]:
+        raise ctx.fail("E302", f"upsample mode \"{mode}\" does not take {format_shape(ctx.x)}",
+                       help=f"for {RANK_FORMS[n + 1]} use mode " + " or ".join(f'"{m}"' for m in UPSAMPLE_MODES[n + 1]))
+    if scale <= 0:
+        raise ctx.fail("E211", f"upsample scale must be positive, got {scale}", label="")
+    dims = [ctx.size(axis, ctx.x[i + 1], _scaler(ctx, axis, ctx.x[i + 1], scale))
+            for i, axis in enumerate(AXES[n + 1])]
+    return (ctx.x[0], *dims)
+
+
+def _scaler(ctx: InferContext, axis: str, size, scale) -> Callable:
+    """floor(size * scale) as PyTorch computes it (in doubles), also for symbolic sizes where exact."""
+    if isinstance(scale, int) or float(scale).is_integer():
+        return lambda v: v * int(scale)
+    ratio = Fraction(scale)
+    if isinstance(size, Expr) and ratio.denominator > 1 << 16:
+        raise ctx.fail("E211", f"upsample scale {scale} on the symbolic {axis} {size}: the size depends on "
+                               "floating-point rounding", help="use an integer scale or a fraction like 0.5, "
+                                                               "or a fixed input size")
+    # Dyadic ratios with small denominators multiply exactly in doubles, so floor((n * a) / b) is PyTorch's result.
+    return lambda v: math.floor(float(v) * scale) if isinstance(v, int) else (v * ratio.numerator) // ratio.denominator
+
+
+def torch_upsample(inputs, args) -> tuple[str, dict]:
+    kw = {"scale_factor": args["scale"], "mode": args["mode"]}
+    return "Upsample", _nondefault(kw, {"mode": "nearest"})
+
+
+# --------------------------------------------------------------------------- merges
+
+def _path_list(ctx: InferContext, skip: int | None = None) -> list[str]:
+    return [f"path {i + 1} yields {format_shape(s)}" for i, s in enumerate(ctx.inputs) if i != skip]
+
+
+def _reference(ctx: InferContext, key: Callable[[Shape], Any]) -> int:
+    """The index of the shape most inputs agree on (the first, on a tie)."""
+    keys = [key(s) for s in ctx.inputs]
+    return max(range(len(keys)), key=lambda i: (keys.count(keys[i]), -i))
+
+
+def _merge_check(ctx: InferContext, code: str, dims_of: Callable[[Shape], tuple], what: str) -> None:
+    """Every input has the reference rank and equal `dims_of`; record what depends on sizes."""
+    ref = _reference(ctx, lambda s: (len(s), dims_of(s)))
+    want = ctx.inputs[ref]
+    for i, shape in enumerate(ctx.inputs):
+        if i == ref:
+            continue
+        if len(shape) != len(want):
+            raise ShapeFailure(code, f"{ctx.op} paths have different ranks", label=f"this path yields {format_shape(shape)}",
+                               notes=_path_list(ctx, skip=i), input_index=i)
+        for a, b in zip(dims_of(shape), dims_of(want)):
+            verdict = compare_eq(a, b)
+            if verdict is False:
+                raise ShapeFailure(code, f"{ctx.op} paths disagree on {what}", label=f"this path yields {format_shape(shape)}",
+                                   notes=_path_list(ctx, skip=i), input_index=i)
+            if verdict is None:
+                ctx.require(code, a, "==", b, input_index=i)
+
+
+def infer_concat(ctx: InferContext) -> Shape:
+    what = "spatial size" if len(ctx.x) > 1 else "rank"
+    _merge_check(ctx, "E303", lambda s: tuple(s[1:]), what)
+    return (sum(s[0] for s in ctx.inputs), *ctx.x[1:])
+
+
+def infer_add(ctx: InferContext) -> Shape:
+    _merge_check(ctx, "E304", lambda s: tuple(s), "shape")
+    return ctx.inputs[_reference(ctx, lambda s: tuple(s))]
+
+
+# --------------------------------------------------------------------------- the table
+
+_K = ("kernel",)
+_GEOMETRY = dict(minimum=1, minimum_code="E310")
+
+
+def _act(name: str, cls: str, summary: str, args: tuple[Arg, ...] = (),
+         kwargs: Callable[[dict], dict] = lambda a: {}) -> OpSpec:
+    return OpSpec(name, args, infer_same, _no_count, _activation(cls, kwargs), summary,
+                  key_args=tuple(a.name for a in args))
+
+
+def _table() -> dict[str, OpSpec]:
+    specs = [
+        OpSpec("conv", (
+            Arg("out", "int", minimum=1, doc="output channels"),
+            Arg("k", "ints", aliases=_K, **_GEOMETRY, doc="kernel size, an int or one per spatial dim"),
+            Arg("s", "ints", 1, aliases=("stride",), **_GEOMETRY, doc="stride"),
+            Arg("p", "padding", 0, aliases=("padding",), minimum=0, minimum_code="E310",
+                doc='zero padding each side, or "same" (s=1 only) or "valid"'),
+            Arg("d", "ints", 1, aliases=("dilation",), **_GEOMETRY, doc="dilation"),
+            Arg("groups", "int", 1, minimum=1, doc="grouped convolution; divides in and out channels"),
+            Arg("bias", "bool", True, doc="learn a bias"),
+        ), infer_conv, count_conv, torch_conv, "convolution; 1d/2d/3d by the input's rank",
+            key_args=("out", "k", "s", "p", "d", "groups"), ranks="2, 3, 4"),
+        OpSpec("bn", (
+            Arg("eps", "float", 1e-5, doc="added to the variance"),
+            Arg("momentum", "float", 0.1, doc="PyTorch's convention: d2l's 0.9 is 0.1 here"),
+            Arg("affine", "bool", True, doc="learn scale and shift"),
+        ), infer_bn, count_bn, torch_bn, "batch normalisation; BatchNorm1d/2d/3d by the input's rank",
+            ranks="1, 2, 3, 4"),
+        _act("relu", "ReLU", "max(x, 0)"),
+        _act("relu6", "ReLU6", "min(max(x, 0), 6)"),
+        _act("sigmoid", "Sigmoid", "1 / (1 + exp(-x))"),
+        _act("tanh", "Tanh", "hyperbolic tangent"),
+        _act("gelu", "GELU", "Gaussian error linear unit"),
+        _act("silu", "SiLU", "x * sigmoid(x) (swish)"),
+        _act("elu", "ELU", "exponential linear unit"),
+        _act("leaky_relu", "LeakyReLU", "max(x, 0) + slope * min(x, 0)",
+             (Arg("slope", "float", 0.01, aliases=("negative_slope",), doc="slope for x < 0"),),
+             lambda a: _nondefault({"negative_slope": a["slope"]}, {"negative_slope": 0.01})),
+        _act("softmax", "Softmax", "softmax over channels / features", kwargs=lambda a: {"dim": 1}),
+        OpSpec("dropout", (Arg("p", "float", 0.5, doc="probability of zeroing an element"),),
+               infer_dropout, _no_count,
+               lambda inputs, args: ("Dropout", _nondefault({"p": args["p"]}, {"p": 0.5})),
+               "zero elements at random while training", key_args=("p",)),
+        OpSpec("maxpool", _pool_args(), infer_pool, _no_count, _torch_pool("Max"),
+               "max pooling; 1d/2d/3d by the input's rank", key_args=("k", "s", "p", "ceil"), ranks="2, 3, 4"),
+        OpSpec("avgpool", _pool_args(), infer_pool, _no_count, _torch_pool("Avg"),
+               "average pooling; 1d/2d/3d by the input's rank", key_args=("k", "s", "p", "ceil"), ranks="2, 3, 4"),
+        OpSpec("gap", (), infer_gap, _no_count, torch_gap, "global average pooling to [C, 1, 1]", ranks="2, 3, 4"),
+        OpSpec("adaptive_avgpool", (Arg("out", "size", minimum=1, aliases=("output_size",),
+                                        doc="output size, an int or one per spatial dim"),),
+               infer_adaptive, _no_count, torch_adaptive, "average pooling to a fixed output size",
+               key_args=("out",), ranks="2, 3, 4"),
+        OpSpec("flatten", (), infer_flatten, _no_count, lambda inputs, args: ("Flatten", {}),
+               "[C, H, W] to [C*H*W]", ranks="any"),
+        OpSpec("linear", (
+            Arg("out", "int", minimum=1, doc="output features"),
+            Arg("bias", "bool", True, doc="learn a bias"),
+        ), infer_linear, count_linear, torch_linear, "fully connected layer; input width from the flow",
+            key_args=("out",), ranks="1"),
+        OpSpec("upsample", (
+            Arg("scale", "number", aliases=("scale_factor",), doc="size multiplier (output = floor(size * scale))"),
+            Arg("mode", "str", "nearest", choices=("nearest", "linear", "bilinear", "bicubic", "trilinear"),
+                doc="linear for [C, L], bilinear/bicubic for [C, H, W], trilinear for [C, D, H, W]"),
+        ), infer_upsample, _no_count, torch_upsample, "resize by a scale factor",
+            key_args=("scale", "mode"), ranks="2, 3, 4"),
+        OpSpec("lrn", (
+            Arg("size", "int", minimum=1, doc="channels to normalise over"),
+            Arg("alpha", "float", 1e-4, doc="multiplicative factor"),
+            Arg("beta", "float", 0.75, doc="exponent"),
+            Arg("k", "float", 1.0, doc="additive factor"),
+        ), infer_lrn, _no_count, torch_lrn, "local response normalisation across channels (AlexNet)",
+            key_args=("size",), ranks="2, 3, 4"),
+        OpSpec("concat", (), infer_concat, _no_count, None, "concatenate along channels", merge=True),
+        OpSpec("add", (), infer_add, _no_count, None, "element-wise sum of equal shapes", merge=True),
+    ]
+    return {s.name: s for s in specs}
+
+
+def _pool_args() -> tuple[Arg, ...]:
+    return (
+        Arg("k", "ints", aliases=_K, **_GEOMETRY, doc="window size"),
+        Arg("s", "ints", None, aliases=("stride",), **_GEOMETRY, doc="stride; defaults to k"),
+        Arg("p", "ints", 0, aliases=("padding",), minimum=0, minimum_code="E310",
+            doc="padding each side, at most k // 2"),
+        Arg("ceil", "bool", False, aliases=("ceil_mode",), doc="round the output size up"),
+    )
+
+
+OPS: dict[str, OpSpec] = _table()
+
+
+# --------------------------------------------------------------------------- binding
+
+KIND_TEXT = {
+    "int": "an int", "float": "a number", "number": "a number", "bool": "true or false", "str": "a string",
+    "ints": "an int or a list of ints", "padding": 'an int, a list of ints or "same"',
+    "size": "an int or a list of ints",
+}
+
+
+def bind(op: "str | OpSpec", positional, keywords, call_span, collector: Collector) -> dict | None:
+    """Bind a call's arguments to `op`'s declaration; None (after reporting) if any is wrong.
+
+    positional: [(value, span)]; keywords: [(name, value, name_span, value_span)].
+    The result has canonical names, defaults filled, lists as tuples, floats as floats.
+    """
+    spec = OPS[op] if isinstance(op, str) else op
+    given: dict[str, tuple[Any, Any]] = {}
+    ok = True
+    if len(positional) > len(spec.args):
+        extra = positional[len(spec.args)][1]
+        names = ", ".join(a.name for a in spec.args) or "no arguments"
+        collector.error("E214", f"{spec.name} takes {len(spec.args)} positional argument"
+                                f"{'s' if len(spec.args) != 1 else ''} ({names}), got {len(positional)}", extra,
+                        label="one too many" if len(positional) == len(spec.args) + 1 else "too many")
+        ok = False
+    for (value, span), arg in zip(positional, spec.args):
+        given[arg.name] = (value, span)
+    for name, value, name_span, value_span in keywords:
+        arg = spec.arg(name)
+        if arg is None:
+            _unknown_argument(spec, name, name_span, collector)
+            ok = False
+        elif arg.name in given:
+            also = f" (as {name})" if name != arg.name else ""
+            collector.error("E210", f"argument {arg.name}{also} of {spec.name} given twice", name_span,
+                            label="given again here")
+            ok = False
+        else:
+            given[arg.name] = (value, value_span)
+    bound: dict[str, Any] = {}
+    for arg in spec.args:
+        if arg.name in given:
+            value, span = given[arg.name]
+            converted = _convert(spec, arg, value, span, collector)
+            ok = ok and converted is not _BAD
+            bound[arg.name] = converted
+        elif arg.required:
+            collector.error("E202", f"{spec.name} needs argument {arg.name} ({arg.doc})" if arg.doc else
+                            f"{spec.name} needs argument {arg.name}", call_span,
+                            help=f"{spec.name}({signature(spec)})")
+            ok = False
+        else:
+            bound[arg.name] = arg.default
+    return bound if ok else None
+
+
+def _unknown_argument(spec: OpSpec, name: str, span, collector: Collector) -> None:
+    names = [a.name for a in spec.args] + [al for a in spec.args for al in a.aliases]
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+    help = f"did you mean {close[0]}?" if close else None
+    takes = f"it takes {signature(spec)}" if spec.args else "it takes no arguments"
+    collector.error("E203", f"{spec.name} has no argument {name}", span, label="unknown argument",
+                    notes=[takes], help=help)
+
+
+_BAD = object()
+
+
+def _convert(spec: OpSpec, arg: Arg, value, span, collector: Collector) -> Any:
+    """Check one argument's type and value; the bound value or _BAD after reporting."""
+    def wrong(expected: str, help: str | None = None):
+        collector.error("E204", f"{spec.name}'s {arg.name} must be {expected}, got {_describe(value)}", span,
+                        help=help)
+        return _BAD
+
+    if isinstance(value, Expr) or (isinstance(value, (list, tuple)) and any(isinstance(v, Expr) for v in value)):
+        return wrong(KIND_TEXT[arg.kind], help="it depends on the symbolic input size; arguments must be numbers")
+    converted = _coerce(arg.kind, value)
+    if converted is _BAD:
+        help = "use // for integer division" if isinstance(value, float) and "int" in KIND_TEXT[arg.kind] else None
+        return wrong(KIND_TEXT[arg.kind], help)
+    if arg.choices is not None and converted not in arg.choices:
+        close = difflib.get_close_matches(str(converted), [str(c) for c in arg.choices], n=1, cutoff=0.5)
+        collector.error("E211", f"{spec.name}'s {arg.name} must be one of {', '.join(_show(c) for c in arg.choices)}, "
+                                f"got {_show(converted)}", span, help=f"did you mean {_show(close[0])}?" if close else None)
+        return _BAD
+    if arg.minimum is not None:
+        values = converted if isinstance(converted, tuple) else (converted,)
+        low = [v for v in values if not isinstance(v, str) and v < arg.minimum]
+        if low:
+            collector.error(arg.minimum_code, f"{spec.name}'s {arg.name} must be at least {arg.minimum}, "
+                                              f"got {_show(value)}", span)
+            return _BAD
+    return converted
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _coerce(kind: str, value) -> Any:
+    if kind == "int":
+        return value if _is_int(value) else _BAD
+    if kind in ("float", "number"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return _BAD
+        return float(value) if kind == "float" else value
+    if kind == "bool":
+        return value if isinstance(value, bool) else _BAD
+    if kind == "str":
+        return value if isinstance(value, str) else _BAD
+    if kind == "padding" and value in ("same", "valid"):
+        return value
+    if kind in ("ints", "padding", "size"):
+        if _is_int(value):
+            return value
+        if isinstance(value, (list, tuple)) and value and all(_is_int(v) for v in value):
+            return tuple(value)
+        return _BAD
+    raise ValueError(f"unknown argument kind {kind!r}")
+
+
+def _describe(value) -> str:
+    kind = {bool: "a bool", int: "an int", float: "a float", str: "a string"}.get(type(value))
+    if isinstance(value, (list, tuple)):
+        kind = "a list"
+    if isinstance(value, Expr):
+        kind = "a symbolic size"
+    return f"{_show(value)} ({kind})" if kind else _show(value)
+
+
+def signature(spec: OpSpec) -> str:
+    """`out, k, s=1, p=0, d=1, groups=1, bias=true`."""
+    parts = []
+    for a in spec.args:
+        if a.required:
+            parts.append(a.name)
+        else:
+            parts.append(f"{a.name}={'k' if a.default is None and a.name == 's' else _show(a.default)}")
+    return ", ".join(parts)
+
+
+def suggest(name: str, candidates) -> str | None:
+    """A did-you-mean for an unknown name, or None."""
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def format_call(op: str, args: dict) -> str:
+    """A layer as users write it, key arguments only, defaults left out: `conv(64, k=7, s=2, p=3)`."""
+    spec = OPS.get(op)
+    if spec is None:
+        return op
+    shown = []
+    for a in spec.args:
+        if a.name not in spec.key_args or a.name not in args:
+            continue
+        v = args[a.name]
+        if not a.required and (v == a.default and type(v) is type(a.default)):
+            continue
+        shown.append(_show(v) if a.required and a is spec.args[0] else f"{a.name}={_show(v)}")
+    return f"{op}({', '.join(shown)})" if shown else op
+
+
+def infer(op: str, inputs: list, args: dict) -> tuple[Any, list[Requirement]]:
+    """Run a rule outside a graph: (output shape, requirements); raises ShapeFailure."""
+    if any(s is UNKNOWN for s in inputs):
+        return UNKNOWN, []
+    ctx = InferContext(op, tuple(tuple(s) for s in inputs), args)
+    return OPS[op].infer(ctx), ctx.requirements

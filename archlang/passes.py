@@ -1,0 +1,545 @@
+"""The passes over a graph: shape inference, counting, validation, solving.
+
+`infer_node` runs as elaboration adds each node, so `cur.*` is known while
+the spec is still being elaborated; `check` runs once at the end: `solve`
+(the smallest input and the conditions on symbolic sizes), `count`
+(parameters and MACs) and `validate` (limits, layers that do nothing).
+
+Diagnostics carry the shapes on both sides and the call stack of the layer.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import networkx as nx
+
+from .diagnostics import Collector, Diagnostic
+from .ir import Constraint, Graph, Node
+from .limits import DEFAULT_LIMITS, Limits
+from .ops import OPS, InferContext, ShapeFailure
+from .shapes import (UNKNOWN, Expr, compare_eq, compile_dims, conv_out, evaluate, evaluate_shape, format_shape,
+                     is_concrete, numel, pool_out)
+from .source import Span
+
+# --------------------------------------------------------------------------- constraints
+
+
+@dataclass
+class SizeConstraint(Constraint):
+    """A constraint a shape rule recorded: `lhs rel rhs` over the symbols, with its error code."""
+
+    code: str = "E305"
+    lhs: Any = 0
+    rel: str = ">="
+    rhs: Any = 0
+    call_stack: tuple = ()
+
+
+def _constraint(text: str, lhs, rel: str, rhs, code: str, span: Span | None, frames: tuple) -> SizeConstraint:
+    ops = {">=": lambda a, b: a >= b, "==": lambda a, b: a == b}
+
+    def check(env: dict) -> bool:
+        return ops[rel](evaluate(lhs, env), evaluate(rhs, env))
+
+    return SizeConstraint(text, check, span, code=code, lhs=lhs, rel=rel, rhs=rhs, call_stack=frames)
+
+
+# --------------------------------------------------------------------------- inference
+
+
+def infer_node(graph: Graph, node: Node, collector: Collector, limits: Limits | None = None) -> None:
+    """Infer one node's shape from its inputs' (already inferred) shapes.
+
+    A node reading an UNKNOWN input is UNKNOWN and failed, silently: the
+    root cause has its own error. A rule's failure becomes one diagnostic.
+    """
+    if node.op == "input":
+        _infer_input(graph, node, collector)
+        return
+    shapes = [graph[i].shape for i in node.inputs]
+    if any(s is UNKNOWN for s in shapes):
+        node.shape, node.failed = UNKNOWN, True
+        return
+    ctx = InferContext(node.op, tuple(shapes), node.args)
+    try:
+        shape = OPS[node.op].infer(ctx)
+    except ShapeFailure as failure:
+        node.shape, node.failed = UNKNOWN, True
+        collector.add(_failure_diagnostic(graph, node, failure))
+        return
+    node.shape = tuple(shape)
+    for req in ctx.requirements:
+        span, _ = _blame(graph, node, req.input_index)
+        graph.constraints.append(_constraint(req.text, req.lhs, req.rel, req.rhs, req.code, span,
+                                             node.scope.frames()))
+
+
+def _infer_input(graph: Graph, node: Node, collector: Collector) -> None:
+    dims = []
+    for d in node.args["shape"]:
+        if isinstance(d, str):
+            d = Expr.symbol(d)
+        if isinstance(d, Expr):
+            for name in sorted(d.symbols()):
+                if name not in graph.symbols:
+                    graph.symbols.append(name)
+        elif not isinstance(d, int) or isinstance(d, bool) or d < 1:
+            collector.error("E211", f"input sizes must be positive ints or symbols, got {d!r}", node.span,
+                            call_stack=node.scope.frames())
+            node.shape, node.failed = UNKNOWN, True
+            return
+        dims.append(d)
+    node.shape = tuple(dims)
+
+
+def _failure_diagnostic(graph: Graph, node: Node, failure: ShapeFailure) -> Diagnostic:
+    span, culprit = _blame(graph, node, failure.input_index)
+    help = failure.help
+    if help is None and failure.input_index is not None and culprit is not None:
+        help = _merge_help(graph, node, failure.input_index, culprit)
+    return Diagnostic(failure.code, failure.message, span, label=failure.label, notes=failure.notes,
+                      help=help, call_stack=node.scope.frames())
+
+
+def _blame(graph: Graph, node: Node, index: int | None) -> tuple[Span, Node | None]:
+    """Where to point for a problem with the node's `index`-th input path.
+
+    The layer in that path that produced the offending size (walking back
+    while the size stays the same), or the merge itself for an identity
+    path; a layer inside a block called on the path is shown at its call.
+    """
+    if index is None:
+        return node.span, None
+    src = graph[node.inputs[index]]
+    others = [graph[i] for j, i in enumerate(node.inputs) if j != index]
+    shared = set()
+    for o in others:
+        shared |= nx.ancestors(graph.nx, o.id) | {o.id}
+    if src.id in shared:  # the path is `identity`: its tensor is the merge's own input
+        return node.span, None
+    culprit = src
+    while len(culprit.inputs) == 1:
+        prev = graph[culprit.inputs[0]]
+        if prev.id in shared or prev.op == "input" or prev.shape != src.shape:
+            break
+        culprit = prev
+    return _visible_span(culprit, node), culprit
+
+
+def _visible_span(culprit: Node, node: Node) -> Span:
+    """The culprit's span as seen from the merge's scope: a block's call site if it sits inside one."""
+    scope = culprit.scope
+    while scope is not None and scope.parent is not None and scope is not node.scope and scope.parent is not node.scope:
+        scope = scope.parent
+    if scope is not None and scope is not node.scope and scope.parent is node.scope and scope.span is not None:
+        return scope.span
+    return culprit.span
+
+
+def _merge_help(graph: Graph, node: Node, index: int, culprit: Node) -> str | None:
+    """A concrete fix: the padding that makes the culprit's size match, or a projection for add."""
+    shape = graph[node.inputs[index]].shape
+    others = [graph[i].shape for j, i in enumerate(node.inputs) if j != index]
+    want = max(others, key=others.count)
+    if len(shape) != len(want) or not (is_concrete(shape) and is_concrete(want)):
+        return None
+    if node.op == "add" and shape[0] != want[0]:
+        strides = {w // t for w, t in zip(shape[1:], want[1:]) if t and w % t == 0}
+        s = f", s={strides.pop()}" if len(strides) == 1 and 1 not in strides else ""
+        return f"project this path with a 1x1 conv to match: conv({want[0]}, k=1{s}) gives {format_shape(want)}"
+    return _padding_help(graph, culprit, tuple(want[1:]))
+
+
+def _padding_help(graph: Graph, culprit: Node, target: tuple) -> str | None:
+    if culprit.op not in ("conv", "maxpool", "avgpool") or len(culprit.inputs) != 1:
+        return None
+    source = graph[culprit.inputs[0]].shape
+    if not is_concrete(source) or isinstance(culprit.args.get("p"), str):
+        return None
+    n = len(source) - 1
+    k, s = _axes(culprit.args["k"], n), _axes(culprit.args.get("s") or culprit.args["k"], n)
+    d = _axes(culprit.args.get("d", 1), n)
+    pads = []
+    for i in range(n):
+        size = source[i + 1]
+        if culprit.op == "conv":
+            fits = [p for p in range(k[i] + 1) if conv_out(size, k[i], s[i], p, d[i]) == target[i]]
+        else:
+            fits = [p for p in range(k[i] // 2 + 1)
+                    if pool_out(size, k[i], s[i], p, culprit.args["ceil"]) == target[i]]
+        if not fits:
+            return None
+        pads.append(fits[0])
+    p = pads[0] if len(set(pads)) == 1 else "[" + ", ".join(map(str, pads)) + "]"
+    sizes = "x".join(map(str, target))
+    k_text = culprit.args["k"] if isinstance(culprit.args["k"], int) else list(culprit.args["k"])
+    verb = "keeps" if tuple(source[1:]) == target else "gives"
+    return f"k={k_text} {verb} {sizes} with p={p}"
+
+
+def _axes(v, n: int) -> tuple:
+    return (v,) * n if isinstance(v, int) else tuple(v)
+
+
+def check_expect(graph: Graph, node_id: int, expected, span: Span, collector: Collector, frames: tuple = ()) -> bool:
+    """`expect [64, _, W]` on the tensor of `node_id`: E307 if it cannot hold, a constraint if it depends.
+
+    `expected` holds ints, symbolic dims (or symbol names) and None or "_" for any size.
+    """
+    shape = graph[node_id].shape
+    if shape is UNKNOWN:
+        return True
+    want = [Expr.symbol(e) if isinstance(e, str) and e != "_" else e for e in expected]
+    shown = "[" + ", ".join("_" if e is None or e == "_" else str(e) for e in want) + "]"
+    if len(want) != len(shape):
+        collector.error("E307", f"expected a tensor {shown}, got {format_shape(shape)} (rank {len(shape)})", span,
+                        label=f"the tensor here is {format_shape(shape)}", call_stack=frames)
+        return False
+    for i, (have, exp) in enumerate(zip(shape, want)):
+        if exp is None or exp == "_":
+            continue
+        verdict = compare_eq(have, exp)
+        if verdict is False:
+            collector.error("E307", f"expected a tensor {shown}, got {format_shape(shape)}", span,
+                            label=f"the tensor here is {format_shape(shape)}",
+                            notes=[f"dimension {i + 1} is {have}, expected {exp}"], call_stack=frames)
+            return False
+        if verdict is None:
+            graph.constraints.append(_constraint(f"{have} == {exp}", have, "==", exp, "E307", span, frames))
+    return True
+
+
+# --------------------------------------------------------------------------- solving
+
+MAX_SIZE = 4096          # the largest size the solver tries for a symbol
+_WINDOW = 512            # sizes scanned above the smallest to read conditions off
+_RANDOM_POINTS = 2000    # extra points tried when symbols are coupled
+
+
+class _Checker:
+    """Every constraint, compiled, as a predicate on the symbols' values."""
+
+    def __init__(self, names: list[str], constraints: list[Constraint]) -> None:
+        self.names = names
+        self.constraints = _dedupe(constraints)
+        self.tests = [self._compile(c) for c in self.constraints]
+
+    def _compile(self, c: Constraint) -> Callable[[tuple], bool]:
+        if isinstance(c, SizeConstraint):
+            fn = compile_dims([c.lhs, c.rhs], self.names, c.rel)
+        else:
+            fn = lambda values: c.holds(dict(zip(self.names, values)))  # noqa: E731
+        return _safe(fn)
+
+    def ok(self, values: tuple, upto: int | None = None) -> bool:
+        tests = self.tests if upto is None else self.tests[:upto]
+        return all(t(values) for t in tests)
+
+    def failing(self, values: tuple) -> list[Constraint]:
+        return [c for c, t in zip(self.constraints, self.tests) if not t(values)]
+
+
+def _safe(fn: Callable[[tuple], bool]) -> Callable[[tuple], bool]:
+    def test(values: tuple) -> bool:
+        try:
+            return bool(fn(values))
+        except ZeroDivisionError:
+            return False
+    return test
+
+
+def _dedupe(constraints: list[Constraint]) -> list[Constraint]:
+    seen, out = set(), []
+    for c in constraints:
+        if c.text not in seen:
+            seen.add(c.text)
+            out.append(c)
+    return out
+
+
+def solve(graph: Graph, collector: Collector | None = None) -> None:
+    """The smallest valid input and the conditions on the symbols; an error if no size works."""
+    names = list(graph.symbols)
+    if not names:
+        return
+    checker = _Checker(names, graph.constraints)
+    point = _find_point(checker, len(checker.tests))
+    if point is None:
+        diag = _impossible(checker)
+        (collector.add(diag) if collector is not None else graph.diagnostics.append(diag))
+        return
+    point = _descend(checker, point)
+    env = dict(zip(names, point))
+    graph.smallest_input = [evaluate_shape(graph[p.node].shape, env) for p in graph.inputs
+                            if graph[p.node].shape is not UNKNOWN]
+    graph.conditions = _conditions(checker, point)
+
+
+def smallest_env(graph: Graph) -> dict[str, int] | None:
+    """The symbols' values at the smallest input (after `solve`), or None."""
+    if not graph.symbols or graph.smallest_input is None:
+        return None
+    env: dict[str, int] = {}
+    shapes = [graph[p.node].shape for p in graph.inputs if graph[p.node].shape is not UNKNOWN]
+    for shape, values in zip(shapes, graph.smallest_input):
+        for d, v in zip(shape, values):
+            if isinstance(d, Expr) and d.atom() is not None:
+                env[str(d)] = v
+    return env if all(n in env for n in graph.symbols) else None
+
+
+def _find_point(checker: _Checker, upto: int) -> tuple | None:
+    n = len(checker.names)
+    for t in range(1, MAX_SIZE + 1):
+        if checker.ok((t,) * n, upto):
+            return (t,) * n
+    if n == 1:
+        return None
+    rng = random.Random(0)
+    for _ in range(_RANDOM_POINTS):
+        values = tuple(int(2 ** rng.uniform(0, 12)) for _ in range(n))
+        if checker.ok(values, upto):
+            return values
+    return None
+
+
+def _descend(checker: _Checker, point: tuple) -> tuple:
+    """Lower each symbol in turn to its smallest valid value, until nothing moves."""
+    point = list(point)
+    moved = True
+    while moved:
+        moved = False
+        for i in range(len(point)):
+            for v in range(1, point[i]):
+                trial = tuple(point[:i] + [v] + point[i + 1:])
+                if checker.ok(trial):
+                    point[i], moved = v, True
+                    break
+    return tuple(point)
+
+
+def _impossible(checker: _Checker) -> Diagnostic:
+    """Point at the first constraint that no size satisfies together with the ones before it."""
+    lo, hi = 0, len(checker.tests)  # feasible with lo constraints, infeasible with hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if _find_point(checker, mid) is not None else (lo, mid)
+    culprit = checker.constraints[hi - 1]
+    earlier = [c.text for c in checker.constraints[: hi - 1]]
+    code = getattr(culprit, "code", "E305")
+    if earlier:
+        message = f"no input size makes the network valid: {culprit.text} cannot hold together with the conditions before it"
+    else:
+        message = f"no input size makes the network valid: {culprit.text} holds for no size up to {MAX_SIZE}"
+    notes = [f"needs {t}" for t in earlier[:8]] + ([f"... and {len(earlier) - 8} more"] if len(earlier) > 8 else [])
+    return Diagnostic(code, message, culprit.span, label=f"needs {culprit.text}", notes=notes,
+                      call_stack=getattr(culprit, "call_stack", ()))
+
+
+# --------------------------------------------------------------------------- conditions
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    """The valid sizes of one symbol: v >= least, v % period in residues (plus a few exceptions)."""
+
+    least: int
+    period: int
+    residues: frozenset
+    exceptions: tuple = ()
+
+
+def _conditions(checker: _Checker, point: tuple) -> list[str]:
+    names = checker.names
+    patterns: dict[str, _Pattern] = {}
+    for i, name in enumerate(names):
+        flags = [False] + [checker.ok(point[:i] + (v,) + point[i + 1:]) for v in range(1, point[i] + _WINDOW + 1)]
+        pattern = _read_pattern(flags)
+        if pattern is not None:
+            patterns[name] = pattern
+    texts = _describe(patterns)
+    return texts + _coupled(checker, patterns, point)
+
+
+def _read_pattern(flags: list[bool]) -> _Pattern | None:
+    """Find `least` and a period <= 64 that explain the valid sizes 1..len(flags)-1."""
+    top = len(flags) - 1
+    tail = range(max(1, top - 256), top + 1)
+    for q in range(1, 65):
+        if all(flags[v] == flags[v - q] for v in tail if v - q >= 1):
+            break
+    else:
+        return None
+    residues = frozenset(v % q for v in range(top - q + 1, top + 1) if flags[v])
+    if not residues:
+        return None  # valid sizes run out: this symbol is tied to another one
+    least = top
+    while least - 1 >= 1 and flags[least - 1] == ((least - 1) % q in residues):
+        least -= 1
+    exceptions = tuple(v for v in range(1, least) if flags[v])
+    if len(exceptions) > 3:
+        return None
+    first = next(v for v in range(least, least + q) if v % q in residues)
+    return _Pattern(first, q, residues, exceptions)
+
+
+def _describe(patterns: dict[str, _Pattern]) -> list[str]:
+    """Human-readable conditions, symbols with the same condition grouped: "H and W even"."""
+    groups: dict[tuple, list[str]] = {}
+    for name, pat in patterns.items():
+        q, res = pat.period, pat.residues
+        if q > 1 and len(res) < q:
+            groups.setdefault(("mod", q, tuple(sorted(res))), []).append(name)
+        smallest_in_class = next(v for v in range(1, q + 1) if v % q in res)
+        if pat.least > smallest_in_class:
+            groups.setdefault((">=", pat.least, pat.exceptions), []).append(name)
+        elif pat.exceptions:
+            groups.setdefault(("or", pat.exceptions), []).append(name)
+    out = []
+    for key, syms in groups.items():
+        who = _join(syms)
+        many = len(syms) > 1
+        if key[0] == ">=":
+            extra = f" (or {' or '.join(f'== {v}' for v in key[2])})" if key[2] else ""
+            out.append(f"{who} >= {key[1]}{extra}")
+        elif key[0] == "mod":
+            out.append(_modular(who, many, key[1], key[2], syms))
+    return out
+
+
+def _modular(who: str, many: bool, q: int, residues: tuple, syms: list[str]) -> str:
+    if residues == (0,):
+        if q == 2:
+            return f"{who} even"
+        return f"{who} {'multiples' if many else 'a multiple'} of {q}"
+    if q == 2 and residues == (1,):
+        return f"{who} odd"
+    rhs = str(residues[0]) if len(residues) == 1 else "(" + ", ".join(map(str, residues)) + ")"
+    rel = "==" if len(residues) == 1 else "in"
+    return ", ".join(f"{s} % {q} {rel} {rhs}" for s in syms)
+
+
+def _join(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _coupled(checker: _Checker, patterns: dict[str, _Pattern], point: tuple) -> list[str]:
+    """Constraints that the per-symbol conditions miss (e.g. H == W): found by trying sizes that meet them."""
+    rng = random.Random(1)
+    missed: list[str] = []
+    names = checker.names
+    for _ in range(200 if len(names) > 1 or len(patterns) < len(names) else 0):
+        values = []
+        for i, name in enumerate(names):
+            pat = patterns.get(name)
+            if pat is None:
+                values.append(rng.randint(1, point[i] + _WINDOW))
+            else:
+                values.append(pat.least + pat.period * rng.randint(0, 64) - pat.least % pat.period
+                              + rng.choice(sorted(pat.residues)) if pat.period > 1 else pat.least + rng.randint(0, 256))
+        values = tuple(max(1, v) for v in values)
+        if any(not _meets(patterns.get(n), v) for n, v in zip(names, values)):
+            continue
+        for c in checker.failing(values):
+            if c.text not in missed:
+                missed.append(c.text)
+    return missed[:6]
+
+
+def _meets(pat: _Pattern | None, v: int) -> bool:
+    return pat is None or v in pat.exceptions or (v >= pat.least and v % pat.period in pat.residues)
+
+
+# --------------------------------------------------------------------------- counting and validation
+
+
+def count(graph: Graph, env: dict[str, int] | None = None) -> None:
+    """Parameters, trainable parameters and MACs of every node.
+
+    MACs need concrete sizes: for symbolic inputs they are counted at the
+    smallest valid input (`solve` finds it); without one, 0.
+    """
+    env = env if env is not None else smallest_env(graph)
+    for node in graph.nodes:
+        node.params = node.trainable_params = node.macs = 0
+        if node.op == "input" or node.shape is UNKNOWN:
+            continue
+        ins = [graph[i].shape for i in node.inputs]
+        sizes = _concrete(ins + [node.shape], env)
+        if sizes is None:  # no valid size known: parameters do not depend on it, MACs do
+            sizes = _concrete(ins + [node.shape], {s: 1 for s in graph.symbols}, clamp=True)
+            params, trainable, _ = OPS[node.op].count(sizes[:-1], sizes[-1], node.args)
+            node.params, node.trainable_params = params, trainable
+            continue
+        node.params, node.trainable_params, node.macs = OPS[node.op].count(sizes[:-1], sizes[-1], node.args)
+
+
+def _concrete(shapes: list, env: dict | None, clamp: bool = False) -> list | None:
+    out = []
+    for shape in shapes:
+        if is_concrete(shape):
+            out.append(shape)
+        elif env is None:
+            return None
+        else:
+            values = evaluate_shape(shape, env)
+            out.append(tuple(max(1, v) for v in values) if clamp else values)
+    return out
+
+
+def activations(graph: Graph, env: dict[str, int] | None = None) -> int:
+    """Output elements per sample over every layer (at the smallest input for symbolic ones)."""
+    env = env if env is not None else smallest_env(graph)
+    total = 0
+    for node in graph.layers():
+        if node.shape is UNKNOWN:
+            continue
+        if is_concrete(node.shape):
+            total += numel(node.shape)
+        elif env is not None:
+            total += numel(evaluate_shape(node.shape, env))
+    return total
+
+
+def validate(graph: Graph, collector: Collector, limits: Limits | None = None) -> None:
+    """E401/E402 against the limits; W503 for layers that do nothing."""
+    limits = limits or DEFAULT_LIMITS
+    params = graph.params_total
+    where = graph.span or (graph.nodes[0].span if graph.nodes else None)
+    if params > limits.max_params:
+        collector.error("E401", f"{graph.name} has {params:,} parameters, more than the limit of "
+                                f"{limits.max_params:,}", where, help="raise the bound with --max-params")
+    elements = activations(graph)
+    if elements > limits.max_activations:
+        collector.error("E402", f"{graph.name} produces {elements:,} activation elements per sample, more than "
+                                f"the limit of {limits.max_activations:,}", where,
+                        help="raise the bound with --max-activations, or use a smaller input")
+    for node in graph.layers():
+        why = _does_nothing(graph, node)
+        if why:
+            collector.warning("W503", f"{why}: this layer does nothing", node.span,
+                              help="remove it", call_stack=node.scope.frames())
+
+
+def _does_nothing(graph: Graph, node: Node) -> str | None:
+    a = node.args
+    if node.op == "dropout" and a.get("p") == 0:
+        return "dropout with p=0"
+    if node.op in ("maxpool", "avgpool"):
+        ones = all(v == 1 for v in _axes(a["k"], 1)) and (a["s"] is None or all(v == 1 for v in _axes(a["s"], 1)))
+        if ones and all(v == 0 for v in _axes(a["p"], 1)):
+            return f"{node.op} with k=1, s=1 and p=0"
+    if node.op == "upsample" and a.get("scale") == 1:
+        return "upsample with scale 1"
+    if node.op == "flatten" and node.inputs and graph[node.inputs[0]].known and len(graph[node.inputs[0]].shape) == 1:
+        return "flatten of a tensor that is already flat"
+    return None
+
+
+def check(graph: Graph, collector: Collector, limits: Limits | None = None) -> None:
+    """Everything after elaboration: solve (needed by the counts of symbolic graphs), count, validate."""
+    solve(graph, collector)
+    count(graph)
+    validate(graph, collector, limits)
