@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from .. import ops
 from ..ir import Graph, Node, Scope
-from ..shapes import UNKNOWN, format_shape, shape_json
+from ..shapes import UNKNOWN, format_shape, numel, shape_json
 
 BYTES_FP32 = 4
 FORMATS = ("table", "json", "csv", "markdown")
@@ -118,41 +118,7 @@ def _status(graph: Graph, node: Node) -> str:
 
 def call_text(node: Node) -> str:
     """The layer as a spec would write it, key arguments only: `conv(64, k=3, p=1)`."""
-    if node.op == "input":
-        return "input"
-    spec = ops.OPS.get(node.op)
-    if spec is None or not spec.key_args:
-        return node.op
-    declared = {a.name: a for a in spec.args}
-    first = spec.args[0].name if spec.args else None
-    parts = []
-    for name in spec.key_args:
-        if name not in node.args:
-            continue
-        value = node.args[name]
-        arg = declared.get(name)
-        if arg is not None and arg.default is not ops.REQUIRED and _same(value, arg.default):
-            continue
-        text = format_value(value)
-        parts.append(text if name == first and not parts else f"{name}={text}")
-    return f"{node.op}({', '.join(parts)})" if parts else node.op
-
-
-def _same(value: Any, default: Any) -> bool:
-    if isinstance(value, (list, tuple)) and not isinstance(default, (list, tuple)):
-        return all(v == default for v in value)  # k=[3, 3] is the default k=3
-    return type(value) is type(default) and value == default
-
-
-def format_value(value: Any) -> str:
-    """A bound argument in archlang syntax: 3, [1, 7], true, "same", 0.5."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(format_value(v) for v in value) + "]"
-    return str(value)
+    return "input" if node.op == "input" else ops.format_call(node.op, node.args)
 
 
 # -- totals ---------------------------------------------------------------------------
@@ -187,17 +153,10 @@ def totals(graph: Graph) -> Totals:
         if node.op == "input":
             continue
         if node.known:
-            activations = activations + elements(node.shape)
+            activations = activations + numel(node.shape)
         else:
             incomplete = True
     return Totals(graph.params_total, graph.trainable_params_total, macs, activations, incomplete)
-
-
-def elements(shape) -> Any:
-    count: Any = 1
-    for dim in shape:
-        count = dim * count
-    return count
 
 
 # -- numbers for people -----------------------------------------------------------------
@@ -208,20 +167,20 @@ def human(n: Any) -> str:
         return str(n)
     if abs(n) < 1000:
         return str(n)
-    for unit, scale in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
-        if abs(n) >= scale * 0.9995:
+    for unit, scale in (("K", 10**3), ("M", 10**6), ("G", 10**9)):
+        if abs(round(n / scale, 1)) < 1000:  # 999,999 is "1.0M", not "1000.0K"
             return f"{n / scale:.1f}{unit}"
-    return str(n)  # unreachable: |n| >= 1000 always meets "K"
+    return f"{n / 10**12:.1f}T"
 
 
 def human_bytes(n: int) -> str:
     """Decimal units, as torchinfo prints them: 44.7 MB."""
     if n < 1000:
         return f"{n} B"
-    for unit, scale in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
-        if n >= scale * 0.9995:
+    for unit, scale in (("kB", 10**3), ("MB", 10**6), ("GB", 10**9)):
+        if round(n / scale, 1) < 1000:
             return f"{n / scale:.1f} {unit}"
-    return f"{n} B"
+    return f"{n / 10**12:.1f} TB"
 
 
 def exact(n: Any) -> str:
@@ -386,14 +345,14 @@ def to_json(graph: Graph) -> dict:
 
 def _port_json(graph: Graph, port) -> dict:
     shape = graph.nodes[port.node].shape
-    return {"name": port.name, "shape": shape_json(shape) if shape is not UNKNOWN else None}
+    return {"name": port.name, "shape": shape_json(shape)}
 
 
 def _layer_json(node: Node) -> dict:
     return {
         "name": node.name,
         "op": node.op,
-        "output": shape_json(node.shape) if node.known else None,
+        "output": shape_json(node.shape),
         "params": node.params,
         "macs": _number_json(node.macs),
         "source": node.span.location() if node.span is not None else None,
