@@ -446,8 +446,13 @@ def torch_upsample(inputs, args) -> tuple[str, dict]:
 
 # --------------------------------------------------------------------------- merges
 
+def path_notes(shapes, skip: int | None = None) -> list[str]:
+    """"path 1 yields [64, 28, 28]" for every input of a merge but `skip`."""
+    return [f"path {i + 1} yields {format_shape(s)}" for i, s in enumerate(shapes) if i != skip]
+
+
 def _path_list(ctx: InferContext, skip: int | None = None) -> list[str]:
-    return [f"path {i + 1} yields {format_shape(s)}" for i, s in enumerate(ctx.inputs) if i != skip]
+    return path_notes(ctx.inputs, skip)
 
 
 def _reference(ctx: InferContext, key: Callable[[Shape], Any]) -> int:

@@ -13,12 +13,10 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import networkx as nx
-
 from .diagnostics import Collector, Diagnostic
 from .ir import Constraint, Graph, Node
 from .limits import DEFAULT_LIMITS, Limits
-from .ops import OPS, InferContext, ShapeFailure
+from .ops import OPS, InferContext, ShapeFailure, path_notes
 from .shapes import (UNKNOWN, Expr, compare_eq, compile_dims, conv_out, evaluate, evaluate_shape, format_shape,
                      is_concrete, numel, pool_out)
 from .source import Span
@@ -95,37 +93,89 @@ def _infer_input(graph: Graph, node: Node, collector: Collector) -> None:
 
 
 def _failure_diagnostic(graph: Graph, node: Node, failure: ShapeFailure) -> Diagnostic:
-    span, culprit = _blame(graph, node, failure.input_index)
-    help = failure.help
-    if help is None and failure.input_index is not None and culprit is not None:
-        help = _merge_help(graph, node, failure.input_index, culprit)
-    return Diagnostic(failure.code, failure.message, span, label=failure.label, notes=failure.notes,
+    if failure.input_index is None:
+        return Diagnostic(failure.code, failure.message, node.span, label=failure.label, notes=failure.notes,
+                          help=failure.help, call_stack=node.scope.frames())
+    index, span, culprit = _blame_path(graph, node, failure.input_index)
+    shapes = [graph[i].shape for i in node.inputs]
+    if culprit is None:
+        label = f"path {index + 1} yields {format_shape(shapes[index])}"
+    else:
+        label = f"this path yields {format_shape(shapes[index])}"
+    help = failure.help or (_merge_help(graph, node, index, culprit) if culprit is not None else None)
+    return Diagnostic(failure.code, failure.message, span, label=label, notes=path_notes(shapes, skip=index),
                       help=help, call_stack=node.scope.frames())
 
 
 def _blame(graph: Graph, node: Node, index: int | None) -> tuple[Span, Node | None]:
-    """Where to point for a problem with the node's `index`-th input path.
-
-    The layer in that path that produced the offending size (walking back
-    while the size stays the same), or the merge itself for an identity
-    path; a layer inside a block called on the path is shown at its call.
-    """
+    """The span for a problem with the node's `index`-th input (None: the layer itself)."""
     if index is None:
         return node.span, None
+    _, span, culprit = _blame_path(graph, node, index)
+    return span, culprit
+
+
+def _blame_path(graph: Graph, node: Node, index: int) -> tuple[int, Span, Node | None]:
+    """Which path of a merge to point at, where, and the layer there that made its size.
+
+    A path written inside the merge (`concat { | ... }`) is shown at the layer
+    that produced the offending size. An `identity` path, or a named tensor
+    bound elsewhere (`add(a, b)`), has no layer of its own there: then another
+    disagreeing path written inside is shown, or else the merge itself.
+    """
+    key = _merge_key(node)
+    order = [index] + [j for j in range(len(node.inputs)) if j != index]
+    want = key(graph[node.inputs[index]].shape)
+    for j in order:
+        if j != index and key(graph[node.inputs[j]].shape) == want:
+            continue  # agrees with the path at fault: not part of the disagreement
+        culprit = _path_culprit(graph, node, j, key)
+        if culprit is not None:
+            span = _visible_span(culprit, node)
+            if _within(span, node.span):
+                return j, span, culprit
+    return index, node.span, None
+
+
+def _merge_key(node: Node) -> Callable:
+    if node.op == "concat":
+        return lambda shape: (len(shape), tuple(shape[1:])) if shape is not UNKNOWN else None
+    return lambda shape: tuple(shape) if shape is not UNKNOWN else None
+
+
+def _path_culprit(graph: Graph, node: Node, index: int, key: Callable) -> Node | None:
+    """Walk back from the path's last layer while its size stays the same; None for an identity path."""
     src = graph[node.inputs[index]]
-    others = [graph[i] for j, i in enumerate(node.inputs) if j != index]
-    shared = set()
-    for o in others:
-        shared |= nx.ancestors(graph.nx, o.id) | {o.id}
-    if src.id in shared:  # the path is `identity`: its tensor is the merge's own input
-        return node.span, None
-    culprit = src
-    while len(culprit.inputs) == 1:
-        prev = graph[culprit.inputs[0]]
-        if prev.id in shared or prev.op == "input" or prev.shape != src.shape:
+    chain = [src]
+    while len(chain[-1].inputs) == 1 and len(chain) < 10_000:
+        prev = graph[chain[-1].inputs[0]]
+        if prev.op == "input" or key(prev.shape) != key(src.shape):
             break
-        culprit = prev
-    return _visible_span(culprit, node), culprit
+        chain.append(prev)
+    shared = _reachable_back(graph, [i for j, i in enumerate(node.inputs) if j != index],
+                             lowest=min(n.id for n in chain))
+    if src.id in shared:
+        return None
+    inside = [n for n in chain if n.id not in shared]
+    return inside[-1] if inside else None
+
+
+def _reachable_back(graph: Graph, starts: list[int], lowest: int) -> set[int]:
+    """Nodes with id >= lowest from which one of `starts` can be reached (ids are topological)."""
+    seen: set[int] = set()
+    stack = [s for s in starts if s >= lowest]
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        stack.extend(i for i in graph[n].inputs if i >= lowest)
+    return seen
+
+
+def _within(inner: Span, outer: Span) -> bool:
+    return (inner is not None and outer is not None and inner.source is outer.source
+            and outer.start <= inner.start and inner.end <= outer.end)
 
 
 def _visible_span(culprit: Node, node: Node) -> Span:

@@ -1,0 +1,295 @@
+"""Every shape rule of the op table against PyTorch's own ops.
+
+For random arguments and small inputs, the rule's output shape equals the
+shape torch produces, and the rule rejects (a bind error or a shape error)
+exactly the inputs torch rejects (an error building the module or running
+it). The module is built from the op table's own `torch` constructor, so
+the constructor is checked along the way.
+"""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from hypothesis import HealthCheck, event, given, settings  # noqa: E402
+from hypothesis.control import currently_in_test_context  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from archlang import ops  # noqa: E402
+from archlang.diagnostics import Collector  # noqa: E402
+from archlang.shapes import Expr, evaluate_shape  # noqa: E402
+
+SETTINGS = settings(max_examples=80, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+torch.set_num_threads(1)
+
+
+def rule(op: str, shapes: list[tuple], positional=(), **keywords):
+    """The rule's verdict: ("ok", shape) or ("error", code)."""
+    col = Collector()
+    args = ops.bind(op, [(v, None) for v in positional], [(k, v, None, None) for k, v in keywords.items()], None, col)
+    if args is None:
+        return ("error", col.items[0].code), None
+    try:
+        shape, _ = ops.infer(op, shapes, args)
+    except ops.ShapeFailure as failure:
+        return ("error", failure.code), args
+    return ("ok", shape), args
+
+
+def run_torch(op: str, shapes: list[tuple], args: dict | None, module_from=None):
+    """Torch's verdict on the same layer: ("ok", shape) or ("error", message)."""
+    try:
+        if module_from is not None:
+            module = module_from()
+        else:
+            cls, kwargs = ops.OPS[op].torch(shapes, args)
+            module = getattr(torch.nn, cls)(**kwargs)
+        xs = [torch.zeros((2, *s)) for s in shapes]
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            module.eval()
+            y = module(*xs)
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        return ("error", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return ("ok", tuple(y.shape[1:]))
+
+
+def agree(ours, theirs, context):
+    if currently_in_test_context():  # --hypothesis-show-statistics: how many cases were accepted, refused how
+        event(ours[0] if ours[0] == "ok" else f"refused {ours[1]}")
+    if ours[0] == "ok" or theirs[0] == "ok":
+        assert ours == theirs, f"{context}: archlang {ours}, torch {theirs}"
+
+
+# --------------------------------------------------------------------------- conv
+
+def ints_or_list(n: int, lo: int, hi: int):
+    return st.one_of(st.integers(lo, hi), st.lists(st.integers(lo, hi), min_size=n, max_size=n))
+
+
+@st.composite
+def conv_case(draw):
+    n = draw(st.integers(1, 3))
+    hi = 12 if n < 3 else 7
+    sizes = tuple(draw(st.lists(st.integers(1, hi), min_size=n, max_size=n)))
+    groups = draw(st.sampled_from([1, 1, 1, 2, 3]))
+    c_in = draw(st.integers(1, 3)) * (groups if draw(st.booleans()) else 1)
+    out = draw(st.integers(1, 3)) * (groups if draw(st.booleans()) else 1)
+    # A zero kernel or stride now and then: torch refuses them.
+    kernel = st.sampled_from([0, 1, 1, 1, 2, 2, 3, 3, 3, 4, 5, 5, 1, 2, 3, 3])
+    stride = st.sampled_from([0, 1, 1, 1, 1, 2, 2, 3, 1, 1, 2, 1, 1, 2, 3, 1])
+    kw = {"k": draw(st.one_of(kernel, st.lists(kernel, min_size=n, max_size=n))),
+          "s": draw(st.one_of(stride, st.lists(stride, min_size=n, max_size=n))), "d": draw(ints_or_list(n, 1, 2)),
+          "groups": groups, "bias": draw(st.booleans())}
+    kw["p"] = draw(st.one_of(ints_or_list(n, 0, 3), st.sampled_from(["same", "valid"])))
+    return (c_in, *sizes), out, kw
+
+
+@settings(SETTINGS, max_examples=150)
+@given(conv_case())
+def test_conv_matches_torch(case):
+    shape, out, kw = case
+    ours, args = rule("conv", [shape], [out], **kw)
+    if args is None:  # bind refused (k or s below 1): torch refuses too
+        kw2 = dict(kw, bias=kw["bias"])
+        theirs = run_torch("conv", [shape], None, module_from=lambda: _raw_conv(shape, out, kw2))
+    else:
+        theirs = run_torch("conv", [shape], args)
+    agree(ours, theirs, f"conv({out}, {kw}) on {shape}")
+
+
+def _raw_conv(shape, out, kw):
+    n = len(shape) - 1
+    cls = getattr(torch.nn, f"Conv{n}d")
+    tup = lambda v: v if isinstance(v, (int, str)) else tuple(v)  # noqa: E731
+    return cls(shape[0], out, tup(kw["k"]), stride=tup(kw["s"]), padding=tup(kw["p"]), dilation=tup(kw["d"]),
+               groups=kw["groups"], bias=kw["bias"])
+
+
+def test_conv_rejections_have_their_codes():
+    assert rule("conv", [(3, 8, 8)], [4], k=0)[0] == ("error", "E310")
+    assert rule("conv", [(3, 8, 8)], [4], k=3, s=0)[0] == ("error", "E310")
+    assert rule("conv", [(3, 8, 8)], [4], k=3, s=2, p="same")[0] == ("error", "E310")
+    assert rule("conv", [(3, 8, 8)], [4], k=[3, 3, 3])[0] == ("error", "E310")
+    assert rule("conv", [(3, 8, 8)], [4], k=9)[0] == ("error", "E305")
+    assert rule("conv", [(3, 8, 8)], [4], k=3, groups=2)[0] == ("error", "E308")
+    assert rule("conv", [(16,)], [4], k=3)[0] == ("error", "E302")
+    assert rule("conv", [(3, 8, 8)], [0], k=3)[0] == ("error", "E211")
+
+
+# --------------------------------------------------------------------------- pooling
+
+@st.composite
+def pool_case(draw):
+    n = draw(st.integers(1, 3))
+    hi = 12 if n < 3 else 7
+    sizes = tuple(draw(st.lists(st.integers(1, hi), min_size=n, max_size=n)))
+    kernel = st.sampled_from([0, 1, 2, 2, 3, 3, 4, 5])  # 0 now and then: torch refuses it
+    kw = {"k": draw(st.one_of(kernel, st.lists(kernel, min_size=n, max_size=n))),
+          "p": draw(ints_or_list(n, 0, 2)), "ceil": draw(st.booleans())}
+    if draw(st.booleans()):
+        kw["s"] = draw(st.one_of(st.sampled_from([0, 1, 2, 2, 3, 4]), st.lists(st.integers(1, 4), min_size=n, max_size=n)))
+    return (draw(st.integers(1, 3)), *sizes), draw(st.sampled_from(["maxpool", "avgpool"])), kw
+
+
+@settings(SETTINGS, max_examples=150)
+@given(pool_case())
+def test_pool_matches_torch(case):
+    shape, op, kw = case
+    ours, args = rule(op, [shape], **kw)
+    if args is None:
+        theirs = run_torch(op, [shape], None, module_from=lambda: _raw_pool(op, shape, kw))
+    else:
+        theirs = run_torch(op, [shape], args)
+    agree(ours, theirs, f"{op}({kw}) on {shape}")
+
+
+def _raw_pool(op, shape, kw):
+    n = len(shape) - 1
+    cls = getattr(torch.nn, f"{'Max' if op == 'maxpool' else 'Avg'}Pool{n}d")
+    tup = lambda v: v if isinstance(v, int) or v is None else tuple(v)  # noqa: E731
+    return cls(tup(kw["k"]), stride=tup(kw.get("s")), padding=tup(kw["p"]), ceil_mode=kw["ceil"])
+
+
+def test_pool_rejections_have_their_codes():
+    assert rule("maxpool", [(3, 8, 8)], [2], p=2)[0] == ("error", "E310")
+    assert rule("maxpool", [(3, 8, 8)], [0])[0] == ("error", "E310")
+    assert rule("avgpool", [(3, 1, 1)], [2])[0] == ("error", "E305")
+    assert rule("maxpool", [(16,)], [2])[0] == ("error", "E302")
+
+
+@SETTINGS
+@given(st.integers(1, 3), st.lists(st.integers(1, 9), min_size=1, max_size=3), st.data())
+def test_adaptive_and_gap_match_torch(c, sizes, data):
+    shape = (c, *sizes)
+    n = len(sizes)
+    out = data.draw(st.one_of(st.integers(1, 6), st.lists(st.integers(1, 6), min_size=n, max_size=n)))
+    ours, args = rule("adaptive_avgpool", [shape], [out])
+    agree(ours, run_torch("adaptive_avgpool", [shape], args), f"adaptive_avgpool({out}) on {shape}")
+    ours, args = rule("gap", [shape])
+    agree(ours, run_torch("gap", [shape], args), f"gap on {shape}")
+
+
+# --------------------------------------------------------------------------- resizing, flattening, linear
+
+@SETTINGS
+@given(st.integers(1, 3), st.lists(st.integers(1, 9), min_size=1, max_size=3),
+       st.one_of(st.integers(1, 3), st.sampled_from([0.5, 0.25, 1.5, 0.3, 2.5, 0.1, 1.0, 0.7])),
+       st.sampled_from(["nearest", "linear", "bilinear", "bicubic", "trilinear"]))
+def test_upsample_matches_torch(c, sizes, scale, mode):
+    shape = (c, *sizes)
+    ours, args = rule("upsample", [shape], [scale], mode=mode)
+    theirs = run_torch("upsample", [shape], args) if args is not None else ("error", "bind")
+    agree(ours, theirs, f"upsample({scale}, {mode}) on {shape}")
+
+
+@pytest.mark.parametrize("scale", [2, 0.5, 0.25, 1.5, 3])
+def test_upsample_symbolic_agrees_with_concrete(scale):
+    H = Expr.symbol("H")
+    (status, shape), _ = rule("upsample", [(4, H, 8)], [scale])
+    assert status == "ok"
+    for h in range(1, 40):
+        concrete, _ = rule("upsample", [(4, h, 8)], [scale])
+        if concrete[0] == "ok":
+            assert evaluate_shape(shape, {"H": h}) == concrete[1]
+
+
+def test_upsample_inexact_scale_on_symbolic_size_is_refused():
+    H = Expr.symbol("H")
+    assert rule("upsample", [(4, H, 8)], [0.3])[0] == ("error", "E211")
+
+
+@SETTINGS
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=4), st.integers(1, 5), st.booleans())
+def test_flatten_and_linear_match_torch(shape, out, bias):
+    shape = tuple(shape)
+    ours, args = rule("flatten", [shape])
+    agree(ours, run_torch("flatten", [shape], args), f"flatten on {shape}")
+    ours, args = rule("linear", [shape], [out], bias=bias)
+    if len(shape) == 1:
+        agree(ours, run_torch("linear", [shape], args), f"linear({out}) on {shape}")
+    else:  # torch would apply it to the last dim; the language asks for a flat input
+        assert ours == ("error", "E306")
+
+
+def test_linear_on_a_symbolic_width_names_the_symbols():
+    H = Expr.symbol("H")
+    col = Collector()
+    args = ops.bind("linear", [(10, None)], [], None, col)
+    with pytest.raises(ops.ShapeFailure) as err:
+        ops.infer("linear", [(16 * H,)], args)
+    assert err.value.code == "E309" and "H" in err.value.message
+
+
+# --------------------------------------------------------------------------- shape-preserving layers
+
+SAME_SHAPE = [("bn", (), {}), ("bn", (), {"affine": False, "eps": 1e-3, "momentum": 0.2}),
+              ("relu", (), {}), ("relu6", (), {}), ("sigmoid", (), {}), ("tanh", (), {}), ("gelu", (), {}),
+              ("silu", (), {}), ("elu", (), {}), ("leaky_relu", (0.2,), {}), ("softmax", (), {}),
+              ("dropout", (0.3,), {}), ("lrn", (3,), {}), ("lrn", (2,), {"alpha": 1e-3, "beta": 0.5, "k": 2.0})]
+
+
+@pytest.mark.parametrize("op,pos,kw", SAME_SHAPE)
+@pytest.mark.parametrize("shape", [(5,), (3, 7), (3, 5, 6), (2, 3, 4, 5)])
+def test_shape_preserving_layers_match_torch(op, pos, kw, shape):
+    ours, args = rule(op, [shape], pos, **kw)
+    agree(ours, run_torch(op, [shape], args) if args is not None else ("error", "bind"), f"{op} on {shape}")
+    if ours[0] == "error":  # only lrn on [F] is refused, as torch refuses it
+        assert op == "lrn" and len(shape) == 1
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.5])
+def test_dropout_probability_outside_0_1_is_refused_like_torch(p):
+    ours, args = rule("dropout", [(4,)], [p])
+    assert ours == ("error", "E211")
+    with pytest.raises(ValueError):
+        torch.nn.Dropout(p)
+
+
+# --------------------------------------------------------------------------- merges
+
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(1, 4), st.integers(1, 3), st.integers(1, 3)), min_size=1, max_size=4))
+def test_concat_matches_torch_cat(shapes):
+    ours, _ = rule("concat", list(shapes))
+    theirs = run_torch("concat", list(shapes), None, module_from=lambda: _Fn(lambda *xs: torch.cat(xs, dim=1)))
+    agree(ours, theirs, f"concat of {shapes}")
+    if ours[0] == "error":
+        assert ours[1] == "E303"
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.integers(1, 3), st.integers(1, 3)), min_size=1, max_size=3))
+def test_add_requires_equal_shapes(shapes):
+    ours, _ = rule("add", list(shapes))
+    if len(set(shapes)) == 1:
+        assert ours == ("ok", shapes[0])
+        theirs = run_torch("add", list(shapes), None, module_from=lambda: _Fn(lambda *xs: sum(xs)))
+        assert theirs == ours
+    else:  # stricter than broadcasting, on purpose: the language adds equal shapes
+        assert ours == ("error", "E304")
+
+
+class _Fn(torch.nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *xs):
+        return self.fn(*xs)
+
+
+def test_every_op_has_a_torch_constructor_or_is_a_merge():
+    for name, spec in ops.OPS.items():
+        assert (spec.torch is None) == spec.merge, name
+        if spec.torch is not None:
+            args = {a.name: (4 if a.kind in ("int", "ints", "size", "number") else a.default)
+                    for a in spec.args if a.required}
+            col = Collector()
+            bound = ops.bind(name, [], [(k, v, None, None) for k, v in args.items()], None, col)
+            cls, kwargs = spec.torch([(4, 8, 8)], bound)
+            assert hasattr(torch.nn, cls), (name, cls)
