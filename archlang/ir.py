@@ -203,3 +203,10 @@ class Graph:
 
     def output_shapes(self) -> list[ShapeOrUnknown]:
         return [self.nodes[p.node].shape for p in self.outputs]
+
+    # -- notebooks -----------------------------------------------------------------
+    def _repr_svg_(self) -> str | None:
+        """Jupyter draws a network as SVG; None (plain repr) without Graphviz's `dot`."""
+        from .backends.graphviz import to_svg  # imported here: the IR does not depend on backends
+
+        return to_svg(self)

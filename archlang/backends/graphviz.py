@@ -22,10 +22,9 @@ from pathlib import Path
 
 import graphviz
 
-from .. import fsutil
+from .. import fsutil, ops
 from ..ir import Graph, Node, Scope
 from ..shapes import format_shape
-from .table import call_text
 
 FORMATS = ("svg", "png", "pdf", "dot")
 DIRECTIONS = ("TB", "LR")
@@ -135,6 +134,7 @@ class _Drawing:
         self.inside = _members(graph)
         self.direct = _direct_nodes(graph)
         self.broken = _broken_scopes(graph)
+        self.failing = _failing_scopes(graph)
         self.params = _scope_params(graph)
         self.first = _first_nodes(graph)
         self.box_of: dict[int, str] = {}          # id(scope) -> box id, for every collapsed scope
@@ -217,7 +217,7 @@ class _Drawing:
             return
         with g.subgraph(name=f"cluster_{_dot_id(child.path)}") as c:
             c.attr(label=f"{child.local_name}: {child.call}", labeljust="l", style="rounded,dashed",
-                   color=_FAILED["color"] if self._failed(child) else "#888888", fontname="Helvetica",
+                   color=_FAILED["color"] if id(child) in self.failing else "#888888", fontname="Helvetica",
                    fontsize="10", fontcolor="#333333")
             self._emit_scope(c, child)
 
@@ -227,7 +227,7 @@ class _Drawing:
             shape = format_shape(node.shape) if node.known else "?"
             g.node(f"n{node.id}", _label(f"input {port}", shape), shape="oval", fillcolor=_FILL_PORT)
             return
-        lines = [call_text(node), node.local_name]
+        lines = [ops.format_call(node.op, node.args), node.local_name]
         if node.params:
             lines.append(_params(node.params))
         attrs = {"fillcolor": _FILL.get(node.op, _FILL_OTHER)}
@@ -252,8 +252,10 @@ class _Drawing:
         attrs = {"fillcolor": _FILL_BLOCK, "tooltip": f"{first.path} ({_where_span(first.span)})"}
         if len(run) > 1:
             attrs["peripheries"] = "2"
-        if any(self._failed(s) for s in run):
+        if any(id(s) in self.failing for s in run):
             attrs.update(_FAILED)
+        elif any(self._failed(s) for s in run):
+            attrs.update(_UNKNOWN)
         g.node(box, _label(*lines), shape="box3d" if len(run) == 1 else "box", **attrs)
 
     def _emit_edges(self, g: graphviz.Digraph) -> None:
@@ -315,6 +317,11 @@ def _scope_params(graph: Graph) -> dict[int, int]:
         for scope in node.scope.ancestors():
             out[id(scope)] = out.get(id(scope), 0) + node.params
     return out
+
+
+def _failing_scopes(graph: Graph) -> set[int]:
+    """The block instances (`id()`) holding the node where an error is (not only its dependents)."""
+    return {id(s) for n in graph.nodes if _status(graph, n) == "failed" for s in n.scope.ancestors()}
 
 
 def _status(graph: Graph, node: Node) -> str:
