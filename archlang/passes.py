@@ -102,7 +102,7 @@ def _failure_diagnostic(graph: Graph, node: Node, failure: ShapeFailure) -> Diag
         label = f"path {index + 1} yields {format_shape(shapes[index])}"
     else:
         label = f"this path yields {format_shape(shapes[index])}"
-    help = failure.help or (_merge_help(graph, node, index, culprit) if culprit is not None else None)
+    help = failure.help or _merge_help(graph, node, index, culprit)
     return Diagnostic(failure.code, failure.message, span, label=label, notes=path_notes(shapes, skip=index),
                       help=help, call_stack=node.scope.frames())
 
@@ -188,18 +188,33 @@ def _visible_span(culprit: Node, node: Node) -> Span:
     return culprit.span
 
 
-def _merge_help(graph: Graph, node: Node, index: int, culprit: Node) -> str | None:
-    """A concrete fix: the padding that makes the culprit's size match, or a projection for add."""
-    shape = graph[node.inputs[index]].shape
-    others = [graph[i].shape for j, i in enumerate(node.inputs) if j != index]
-    want = max(others, key=others.count)
-    if len(shape) != len(want) or not (is_concrete(shape) and is_concrete(want)):
+def _merge_help(graph: Graph, node: Node, index: int, culprit: Node | None) -> str | None:
+    """A concrete fix: a projection for an identity path of add, or the padding that makes sizes match."""
+    shapes = [graph[i].shape for i in node.inputs]
+    if culprit is None or not all(is_concrete(s) for s in shapes):
         return None
-    if node.op == "add" and shape[0] != want[0]:
-        strides = {w // t for w, t in zip(shape[1:], want[1:]) if t and w % t == 0}
-        s = f", s={strides.pop()}" if len(strides) == 1 and 1 not in strides else ""
-        return f"project this path with a 1x1 conv to match: conv({want[0]}, k=1{s}) gives {format_shape(want)}"
+    shape = shapes[index]
+    key = _merge_key(node)
+    for j, other in enumerate(shapes):
+        if node.op == "add" and other != shape and _path_culprit(graph, node, j, key) is None:
+            return _projection_help(j, other, shape)
+    others = [s for j, s in enumerate(shapes) if j != index]
+    want = max(others, key=others.count)
+    if len(want) != len(shape) or (node.op == "add" and want[0] != shape[0]):
+        return None
     return _padding_help(graph, culprit, tuple(want[1:]))
+
+
+def _projection_help(j: int, source: tuple, target: tuple) -> str | None:
+    """d2l's use_1x1conv: a 1x1 conv on the identity path that gives the other path's shape."""
+    if len(source) != len(target):
+        return None
+    for s in range(1, 9):
+        if all(conv_out(a, 1, s) == b for a, b in zip(source[1:], target[1:])):
+            stride = f", s={s}" if s > 1 else ""
+            return (f"path {j + 1} passes its input {format_shape(source)} through unchanged; a 1x1 conv there, "
+                    f"conv({target[0]}, k=1{stride}), gives {format_shape(target)}")
+    return None
 
 
 def _padding_help(graph: Graph, culprit: Node, target: tuple) -> str | None:
@@ -377,15 +392,25 @@ def _impossible(checker: _Checker) -> Diagnostic:
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if _find_point(checker, mid) is not None else (lo, mid)
     culprit = checker.constraints[hi - 1]
-    earlier = [c.text for c in checker.constraints[: hi - 1]]
-    code = getattr(culprit, "code", "E305")
-    if earlier:
-        message = f"no input size makes the network valid: {culprit.text} cannot hold together with the conditions before it"
-    else:
-        message = f"no input size makes the network valid: {culprit.text} holds for no size up to {MAX_SIZE}"
-    notes = [f"needs {t}" for t in earlier[:8]] + ([f"... and {len(earlier) - 8} more"] if len(earlier) > 8 else [])
-    return Diagnostic(code, message, culprit.span, label=f"needs {culprit.text}", notes=notes,
-                      call_stack=getattr(culprit, "call_stack", ()))
+    needs = _readable(_Checker(checker.names, [culprit])) or [culprit.text]
+    before = _readable(_Checker(checker.names, checker.constraints[: hi - 1]))
+    notes = [f"the condition here is {culprit.text}"] if needs != [culprit.text] else []
+    if before:
+        notes.append(f"the layers before it need {', '.join(before)}")
+    elif hi == 1:
+        notes = [f"{culprit.text} holds for no size up to {MAX_SIZE}"]
+    return Diagnostic(getattr(culprit, "code", "E305"), "no input size makes this network valid", culprit.span,
+                      label=f"needs {' and '.join(needs)}", notes=notes, call_stack=getattr(culprit, "call_stack", ()))
+
+
+def _readable(checker: _Checker) -> list[str] | None:
+    """The conditions of a set of constraints in words, or None if none of the sizes tried meets them."""
+    if not checker.tests:
+        return []
+    point = _find_point(checker, len(checker.tests))
+    if point is None:
+        return None
+    return _conditions(checker, _descend(checker, point))
 
 
 # --------------------------------------------------------------------------- conditions
@@ -448,7 +473,7 @@ def _describe(patterns: dict[str, _Pattern]) -> list[str]:
         elif pat.exceptions:
             groups.setdefault(("or", pat.exceptions), []).append(name)
     out = []
-    for key, syms in groups.items():
+    for key, syms in sorted(groups.items(), key=lambda item: item[0][0] != ">="):  # minimums first
         who = _join(syms)
         many = len(syms) > 1
         if key[0] == ">=":

@@ -18,6 +18,7 @@ import itertools
 import re
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Callable, Iterable, Mapping, Union
 
 # --------------------------------------------------------------------------- atoms
@@ -96,11 +97,13 @@ class Expr:
     constant alone.
     """
 
-    __slots__ = ("terms", "_hash")
+    __slots__ = ("terms", "_hash", "_text")
 
-    def __init__(self, terms: tuple) -> None:
+    def __init__(self, terms: tuple, text: str | None = None) -> None:
         object.__setattr__(self, "terms", terms)
         object.__setattr__(self, "_hash", hash(terms))
+        # A shorter way to print the same value (a product kept factored); not part of identity.
+        object.__setattr__(self, "_text", text)
 
     def __setattr__(self, name, value):
         raise AttributeError("Expr is immutable")
@@ -237,6 +240,10 @@ class Expr:
         raise TypeError(f"the truth of {self} depends on the input size; use shapes.at_least_one or compare_eq")
 
     def __str__(self) -> str:
+        return self._text if self._text is not None else self.expanded()
+
+    def expanded(self) -> str:
+        """The normal form as text, every product multiplied out."""
         out = ""
         for i, (mono, coef) in enumerate(self.terms):
             text = _term_text(mono, abs(coef), alone=(i == 0 and coef < 0))
@@ -525,21 +532,79 @@ def _affine_has_zero(coefs: dict[str, int], const: int) -> bool:
 
 
 def _range(d: "int | Expr") -> tuple[float, float]:
-    """Bounds of d over every symbol >= 1: exact ends for monotone parts, interval arithmetic otherwise."""
+    """Bounds of d over every symbol >= 1, from three sound estimates, the tightest of each end.
+
+    Monotone expressions take their extreme at every symbol = 1; floors of
+    affine forms are within (n-1)/n of the exact quotient; interval
+    arithmetic covers the rest. d is an integer, so the ends round inwards.
+    """
     if isinstance(d, int):
         return d, d
+    lo, hi = _interval(d)
     direction = _direction(d)
     if direction:
         at_one = d.evaluate({s: 1 for s in d.symbols()})
-        return (at_one, math.inf) if direction > 0 else (-math.inf, at_one)
+        lo, hi = (max(lo, at_one), hi) if direction > 0 else (lo, min(hi, at_one))
+    relaxed = _relaxed_range(d)
+    if relaxed is not None:
+        lo, hi = max(lo, relaxed[0]), min(hi, relaxed[1])
+    return (math.ceil(lo) if lo != -math.inf else lo), (math.floor(hi) if hi != math.inf else hi)
+
+
+def _interval(d: "Expr") -> tuple[float, float]:
     lo = hi = 0.0
     for mono, coef in d.terms:
         t_lo, t_hi = float(coef), float(coef)
         for a in mono:
-            a_lo, a_hi = _atom_range(a)
-            t_lo, t_hi = _mul_range((t_lo, t_hi), (a_lo, a_hi))
+            t_lo, t_hi = _mul_range((t_lo, t_hi), _atom_range(a))
         lo, hi = lo + t_lo, hi + t_hi
     return lo, hi
+
+
+def _relaxed_range(d: "Expr") -> tuple[float, float] | None:
+    relaxed = _relax(d)
+    if relaxed is None:
+        return None
+    coefs, lo, hi = relaxed
+    at_one = sum(coefs.values())
+    rising = any(c > 0 for c in coefs.values())
+    falling = any(c < 0 for c in coefs.values())
+    if rising and falling:
+        return None
+    return (-math.inf if falling else float(at_one + lo)), (math.inf if rising else float(at_one + hi))
+
+
+def _relax(d: "int | Expr"):
+    """d as an affine form of the symbols plus a constant in [lo, hi], or None.
+
+    floor(x / n) lies in [x/n - (n-1)/n, x/n]; x % n in [0, n-1].
+    """
+    if isinstance(d, int):
+        return {}, Fraction(d), Fraction(d)
+    coefs: dict[str, Fraction] = {}
+    lo = hi = Fraction(0)
+    for mono, c in d.terms:
+        if not mono:
+            lo, hi = lo + c, hi + c
+            continue
+        if len(mono) != 1 or (not isinstance(mono[0], Symbol) and not isinstance(mono[0].den, int)):
+            return None
+        a = mono[0]
+        if isinstance(a, Symbol):
+            part, a_lo, a_hi = {a.name: Fraction(1)}, Fraction(0), Fraction(0)
+        elif isinstance(a, Mod):
+            part, a_lo, a_hi = {}, Fraction(0), Fraction(a.den - 1)
+        else:
+            inner = _relax(a.num)
+            if inner is None:
+                return None
+            n = a.den
+            part = {k: v / n for k, v in inner[0].items()}
+            a_lo, a_hi = inner[1] / n - Fraction(n - 1, n), inner[2] / n
+        for k, v in part.items():
+            coefs[k] = coefs.get(k, Fraction(0)) + c * v
+        lo, hi = (lo + c * a_lo, hi + c * a_hi) if c > 0 else (lo + c * a_hi, hi + c * a_lo)
+    return {k: v for k, v in coefs.items() if v}, lo, hi
 
 
 def _atom_range(a: Atom) -> tuple[float, float]:
@@ -661,10 +726,24 @@ def shape_json(shape: ShapeOrUnknown) -> list | None:
 
 
 def numel(shape: Shape) -> "int | Expr":
+    """The product of the dims; a symbolic product prints factored when that is shorter:
+    `16 * (H // 4 - 2) * (W // 4 - 2)` rather than its nine expanded terms."""
     out: "int | Expr" = 1
     for d in shape:
         out = out * d
-    return out
+    if isinstance(out, int):
+        return out
+    const = math.prod(d for d in shape if isinstance(d, int))
+    factors = ([str(const)] if const != 1 else []) + [_factor(d) for d in shape if isinstance(d, Expr)]
+    factored = " * ".join(factors)
+    expanded = out.expanded()
+    return Expr(out.terms, factored) if len(factored) < len(expanded) else out
+
+
+def _factor(d: "Expr") -> str:
+    text = str(d)
+    simple = len(d.terms) == 1 and d.terms[0][1] == 1 and all(isinstance(a, Symbol) for a in d.terms[0][0])
+    return text if simple else f"({text})"
 
 
 def evaluate_shape(shape: Shape, env: Mapping[str, int]) -> tuple[int, ...]:
