@@ -1,0 +1,281 @@
+"""ONNX export, checked by onnx.checker and verified in onnxruntime against PyTorch.
+
+`export(graph, path, ...)` builds the network's nn.Module (the torch backend),
+optionally loads weights and folds batch norm, exports it with PyTorch's
+torch.export-based exporter (the `dynamo=True` path, PyTorch's default and
+the one that is maintained; the TorchScript exporter is deprecated), and
+writes the file atomically: the model is written to a temporary file beside
+the target, checked (`onnx.checker`, full check), run in onnxruntime at two
+batch sizes and compared with PyTorch, and only then renamed over the target.
+A failure at any step leaves no file, or the previous one intact.
+
+The exported graph reads like the spec: inputs and outputs carry the spec's
+names, the batch dimension is a named dynamic dimension (`batch`), each node
+is named after the layer it comes from (`stage2.residual1.conv1`, merges
+`stage2.residual1.add1`) and carries its spec location (`archlang.source`
+metadata), and the graph is named after the network. Batch norm stays a
+node, as the spec wrote it, unless `fold_bn` folds it into the convolution
+or linear layer before it (onnxruntime fuses it at load time anyway; the
+folded file is for runtimes that do not).
+
+`session(path)` opens an onnxruntime session with the provider choice used
+here: CUDA when a GPU is usable, else CPU, with onnxruntime's logging kept
+to errors so a machine without a GPU prints nothing.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from .. import fsutil
+from ..ir import Graph
+from . import onnx_graph
+from .torch_inference import WeightsError, fold_batchnorm, load_weights
+from .torch_module import build_module
+
+MIN_OPSET = 18        # the torch.export-based exporter writes opset 18 and later only
+DEFAULT_OPSET = 20    # PyTorch's default; onnxruntime 1.18+ runs it
+BATCH_DIM = "batch"
+VERIFY_BATCHES = (1, 3)
+ATOL = 1e-4           # verification tolerance: ATOL + RTOL * (largest PyTorch output magnitude)
+RTOL = 1e-4
+ORT_LOG_ERRORS_ONLY = 3
+SEED = 0
+
+
+class ExportError(Exception):
+    """An export that did not produce a valid, verified file; the message says why."""
+
+
+@dataclass(frozen=True)
+class Verification:
+    provider: str
+    batches: tuple[int, ...]
+    max_abs_diff: float
+    tolerance: float
+
+    @property
+    def ok(self) -> bool:
+        return self.max_abs_diff <= self.tolerance
+
+
+@dataclass
+class Exported:
+    """What `export` wrote and checked."""
+
+    path: Path
+    opset: int
+    nodes: int
+    batch: int | None                 # None: dynamic
+    weights: str | None               # the weights file loaded, or None (freshly initialised)
+    folded: list[str] = field(default_factory=list)   # the batch norms folded away
+    verification: Verification | None = None
+
+
+# -- runtime: providers and sessions ----------------------------------------------------------
+
+def providers() -> list[str]:
+    """CUDA first when a GPU is usable, then the CPU.
+
+    onnxruntime-gpu lists CUDAExecutionProvider even on machines without a
+    GPU, and asking for it there prints errors; so it is asked for only when
+    torch sees a CUDA device.
+    """
+    import onnxruntime as ort
+
+    chosen = []
+    if torch.cuda.is_available() and "CUDAExecutionProvider" in ort.get_available_providers():
+        chosen.append("CUDAExecutionProvider")
+    chosen.append("CPUExecutionProvider")
+    return chosen
+
+
+def session(path: str | Path, providers_: Sequence[str] | None = None, threads: int | None = None):
+    """An onnxruntime InferenceSession on `path` with archlang's provider choice, quietly."""
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(ORT_LOG_ERRORS_ONLY)
+    options = ort.SessionOptions()
+    options.log_severity_level = ORT_LOG_ERRORS_ONLY
+    if threads:
+        options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), options, providers=list(providers_ or providers()))
+
+
+# -- export ----------------------------------------------------------------------------
+
+def export(graph: Graph, path: str | Path, *, weights: str | Path | None = None, opset: int | None = None,
+           batch: int | None = None, fold_bn: bool = False, verify: bool = True,
+           module: nn.Module | None = None) -> Exported:
+    """Export a checked graph to `path`; checked, verified, written atomically.
+
+    batch None keeps the batch dimension dynamic (verified at batch 1 and 3);
+    an int fixes it. Raises ExportError when the file would not be valid or
+    would not match PyTorch; then nothing is written.
+    """
+    opset = _check_opset(opset)
+    _check_concrete(graph)
+    if batch is not None and batch < 1:
+        raise ExportError(f"--batch must be 'dynamic' or at least 1, not {batch}")
+    model = (module if module is not None else build_module(graph)).eval()
+    if weights is not None:
+        try:
+            load_weights(model, weights)
+        except WeightsError as exc:
+            raise ExportError(str(exc)) from None
+    reference = model
+    folded: list[str] = []
+    if fold_bn:
+        model = copy.deepcopy(model)
+        folded = fold_batchnorm(model, graph)
+    result = Exported(Path(path), opset, 0, batch, str(weights) if weights is not None else None, folded)
+    with fsutil.atomic_path(path) as tmp:
+        proto = _to_onnx(model, graph, opset, batch)
+        onnx.save(proto, str(tmp))
+        _check(tmp)
+        result.nodes = len(proto.graph.node)
+        if verify:
+            result.verification = verify_file(tmp, reference, graph, (batch,) if batch else VERIFY_BATCHES)
+            if not result.verification.ok:
+                v = result.verification
+                raise ExportError(f"onnxruntime and PyTorch disagree: largest difference {v.max_abs_diff:.3g} "
+                                  f"exceeds the tolerance {v.tolerance:.3g} (batch {_batches(v.batches)}); "
+                                  f"nothing was written")
+    return result
+
+
+def _check_opset(opset: int | None) -> int:
+    if opset is None:
+        return DEFAULT_OPSET
+    newest = min(onnx.defs.onnx_opset_version(), torch.onnx._constants.ONNX_MAX_OPSET)
+    if not MIN_OPSET <= opset <= newest:
+        raise ExportError(f"--opset {opset}: the exporter writes opsets {MIN_OPSET} to {newest}")
+    return opset
+
+
+def _check_concrete(graph: Graph) -> None:
+    """A file needs numbers for every size but the batch; symbolic inputs need --input."""
+    for port, shape in zip(graph.inputs, graph.input_shapes()):
+        if not all(isinstance(d, int) for d in shape):
+            example = "x".join(str(d) if isinstance(d, int) else "64" for d in shape)
+            raise ExportError(f"input {port.name} has symbolic sizes [{', '.join(map(str, shape))}]: "
+                              f"give concrete ones with --input, e.g. --input {example}")
+
+
+def _check(path: Path) -> None:
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f"onnx.checker rejected the model: {str(exc).splitlines()[0]}") from None
+
+
+def _to_onnx(model: nn.Module, graph: Graph, opset: int, batch: int | None) -> onnx.ModelProto:
+    """The exported, cleaned and named model."""
+    import onnx_ir as ir
+
+    shapes = graph.input_shapes()
+    # Batch 2 for the example: torch.export specialises sizes 0 and 1.
+    example = tuple(torch.randn(batch or 2, *shape) for shape in shapes)
+    dynamic = None if batch else tuple({0: torch.export.Dim(BATCH_DIM)} for _ in shapes)
+    with _quiet():
+        program = torch.onnx.export(
+            model, example, dynamo=True, optimize=False, verbose=False, external_data=False,
+            opset_version=opset, input_names=[p.name for p in graph.inputs],
+            output_names=[p.name for p in graph.outputs], dynamic_shapes=dynamic)
+        ir_model = program.model
+        onnx_graph.clean(ir_model)
+    onnx_graph.name_nodes(ir_model, graph)
+    ir_model.graph.name = graph.name
+    ir_model.producer_name = "archlang"
+    ir_model.producer_version = _version()
+    ir_model.graph.doc_string = f"{graph.name}, exported by archlang from {_spec_file(graph)}"
+    proto = ir.serde.serialize_model(ir_model)
+    if proto.opset_import and _default_opset(proto) != opset:
+        raise ExportError(f"--opset {opset}: the exporter could not convert the model to it "
+                          f"(it wrote opset {_default_opset(proto)})")
+    return proto
+
+
+def _default_opset(proto: onnx.ModelProto) -> int:
+    return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("archlang")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _spec_file(graph: Graph) -> str:
+    return graph.span.file if graph.span is not None else "a spec"
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The exporter's progress logs and deprecation warnings are not the user's business."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "onnxscript", "onnx_ir",
+                                                     "torch._dynamo", "torch.fx.experimental.symbolic_shapes")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+# -- verification ------------------------------------------------------------------------
+
+@torch.no_grad()
+def verify_file(path: str | Path, reference: nn.Module, graph: Graph,
+                batches: Sequence[int] = VERIFY_BATCHES) -> Verification:
+    """Run the ONNX file in onnxruntime and `reference` in PyTorch on the same random input."""
+    sess = session(path)
+    names = [i.name for i in sess.get_inputs()]
+    generator = torch.Generator().manual_seed(SEED)
+    worst, scale = 0.0, 0.0
+    for b in batches:
+        inputs = [torch.randn(b, *shape, generator=generator) for shape in graph.input_shapes()]
+        expected = _as_list(reference(*inputs))
+        got = sess.run(None, {n: t.numpy() for n, t in zip(names, inputs)})
+        for e, g in zip(expected, got):
+            e = e.detach().cpu().numpy()
+            if e.shape != g.shape:
+                raise ExportError(f"onnxruntime gave shape {g.shape} where PyTorch gives {e.shape} (batch {b})")
+            worst = max(worst, _largest_difference(e, g))
+            scale = max(scale, float(np.max(np.abs(np.nan_to_num(e)), initial=0.0)))
+    return Verification(sess.get_providers()[0], tuple(batches), worst, ATOL + RTOL * scale)
+
+
+def _largest_difference(expected: np.ndarray, got: np.ndarray) -> float:
+    """max |expected - got|; infinite where one side is NaN or infinite and the other is not."""
+    same_nonfinite = (~np.isfinite(expected) & ~np.isfinite(got)
+                      & ((expected == got) | (np.isnan(expected) & np.isnan(got))))
+    if (~np.isfinite(expected) | ~np.isfinite(got))[~same_nonfinite].any():
+        return float("inf")
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(np.where(same_nonfinite, 0.0, expected - got))
+    return float(np.max(diff, initial=0.0))
+
+
+def _as_list(output) -> list[torch.Tensor]:
+    return list(output) if isinstance(output, (tuple, list)) else [output]
+
+
+def _batches(batches: Sequence[int]) -> str:
+    return " and ".join(str(b) for b in batches)

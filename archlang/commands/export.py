@@ -1,0 +1,83 @@
+"""`archlang export FILE --onnx OUT.onnx [--weights W] [--opset N] [--batch dynamic|N] [--fold-bn] [--verify]`.
+
+Exports the network to ONNX. Every export is checked by onnx.checker; by
+default it is also run in onnxruntime at batch 1 and 3 and compared with
+PyTorch, and the file is written only when both agree (atomically: a failed
+export leaves no file, or the previous one intact).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..diagnostics import UsageError
+from .common import add_spec_args, load_network, print_diagnostics
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "export", help="export the network to ONNX, checked and verified in onnxruntime",
+        description="Export the network to ONNX. The file is checked with onnx.checker and, unless "
+                    "--no-verify, run in onnxruntime and compared with PyTorch on random input; "
+                    "it is written only if both pass.")
+    add_spec_args(parser)
+    parser.add_argument("--onnx", required=True, metavar="OUT.onnx", help="the ONNX file to write")
+    parser.add_argument("--weights", metavar="FILE",
+                        help="a state_dict saved by torch.save or archlang train (.pt), or .safetensors; "
+                             "default: freshly initialised weights")
+    parser.add_argument("--opset", type=int, metavar="N", help="the ONNX opset (18 or later; default 20)")
+    parser.add_argument("--batch", default="dynamic", metavar="dynamic|N",
+                        help="the batch dimension: dynamic (the default) or a fixed size")
+    parser.add_argument("--fold-bn", action="store_true",
+                        help="fold batch norm into the conv or linear layer before it (inference only)")
+    parser.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
+                        help="run the model in onnxruntime and compare it with PyTorch (default: on)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    batch = _batch(args.batch)
+    graph, diagnostics = load_network(args)
+    print_diagnostics(diagnostics)
+    if graph is None or not graph.ok:
+        return 1
+    from ..backends import onnx as backend  # torch and onnx: only once the spec is known to be good
+    from ..diagnostics import SpecError
+
+    if args.weights is None:
+        print("note: no --weights given: exporting freshly initialised weights", file=sys.stderr)
+    try:
+        result = backend.export(graph, args.onnx, weights=args.weights, opset=args.opset, batch=batch,
+                                fold_bn=args.fold_bn, verify=args.verify)
+    except SpecError as err:  # e.g. a layer argument that depends on a symbolic input size
+        print_diagnostics(list(err.diagnostics))
+        return 1
+    except backend.ExportError as exc:
+        raise UsageError(f"export failed: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.onnx}: {exc.strerror or exc}") from None
+    _report(result, graph.name)
+    return 0
+
+
+def _batch(text: str) -> int | None:
+    if text == "dynamic":
+        return None
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise UsageError(f"--batch expects 'dynamic' or a positive size, got {text!r}")
+
+
+def _report(result, name: str) -> None:
+    batch = "dynamic batch" if result.batch is None else f"batch {result.batch}"
+    print(f"wrote {result.path} ({name}, opset {result.opset}, {result.nodes} nodes, {batch}); "
+          f"onnx.checker: ok")
+    if result.folded:
+        print(f"folded {len(result.folded)} batch norms into the layers before them")
+    v = result.verification
+    if v is None:
+        print("not verified in onnxruntime (--no-verify)")
+        return
+    batches = " and ".join(str(b) for b in v.batches)
+    print(f"verified in onnxruntime ({v.provider}) against PyTorch at batch {batches}: "
+          f"largest difference {v.max_abs_diff:.2e} (tolerance {v.tolerance:.2e})")
