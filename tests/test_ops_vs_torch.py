@@ -43,16 +43,15 @@ def rule(op: str, shapes: list[tuple], positional=(), **keywords):
 def run_torch(op: str, shapes: list[tuple], args: dict | None, module_from=None):
     """Torch's verdict on the same layer: ("ok", shape) or ("error", message)."""
     try:
-        if module_from is not None:
-            module = module_from()
-        else:
-            cls, kwargs = ops.OPS[op].torch(shapes, args)
-            module = getattr(torch.nn, cls)(**kwargs)
-        xs = [torch.zeros((2, *s)) for s in shapes]
         with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore")  # zero-sized kernels warn before they fail
+            if module_from is not None:
+                module = module_from()
+            else:
+                cls, kwargs = ops.OPS[op].torch(shapes, args)
+                module = getattr(torch.nn, cls)(**kwargs)
             module.eval()
-            y = module(*xs)
+            y = module(*[torch.zeros((2, *s)) for s in shapes])
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
         return ("error", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     return ("ok", tuple(y.shape[1:]))

@@ -1,0 +1,82 @@
+"""Parameters and MACs of the op table against torchinfo and `sum(p.numel())`.
+
+Our MACs are the multiply-accumulates of the weights of conv and linear
+layers. torchinfo also counts one per bias element and output position, and
+2 per channel for batch norm; the tests state that difference exactly.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+torchinfo = pytest.importorskip("torchinfo")
+
+from archlang import ops  # noqa: E402
+from archlang.diagnostics import Collector  # noqa: E402
+
+
+def layer(op: str, shape: tuple, *positional, **keywords):
+    """(params, trainable, macs, module, output shape) for one layer on one input."""
+    args = ops.bind(op, [(v, None) for v in positional], [(k, v, None, None) for k, v in keywords.items()],
+                    None, Collector())
+    out, _ = ops.infer(op, [shape], args)
+    params, trainable, macs = ops.OPS[op].count([shape], out, args)
+    cls, kwargs = ops.OPS[op].torch([shape], args)
+    return params, trainable, macs, getattr(torch.nn, cls)(**kwargs), out
+
+
+def torchinfo_macs(module, shape) -> int:
+    stats = torchinfo.summary(module, input_size=(1, *shape), verbose=0)
+    return stats.total_mult_adds
+
+
+CONVS = [
+    ((3, 32, 32), (16,), {"k": 3, "p": 1}),
+    ((3, 224, 224), (64,), {"k": 7, "s": 2, "p": 3}),
+    ((8, 15, 17), (12,), {"k": [1, 3], "s": [2, 1], "groups": 4}),
+    ((4, 20), (6,), {"k": 5, "d": 2}),
+    ((2, 6, 7, 8), (4,), {"k": 3, "p": "same"}),
+    ((6, 9, 9), (6,), {"k": 3, "groups": 6}),                       # depthwise
+]
+
+
+@pytest.mark.parametrize("shape,pos,kw", CONVS)
+@pytest.mark.parametrize("bias", [False, True])
+def test_conv_counts_match_torchinfo(shape, pos, kw, bias):
+    params, trainable, macs, module, out = layer("conv", shape, *pos, bias=bias, **kw)
+    assert params == trainable == sum(p.numel() for p in module.parameters())
+    bias_macs = math.prod(out) if bias else 0  # torchinfo: one per output element for the bias
+    assert torchinfo_macs(module, shape) == macs + bias_macs
+
+
+@pytest.mark.parametrize("features,out,bias", [(400, 120, True), (84, 10, False), (1, 1, True)])
+def test_linear_counts_match_torchinfo(features, out, bias):
+    params, trainable, macs, module, _ = layer("linear", (features,), out, bias=bias)
+    assert params == trainable == sum(p.numel() for p in module.parameters())
+    assert macs == features * out
+    assert torchinfo_macs(module, (features,)) == macs + (out if bias else 0)
+
+
+@pytest.mark.parametrize("shape", [(7,), (6, 11), (16, 5, 5), (4, 3, 3, 3)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_bn_counts_trainable_parameters_not_buffers(shape, affine):
+    params, trainable, macs, module, _ = layer("bn", shape, affine=affine)
+    assert params == trainable == sum(p.numel() for p in module.parameters()) == (2 * shape[0] if affine else 0)
+    assert macs == 0
+    summary = torchinfo.summary(module, input_size=(2, *shape), verbose=0)
+    assert summary.total_params == params
+
+
+ZERO = [("relu", (), {}), ("maxpool", (2,), {}), ("avgpool", (3,), {"s": 1, "p": 1}), ("gap", (), {}),
+        ("adaptive_avgpool", ([2, 3],), {}), ("flatten", (), {}), ("dropout", (), {}), ("softmax", (), {}),
+        ("upsample", (2,), {"mode": "bilinear"}), ("lrn", (5,), {}), ("leaky_relu", (0.1,), {})]
+
+
+@pytest.mark.parametrize("op,pos,kw", ZERO)
+def test_layers_without_weights_count_nothing(op, pos, kw):
+    params, trainable, macs, module, _ = layer(op, (8, 12, 12), *pos, **kw)
+    assert (params, trainable, macs) == (0, 0, 0)
+    assert sum(p.numel() for p in module.parameters()) == 0
+    assert torchinfo_macs(module, (8, 12, 12)) == 0
