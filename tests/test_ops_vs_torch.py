@@ -292,3 +292,13 @@ def test_every_op_has_a_torch_constructor_or_is_a_merge():
             bound = ops.bind(name, [], [(k, v, None, None) for k, v in args.items()], None, col)
             cls, kwargs = spec.torch([(4, 8, 8)], bound)
             assert hasattr(torch.nn, cls), (name, cls)
+
+
+def test_docs_describe_every_op_and_argument():
+    from pathlib import Path
+    text = (Path(__file__).parent.parent / "docs" / "ops.md").read_text(encoding="utf-8")
+    for name, spec in ops.OPS.items():
+        assert f"`{name}" in text, f"docs/ops.md does not describe {name}"
+        for arg in spec.args:
+            for word in (arg.name, *arg.aliases):
+                assert f"`{word}" in text or f"{word}=" in text, f"docs/ops.md does not mention {name}'s {word}"
