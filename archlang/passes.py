@@ -36,10 +36,10 @@ class SizeConstraint(Constraint):
 
 
 def _constraint(text: str, lhs, rel: str, rhs, code: str, span: Span | None, frames: tuple) -> SizeConstraint:
-    ops = {">=": lambda a, b: a >= b, "==": lambda a, b: a == b}
+    holds = {">=": lambda a, b: a >= b, "==": lambda a, b: a == b}[rel]
 
     def check(env: dict) -> bool:
-        return ops[rel](evaluate(lhs, env), evaluate(rhs, env))
+        return holds(evaluate(lhs, env), evaluate(rhs, env))
 
     return SizeConstraint(text, check, span, code=code, lhs=lhs, rel=rel, rhs=rhs, call_stack=frames)
 
@@ -52,6 +52,8 @@ def infer_node(graph: Graph, node: Node, collector: Collector, limits: Limits | 
 
     A node reading an UNKNOWN input is UNKNOWN and failed, silently: the
     root cause has its own error. A rule's failure becomes one diagnostic.
+    Conditions that depend on symbolic sizes go to `graph.constraints`.
+    (`limits` is part of the elaborator's call; no rule needs a bound yet.)
     """
     if node.op == "input":
         _infer_input(graph, node, collector)

@@ -1,4 +1,4 @@
-"""Symbolic dimensions: folding, printing, evaluation, the size formulas."""
+"""Symbolic dimensions (folding, printing, evaluation), the size formulas, argument binding."""
 from __future__ import annotations
 
 import operator
@@ -7,8 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from archlang import ops
+from archlang.diagnostics import Collector
 from archlang.shapes import (UNKNOWN, Expr, canonical, conv_out, evaluate, format_shape, numel, parse_dim,
                              pool_out, shape_json, symbols_of)
+from archlang.source import Source
 
 H, W, D = Expr.symbol("H"), Expr.symbol("W"), Expr.symbol("D")
 
@@ -159,3 +162,64 @@ def test_pool_ceil_drops_a_window_that_starts_outside():
     # start at 6, beyond the input and its left padding (4 + 1): PyTorch drops it.
     assert pool_out(4, 2, 3, 1, True) == 2
     assert str(pool_out(H, 2, 3, 1, True)) == "H // 3 + 1"  # ceil((H + 1) / 3)
+
+
+# --------------------------------------------------------------------------- the op table's argument binding
+
+CALL = Source("t.arch", "conv(...)").span(0, 9)
+
+
+def bind(op, *positional, **keywords):
+    col = Collector()
+    args = ops.bind(op, [(v, None) for v in positional], [(k, v, None, None) for k, v in keywords.items()],
+                    CALL, col)
+    return args, col.items
+
+
+def test_bind_fills_defaults_and_accepts_aliases():
+    args, diags = bind("conv", 64, kernel=[1, 7], stride=2)
+    assert diags == []
+    assert args == {"out": 64, "k": (1, 7), "s": 2, "p": 0, "d": 1, "groups": 1, "bias": True}
+    args, _ = bind("maxpool", 3, padding=1, ceil_mode=True)
+    assert args == {"k": 3, "s": None, "p": 1, "ceil": True}
+    args, _ = bind("bn", eps=0)
+    assert args["eps"] == 0.0 and isinstance(args["eps"], float)
+    assert bind("conv", 8, k=3, p="same")[0]["p"] == "same"
+
+
+@pytest.mark.parametrize("op,pos,kw,code,help", [
+    ("conv", (), {"k": 3}, "E202", "conv(out, k, s=1, p=0, d=1, groups=1, bias=true)"),
+    ("conv", (64,), {"k": 3, "strid": 2}, "E203", "did you mean stride?"),
+    ("conv", (64,), {"k": 2.5}, "E204", "use // for integer division"),
+    ("conv", (64,), {"k": 3, "bias": 1}, "E204", None),
+    ("conv", (64,), {"k": 3, "p": "full"}, "E204", None),
+    ("conv", (64, 3), {"k": 3}, "E210", None),
+    ("conv", (64,), {"k": 3, "kernel": 3}, "E210", None),
+    ("upsample", (2,), {"mode": "bilnear"}, "E211", 'did you mean "bilinear"?'),
+    ("conv", (0,), {"k": 3}, "E211", None),
+    ("conv", (64,), {"k": 0}, "E310", None),
+    ("conv", (64,), {"k": 3, "p": -1}, "E310", None),
+    ("maxpool", (2,), {"s": [1, 0]}, "E310", None),
+    ("relu", (1,), {}, "E214", None),
+    ("conv", (64,), {"k": Expr.symbol("H")}, "E204", "it depends on the symbolic input size; arguments must be numbers"),
+])
+def test_bind_errors(op, pos, kw, code, help):
+    args, diags = bind(op, *pos, **kw)
+    assert args is None
+    assert [d.code for d in diags] == [code]
+    assert diags[0].help == help
+
+
+def test_bind_reports_every_problem_of_a_call():
+    args, diags = bind("conv", k=2.5, foo=1)
+    assert args is None
+    assert sorted(d.code for d in diags) == ["E202", "E203", "E204"]
+    missing = next(d for d in diags if d.code == "E202")
+    assert missing.span is CALL and "out" in missing.message
+
+
+def test_format_call_shows_key_arguments_that_differ_from_defaults():
+    args, _ = bind("conv", 64, k=7, s=2, p=3, bias=False)
+    assert ops.format_call("conv", args) == "conv(64, k=7, s=2, p=3)"
+    assert ops.format_call("relu", {}) == "relu"
+    assert ops.format_call("maxpool", bind("maxpool", 3, s=2, p=1)[0]) == "maxpool(3, s=2, p=1)"
