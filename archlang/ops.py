@@ -134,7 +134,7 @@ class InferContext:
         needed = _smallest_input(formula)
         if isinstance(size, int):
             if out < 1:
-                raise self.fail("E305", f"{self.op} makes the {axis} {out}, below 1",
+                raise self.fail("E305", f"{self.op} would make the {axis} {out}; sizes must be at least 1",
                                 help=_needs_text(self.op, axis, needed, size))
             return out
         verdict = False if needed is None else at_least_one(size - (needed - 1))
@@ -198,10 +198,6 @@ def _one_or_tuple(values: tuple) -> Any:
     return values[0] if len(set(values)) == 1 else tuple(values)
 
 
-def _prod(values) -> int:
-    return math.prod(values)
-
-
 def _no_count(inputs, out, args) -> tuple[int, int, int]:
     return 0, 0, 0
 
@@ -259,7 +255,7 @@ def infer_conv(ctx: InferContext) -> Shape:
 def count_conv(inputs, out, args) -> tuple[int, int, int]:
     n = len(out) - 1
     k = args["k"] if isinstance(args["k"], tuple) else (args["k"],) * n
-    per_output = inputs[0][0] // args["groups"] * _prod(k)
+    per_output = inputs[0][0] // args["groups"] * math.prod(k)
     params = per_output * args["out"] + (args["out"] if args["bias"] else 0)
     return params, params, numel(out) * per_output
 
