@@ -476,15 +476,20 @@ def _merge_check(ctx: InferContext, code: str, dims_of: Callable[[Shape], tuple]
                 ctx.require(code, a, "==", b, input_index=i)
 
 
+def _simplest(dims) -> Any:
+    """Of sizes that must be equal, the one that reads best: `H` rather than `2 * (H // 2)`."""
+    return min(dims, key=lambda d: (len(str(d)), str(d)))
+
+
 def infer_concat(ctx: InferContext) -> Shape:
     what = "spatial size" if len(ctx.x) > 1 else "rank"
     _merge_check(ctx, "E303", lambda s: tuple(s[1:]), what)
-    return (sum(s[0] for s in ctx.inputs), *ctx.x[1:])
+    return (sum(s[0] for s in ctx.inputs), *(_simplest(col) for col in zip(*(s[1:] for s in ctx.inputs))))
 
 
 def infer_add(ctx: InferContext) -> Shape:
     _merge_check(ctx, "E304", lambda s: tuple(s), "shape")
-    return ctx.inputs[_reference(ctx, lambda s: tuple(s))]
+    return tuple(_simplest(col) for col in zip(*ctx.inputs))
 
 
 # --------------------------------------------------------------------------- the table

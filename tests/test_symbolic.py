@@ -149,9 +149,10 @@ def test_unet_skip_needs_even_then_multiple_of_4_sizes():
             y = net.layer("maxpool", y, 2)
         for _ in range(levels):
             y = net.layer("upsample", y, 2)
-        net.merge("concat", [y, e])
+        out = net.merge("concat", [y, e])
         g = net.check()
         assert net.codes() == []
+        assert g[out].shape == (16, H, W)  # the simplest of the sizes the condition makes equal
         assert g.conditions == [condition]
         assert g.smallest_input == [(3, 2 ** levels, 2 ** levels)]
 
