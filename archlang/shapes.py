@@ -50,7 +50,7 @@ class FloorDiv:
         return self.num.evaluate(env) // evaluate(self.den, env)
 
     def key(self) -> tuple:
-        return (1, str(self))
+        return (1, _key_text(self.num), _key_text(self.den))
 
     def __str__(self) -> str:
         return f"{_operand(self.num)} // {_divisor(self.den)}"
@@ -65,13 +65,18 @@ class Mod:
         return self.num.evaluate(env) % evaluate(self.den, env)
 
     def key(self) -> tuple:
-        return (2, str(self))
+        return (2, _key_text(self.num), _key_text(self.den))
 
     def __str__(self) -> str:
         return f"{_operand(self.num)} % {_divisor(self.den)}"
 
 
 Atom = Union[Symbol, FloorDiv, Mod]
+
+
+def _key_text(d: "int | Expr") -> str:
+    """Text for ordering atoms: the expanded form, so that how a value prints never changes its order."""
+    return str(d) if isinstance(d, int) else d.expanded()
 Monomial = tuple  # sorted tuple of atoms; () is the constant term
 
 

@@ -76,6 +76,11 @@ def test_numel_prints_products_factored():
     assert flat == 16 * (H // 4 - 2) * (W // 4 - 2)       # same value, same identity
     assert parse_dim(str(flat)) == flat
     assert numel((16, 5, 5)) == 400
+    # How a value prints never changes its identity, also inside other expressions.
+    inner = (H // 4 - 2) * (W // 4 - 2)
+    for make in (lambda e: e // 3 + W // 5, lambda e: H % 3 + e % 4 + W // 2):
+        assert make(numel((H // 4 - 2, W // 4 - 2))) == make(inner)
+        assert hash(make(numel((H // 4 - 2, W // 4 - 2)))) == hash(make(inner))
 
 
 def test_formatting():
