@@ -11,7 +11,11 @@ The pieces, one job each:
     metrics.py      per-epoch records, CSV and JSON
     plot.py         the loss and accuracy curves (PNG)
     checkpoint.py   resumable state and plain state_dicts, written atomically
+    runfolder.py    the run folder: where, writable, not overwritten; its other files
     report.py       the progress bar and the printed lines
+    model.py        the model source, the notes' init, the optimizer, DDP / compile wrappers
+    checks.py       settings checked before anything loads
+    spec_source.py  a checked .arch network as the model source
     session.py      one training run from start to end: checks first, then the loop
 
 Everything here imports torch; nothing outside `train/` and the torch backends
@@ -19,6 +23,7 @@ may import this package at module level (`check`, `shapes`, `render` stay
 torch-free).
 """
 from .config import TrainConfig
-from .session import ModelSource, ModuleModel, TrainResult, train
+from .model import ModelSource, ModuleModel
+from .session import TrainResult, train
 
 __all__ = ["TrainConfig", "ModelSource", "ModuleModel", "TrainResult", "train"]

@@ -154,3 +154,10 @@ def fit_folders(data: FolderData, fit_: Fit) -> None:
         folder.transform = folder_transform(fit_)
         if fit_.replicate:
             folder.loader = ImageLoader("RGB")
+
+
+def default_workers(world_size: int) -> int:
+    """DataLoader workers for a folder: the CPUs this process may use, less one for the loop."""
+    import os
+
+    return max(1, min(8, (os.cpu_count() or 2) // world_size - 1))

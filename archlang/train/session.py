@@ -11,67 +11,27 @@ Only rank 0 writes files and prints.
 from __future__ import annotations
 
 import contextlib
-import json
 import platform
-import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
 
 import torch
 from torch import nn
 
-from ..fsutil import atomic_write, check_writable_dir
-from . import checkpoint, distributed
-from .batches import BatchPlan, FolderBatches, TensorBatches, fit_folders
+from . import checkpoint, distributed, model
+from .batches import BatchPlan, FolderBatches, TensorBatches, default_workers, fit_folders
 from .checkpoint import BEST, FINAL, LAST, Position
-from .config import OPTIMIZERS, TrainConfig
-from .data import FolderData, TensorData, load_data, parse_data
-from .distributed import World
+from .checks import check_classes, check_numbers, resolve_device
+from .config import TrainConfig
+from .data import TensorData, load_data, parse_data
 from .errors import Diverged, SetupError
-from .fit import Fit, fit
+from .fit import fit
 from .loop import Loop, StopRequests
 from .metrics import EpochRecord, History
-from .plot import plot_curves
+from .model import ModelSource
 from .report import Reporter
-
-DEFAULT_LR = {"sgd": 0.9, "adam": 1e-3, "adamw": 1e-3}
-
-
-class ModelSource(Protocol):
-    """Where the network comes from: a spec (spec_source.SpecModel) or any factory."""
-
-    name: str
-    input_shape: tuple     # without the batch: ints, or symbols for sizes the spec leaves open
-    classes: int           # the width of the network's output
-    where: str             # where the input is declared, for messages ("" when unknown)
-    identity: str          # changes when the network does; kept in checkpoints
-
-    def build(self, shape: tuple[int, int, int]) -> nn.Module: ...
-    def run_files(self) -> dict[str, str]: ...
-    def export_onnx(self, module: nn.Module, path: Path) -> tuple[bool, str]: ...
-
-
-@dataclass
-class ModuleModel:
-    """A plain nn.Module factory as a model source (tests, benchmarks, notebooks)."""
-
-    factory: Callable[[], nn.Module]
-    input_shape: tuple
-    classes: int
-    name: str = "model"
-    where: str = ""
-    identity: str = ""
-
-    def build(self, shape) -> nn.Module:
-        return self.factory()
-
-    def run_files(self) -> dict[str, str]:
-        return {}
-
-    def export_onnx(self, module, path) -> tuple[bool, str]:
-        return False, "--export-onnx needs a network from an .arch spec; this model has none"
+from .runfolder import RunFolder, refuse_to_overwrite, resolve_out
 
 
 @dataclass
@@ -99,15 +59,17 @@ class Session:
     def preflight(self) -> Path | None:
         """Every check that needs no other process; returns the run folder (rank 0)."""
         cfg, main = self.config, self.world.main
-        _check_numbers(cfg, self.world)
+        check_numbers(cfg, self.world)
         self.device = resolve_device(cfg.device, self.world)
         self.data = load_data(parse_data(cfg.data), self.source.input_shape, self.source.classes)
         self.fit = fit(self.data, self.source.input_shape, cfg.resize, self.source.name, self.source.where)
-        _check_classes(self.data, self.source)
+        check_classes(self.data, self.source)
+        self.plans = self._plans()
         self.out = resolve_out(cfg, self.source.name) if main else None
+        self.folder = RunFolder(self.out) if main else None
         self.resumed = checkpoint.load_last(self.out) if cfg.resume and main else None
         if main and not cfg.resume:
-            _refuse_to_overwrite(self.out)
+            refuse_to_overwrite(self.out)
         torch.manual_seed(cfg.seed)   # the same initial weights on every process, PyTorch's init or ours
         self.module = self.source.build(self.fit.shape)   # a spec error shows here, before any process waits
         return self.out
@@ -124,11 +86,12 @@ class Session:
     # -- training -----------------------------------------------------------------
     def _train(self, module: nn.Module, resumed: dict | None) -> TrainResult:
         cfg, world = self.config, self.world
-        module, model, optimizer = self._model(module)
+        module, trained, optimizer = model.prepare(module, cfg, self.device, world)
+        torch.manual_seed(cfg.seed + world.rank)   # dropout: a stream of its own per process
         history, pos = History(), Position()
         if resumed is not None:
             history, pos = self._restore(resumed, module, optimizer)
-        loop = Loop(model, module, optimizer, self.device, world, amp=cfg.amp)
+        loop = Loop(trained, module, optimizer, self.device, world, amp=cfg.amp)
         if loop.scaler is not None and resumed is not None and resumed.get("scaler"):
             loop.scaler.load_state_dict(resumed["scaler"])
         train_batches, test_batches = self._batches()
@@ -146,6 +109,8 @@ class Session:
                 if outcome.stopped:
                     self._save_last(module, optimizer, loop, history, Position(epoch, outcome.steps_done,
                                                                              outcome.partial()))
+                    if self.world.main:
+                        self._write_metrics(history, final=True)
                     self.report.always(f"stopped in epoch {epoch + 1} after step {outcome.steps_done} of "
                                        f"{len(train_batches)}; saved {self._path(LAST)}; continue with --resume",
                                        err=True)
@@ -162,8 +127,11 @@ class Session:
         except Diverged as exc:
             if not self.world.main:
                 raise
-            kept = (f"the last good checkpoint is {self._path(LAST)} (after epoch {history.last.epoch})"
-                    if history.epochs else "no epoch had finished, so there is no checkpoint")
+            saved = self._path(LAST).exists()
+            if history.epochs:
+                self._write_metrics(history, final=True)
+            kept = (f"the last good checkpoint, {self._path(LAST)}, is kept" if saved
+                    else "no epoch had finished, so there is no checkpoint")
             raise Diverged(f"{exc}; {kept}; try a lower --lr") from None
 
     def _epoch(self, loop: Loop, batches, history: History, epoch: int, start: int, partial):
@@ -195,7 +163,7 @@ class Session:
         if not self.world.main:
             return True
         checkpoint.save_state_dict(self._path(FINAL), module)
-        self._write_metrics(history)
+        self._write_metrics(history, final=True)
         self.report.summary(history, self._device_label())
         if self.config.export_onnx:
             ok, message = self.source.export_onnx(module, self._path("model.onnx"))
@@ -203,25 +171,8 @@ class Session:
             return ok
         return True
 
-    # -- the model, its optimizer, its data -------------------------------------------
-    def _model(self, module: nn.Module):
-        cfg, world = self.config, self.world
-        if cfg.init == "xavier":
-            module.apply(xavier_init)
-        module.to(self.device)
-        if cfg.channels_last:
-            module.to(memory_format=torch.channels_last)
-        optimizer = make_optimizer(module.parameters(), cfg)
-        model = module
-        if world.parallel:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-            model = DDP(module, device_ids=[self.device] if self.device.type == "cuda" else None)
-        if cfg.compile:
-            model = torch.compile(model)
-        torch.manual_seed(cfg.seed + world.rank)   # dropout: a stream of its own per process
-        return module, model, optimizer
-
-    def _batches(self):
+    # -- data, checkpoints ------------------------------------------------------------------
+    def _plans(self) -> tuple[BatchPlan, BatchPlan]:
         cfg, world = self.config, self.world
         train_plan = BatchPlan(len(self.data.train), cfg.batch_size, world.rank, world.size, cfg.seed,
                                shuffle=True, drop_small_tail=True)
@@ -230,17 +181,22 @@ class Session:
         if train_plan.steps == 0:
             raise SetupError(f"{self.data.name}: {len(self.data.train)} training examples are too few for "
                              f"{world.size} process(es)")
+        return train_plan, test_plan
+
+    def _batches(self):
+        cfg, world = self.config, self.world
+        train_plan, test_plan = self.plans
         if isinstance(self.data, TensorData):
             return (TensorBatches(self.data.train, self.data.scale, self.fit, train_plan, self.device, cfg.channels_last),
                     TensorBatches(self.data.test, self.data.scale, self.fit, test_plan, self.device, cfg.channels_last))
         fit_folders(self.data, self.fit)
-        workers = cfg.workers if cfg.workers is not None else default_workers(world)
+        workers = cfg.workers if cfg.workers is not None else default_workers(world.size)
         return (FolderBatches(self.data.train, train_plan, self.device, workers, cfg.channels_last),
                 FolderBatches(self.data.test, test_plan, self.device, workers, cfg.channels_last))
 
     def _restore(self, state: dict, module: nn.Module, optimizer) -> tuple[History, Position]:
         cfg, world = self.config, self.world
-        checkpoint.restore_model(module, state, self._path(LAST) if self.out else Path(LAST))
+        checkpoint.restore_model(module, state, self._path(LAST) if self.world.main else Path(LAST))
         optimizer.load_state_dict(state["optimizer"])
         if cfg.lr is not None:       # an explicit --lr wins over the checkpoint's
             for group in optimizer.param_groups:
@@ -274,7 +230,7 @@ class Session:
 
     # -- files and words --------------------------------------------------------------------
     def _path(self, name: str) -> Path:
-        return self.out / name
+        return self.folder / name
 
     def _announce(self, batches, resuming: bool, pos: Position) -> None:
         d = self.data
@@ -291,145 +247,18 @@ class Session:
         return str(self.device)
 
     def _write_run_files(self, resuming: bool) -> None:
-        if not self.world.main:
-            return
-        for name, text in self.source.run_files().items():
-            atomic_write(self._path(name), text)
-        command = shlex.join(self.config.command) if self.config.command else ""
-        previous = self._path("command.txt").read_text() if resuming and self._path("command.txt").exists() else ""
-        atomic_write(self._path("command.txt"), previous + command + "\n")
-        atomic_write(self._path("config.json"), json.dumps(self._about(), indent=2) + "\n")
+        if self.world.main:
+            self.folder.write_start(self.source.run_files(), self.config.command, self._about(), resuming)
 
     def _about(self) -> dict:
         return {"network": self.source.name, "data": self.data.name, "input": list(self.fit.shape),
                 "classes": self.source.classes, "train_examples": len(self.data.train),
                 "test_examples": len(self.data.test), "device": self._device_label(),
                 "processes": self.world.size, "torch": torch.__version__, "python": platform.python_version(),
-                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "lr": effective_lr(self.config),
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "lr": model.effective_lr(self.config),
                 "settings": self.config.to_json()}
 
-    def _write_metrics(self, history: History) -> None:
-        atomic_write(self._path("metrics.csv"), history.to_csv())
-        atomic_write(self._path("metrics.json"), history.to_json(network=self.source.name, data=self.data.name,
-                                                                 device=self._device_label()))
-        plot_curves(history, self._path("curves.png"), self.config.epochs,
-                    title=f"{self.source.name} on {self.data.name}")
-
-
-# -- the pieces, as functions ---------------------------------------------------------------
-
-def resolve_device(name: str, world: World) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cpu":
-        return torch.device("cpu")
-    if name == "cuda" or name.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise SetupError(f"--device {name}: no CUDA device is available here; use --device cpu")
-        if world.parallel:
-            return torch.device("cuda", world.local_rank)
-        device = torch.device(name if ":" in name else "cuda:0")
-        if device.index >= torch.cuda.device_count():
-            raise SetupError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-        return device
-    raise SetupError(f"--device expects auto, cpu, cuda or cuda:N, got {name!r}")
-
-
-def xavier_init(m: nn.Module) -> None:
-    """The notes' init_weights: Xavier-uniform weights for linear and conv layers; biases
-    and BatchNorm keep PyTorch's defaults."""
-    if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd)):
-        nn.init.xavier_uniform_(m.weight)
-
-
-def effective_lr(config: TrainConfig) -> float:
-    return config.lr if config.lr is not None else DEFAULT_LR[config.optimizer]
-
-
-def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
-    kw = {} if config.weight_decay is None else {"weight_decay": config.weight_decay}
-    lr = effective_lr(config)
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, **kw)
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, **kw)
-    return torch.optim.AdamW(params, lr=lr, **kw)
-
-
-def default_workers(world: World) -> int:
-    import os
-    return max(1, min(8, (os.cpu_count() or 2) // world.size - 1))
-
-
-def resolve_out(config: TrainConfig, network: str) -> Path:
-    """--out, or runs/<network>, runs/<network>-2, ...: the one after the highest
-    that holds a run; with --resume, that highest one."""
-    if config.out is not None:
-        out = Path(config.out)
-    else:
-        runs = _runs_of(network)
-        if config.resume:
-            if not runs:
-                raise SetupError(f"--resume: no earlier run of {network} under runs/; give --out")
-            out = _candidate(network, runs[-1])
-        else:
-            out = _candidate(network, runs[-1] + 1 if runs else 1)
-    problem = check_writable_dir(out)
-    if problem is not None:
-        raise SetupError(f"cannot write the run folder {problem}; choose another with --out")
-    return out
-
-
-def _candidate(network: str, k: int) -> Path:
-    return Path("runs") / (network if k == 1 else f"{network}-{k}")
-
-
-def _runs_of(network: str) -> list[int]:
-    """The numbers k of runs/<network> (1), runs/<network>-k that hold a run, in order."""
-    runs = Path("runs")
-    if not runs.is_dir():
-        return []
-    found = []
-    for p in runs.iterdir():
-        head, _, tail = p.name.rpartition("-")
-        number = 1 if p.name == network else int(tail) if head == network and tail.isdigit() else None
-        if number is not None and (p / LAST).is_file():
-            found.append(number)
-    return sorted(found)
-
-
-def _refuse_to_overwrite(out: Path) -> None:
-    if (out / LAST).exists():
-        raise SetupError(f"{out} already holds a training run ({LAST}); continue it with --resume, "
-                         f"or choose another --out")
-
-
-def _check_numbers(cfg: TrainConfig, world: World) -> None:
-    if cfg.epochs < 1:
-        raise SetupError(f"--epochs must be at least 1, got {cfg.epochs}")
-    if cfg.lr is not None and not cfg.lr > 0:
-        raise SetupError(f"--lr must be positive, got {cfg.lr}")
-    if cfg.batch_size < max(1, world.size):
-        raise SetupError(f"--batch-size {cfg.batch_size} is the global batch; it needs at least one example "
-                         f"per process ({world.size})")
-    if cfg.optimizer not in OPTIMIZERS:
-        raise SetupError(f"--optimizer expects one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}")
-    if cfg.momentum and cfg.optimizer != "sgd":
-        raise SetupError(f"--momentum applies to sgd; {cfg.optimizer} keeps its own moments")
-    if cfg.weight_decay is not None and cfg.weight_decay < 0:
-        raise SetupError(f"--weight-decay must be at least 0, got {cfg.weight_decay}")
-    if cfg.resize is not None and min(cfg.resize) < 1:
-        raise SetupError("--resize must be positive")
-
-
-def _check_classes(data: TensorData | FolderData, source: ModelSource) -> None:
-    if data.classes > source.classes:
-        raise SetupError(f"{data.name} has {data.classes} classes but {source.name} outputs {source.classes}; "
-                         f"give the network {data.classes} outputs (e.g. --set classes={data.classes})")
-    if isinstance(data, TensorData):
-        top = int(max(data.train.labels.max(), data.test.labels.max()))
-        if top >= source.classes or int(min(data.train.labels.min(), data.test.labels.min())) < 0:
-            raise SetupError(f"{data.name} has labels outside 0..{source.classes - 1}, "
-                             f"the outputs of {source.name}")
-
-
+    def _write_metrics(self, history: History, final: bool = False) -> None:
+        self.folder.write_metrics(history, dict(network=self.source.name, data=self.data.name,
+                                                device=self._device_label()),
+                                  self.config.epochs, f"{self.source.name} on {self.data.name}", final)

@@ -1,0 +1,186 @@
+"""Examples per second: `archlang train`'s loop against the notes' hand-written `train_ch6`.
+
+Same model (LeNet with batch norm, compiled from specs/lenet_bn.arch when the
+front end can load it, else the notes' nn.Sequential), same data, same batch
+size (256), same lr and epochs, in one run. The two loops alternate, round
+after round, so a busy machine slows both alike; each figure is the median
+over rounds of the training throughput of every epoch but the first (warm-up),
+measured the same way for both: wall-clock time of the epoch's batch loop,
+data loading included, evaluation excluded.
+
+The notes' loop is d2l's `train_ch6` as the notes call it, without the
+Animator (a notebook display): a DataLoader over the in-memory tensors
+(`d2l.load_array`), Xavier init, SGD, and the per-batch `Accumulator` that
+reads the loss and accuracy back every step. d2l's own timer leaves the
+DataLoader's time out; that figure is printed too, for comparison with the
+notes' printed line.
+
+Data: the real digits (1438 training images at 28x28: 6 steps an epoch, short),
+and 16384 synthetic images at 28x28 (64 steps an epoch, steadier). Target:
+archlang / notes >= 0.95 on the CPU; on a GPU, recorded.
+
+    .venv/bin/python bench/train_speed.py [--rounds 3] [--epochs 4] [--device cpu|cuda]
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.utils import data as tud  # noqa: E402
+
+from archlang.train import ModuleModel, TrainConfig, train  # noqa: E402
+from archlang.train.data import load_data, parse_data  # noqa: E402
+from archlang.train.fit import fit, prepare  # noqa: E402
+from archlang.train.report import Reporter  # noqa: E402
+
+BATCH, LR = 256, 0.9
+SHAPE = (1, 28, 28)
+
+
+def notes_lenet_bn() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 6, kernel_size=5), nn.BatchNorm2d(6), nn.Sigmoid(), nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Conv2d(6, 16, kernel_size=5), nn.BatchNorm2d(16), nn.Sigmoid(), nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Flatten(), nn.Linear(256, 120), nn.BatchNorm1d(120), nn.Sigmoid(),
+        nn.Linear(120, 84), nn.BatchNorm1d(84), nn.Sigmoid(), nn.Linear(84, 10))
+
+
+def model_factory():
+    """The spec's module when the front end can build it; the notes' Sequential otherwise."""
+    try:
+        import archlang
+        archlang.compile(str(ROOT / "specs" / "lenet_bn.arch"))
+        return (lambda: archlang.compile(str(ROOT / "specs" / "lenet_bn.arch"))), "specs/lenet_bn.arch"
+    except Exception as exc:  # noqa: BLE001 - the benchmark still compares the loops
+        return notes_lenet_bn, f"the notes' nn.Sequential (compile unavailable: {type(exc).__name__})"
+
+
+# -- the notes' loop (d2l 6.6 train_ch6, less the Animator) ------------------------------------
+
+class Accumulator:
+    def __init__(self, n):
+        self.data = [0.0] * n
+
+    def add(self, *args):
+        self.data = [a + float(b) for a, b in zip(self.data, args)]
+
+    def __getitem__(self, idx):
+        return self.data[idx]
+
+
+def accuracy(y_hat, y):
+    if len(y_hat.shape) > 1 and y_hat.shape[1] > 1:
+        y_hat = y_hat.argmax(axis=1)
+    cmp = y_hat.type(y.dtype) == y
+    return float(cmp.type(y.dtype).sum())
+
+
+def evaluate_accuracy_gpu(net, data_iter, device):
+    net.eval()
+    metric = Accumulator(2)
+    with torch.no_grad():
+        for X, y in data_iter:
+            X, y = X.to(device), y.to(device)
+            metric.add(accuracy(net(X), y), y.numel())
+    return metric[0] / metric[1]
+
+
+def train_ch6(net, train_iter, test_iter, num_epochs, lr, device):
+    """Returns per-epoch (examples, wall seconds of the batch loop, d2l-timer seconds)."""
+    def init_weights(m):
+        if type(m) == nn.Linear or type(m) == nn.Conv2d:
+            nn.init.xavier_uniform_(m.weight)
+    net.apply(init_weights)
+    net.to(device)
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr)
+    loss = nn.CrossEntropyLoss()
+    epochs = []
+    for epoch in range(num_epochs):
+        metric = Accumulator(3)
+        net.train()
+        timer = 0.0
+        began = time.perf_counter()
+        for i, (X, y) in enumerate(train_iter):
+            t = time.perf_counter()
+            optimizer.zero_grad()
+            X, y = X.to(device), y.to(device)
+            y_hat = net(X)
+            l = loss(y_hat, y)
+            l.backward()
+            optimizer.step()
+            with torch.no_grad():
+                metric.add(l * X.shape[0], accuracy(y_hat, y), X.shape[0])
+            timer += time.perf_counter() - t
+        wall = time.perf_counter() - began
+        evaluate_accuracy_gpu(net, test_iter, device)
+        epochs.append((metric[2], wall, timer))
+    return epochs
+
+
+# -- one round of each ---------------------------------------------------------------------------
+
+def prepared(source: str):
+    """The data as both loops see it: fitted to 28x28 and scaled to [0, 1] once."""
+    d = load_data(parse_data(source), SHAPE, 10)
+    f = fit(d, SHAPE, None, "LeNetBN")
+    return d, [(prepare(s.images, d.scale, f), s.labels) for s in (d.train, d.test)]
+
+
+def notes_round(factory, splits, epochs: int, device: str) -> tuple[float, float]:
+    (xtr, ytr), (xte, yte) = splits
+    train_iter = tud.DataLoader(tud.TensorDataset(xtr, ytr), BATCH, shuffle=True)
+    test_iter = tud.DataLoader(tud.TensorDataset(xte, yte), BATCH, shuffle=False)
+    torch.manual_seed(0)
+    rows = train_ch6(factory(), train_iter, test_iter, epochs, LR, torch.device(device))[1:]
+    n = sum(r[0] for r in rows)
+    return n / sum(r[1] for r in rows), n / sum(r[2] for r in rows)
+
+
+def archlang_round(factory, source: str, epochs: int, device: str, workdir: Path) -> float:
+    out = Path(tempfile.mkdtemp(dir=workdir))
+    result = train(ModuleModel(factory, SHAPE, 10, "LeNetBN"),
+                   TrainConfig(data=source, epochs=epochs, batch_size=BATCH, lr=LR, device=device,
+                               out=out / "run", quiet=True), reporter=Reporter(main=False))
+    rows = result.history.epochs[1:]
+    return sum(r.examples for r in rows) / sum(r.seconds for r in rows)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--data", nargs="+", default=["digits", "synthetic:16384"])
+    args = ap.parse_args()
+    factory, model_name = model_factory()
+    name = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
+    print(f"# train speed: {model_name}, batch {BATCH}, {args.epochs} epochs x {args.rounds} rounds, "
+          f"{args.device} ({name}), torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"{'data':<16} {'notes loop':>12} {'(d2l timer)':>12} {'archlang':>12} {'ratio':>7}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for source in args.data:
+            _, splits = prepared(source)
+            notes, timer, ours = [], [], []
+            for _ in range(args.rounds):
+                wall, d2l_timer = notes_round(factory, splits, args.epochs, args.device)
+                notes.append(wall)
+                timer.append(d2l_timer)
+                ours.append(archlang_round(factory, source, args.epochs, args.device, Path(tmp)))
+            a, b, t = statistics.median(ours), statistics.median(notes), statistics.median(timer)
+            print(f"{source:<16} {b:>12.1f} {t:>12.1f} {a:>12.1f} {a / b:>7.2f}")
+    print("examples/sec, median over rounds; ratio = archlang / notes loop (wall-clock both)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
