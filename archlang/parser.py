@@ -1,0 +1,663 @@
+"""Text to AST: the Lark LALR parser, and syntax errors as E1xx diagnostics.
+
+The parser is built once per process from grammar.lark (and cached on disk by
+Lark, so a later process loads the tables instead of computing them). It
+builds the AST while parsing: `_Builder`'s methods are Lark callbacks, one per
+grammar rule, so no parse tree is ever made.
+
+Syntax errors are collected, not raised. After one, the parser drops the rest
+of the statement it is in and carries on at the next one, so a file with
+three broken statements gets three errors, and never a second error for the
+same statement (see `_Recovery`).
+"""
+from __future__ import annotations
+
+import copy
+import re
+import threading
+import unicodedata
+from pathlib import Path
+
+from lark import Lark, Token
+from lark.exceptions import UnexpectedInput, UnexpectedToken
+from lark.lexer import Lexer, PatternStr
+
+from . import syntax as ast
+from .diagnostics import Collector
+from .source import Source, Span
+
+OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
+CLOSERS = {close: open_ for open_, close in OPENERS.items()}
+
+
+def parse(source: Source, collector: Collector) -> ast.File | None:
+    """Parse one file. Syntax errors go to `collector`; then the result is None."""
+    before = len(collector.errors)
+    with _LOCK:
+        lark = _lark()
+        run = _Run(source, collector)
+        _BUILDER.run = _Lexer.run = run
+        try:
+            tree = lark.parse(source.text, on_error=run.recovery.on_error)
+        except UnexpectedInput as exc:  # the file ended inside something
+            run.recovery.give_up(exc)
+            tree = None
+        finally:
+            _BUILDER.run = _Lexer.run = None
+    if len(collector.errors) > before:
+        return None
+    return tree
+
+
+# -- the Lark parser, built once -----------------------------------------------------------
+_LOCK = threading.RLock()
+_LARK: Lark | None = None
+
+
+def _lark() -> Lark:
+    global _LARK
+    if _LARK is None:
+        grammar = Path(__file__).with_name("grammar.lark").read_text(encoding="utf-8")
+        # No propagate_positions: it only annotates parse trees, and none is
+        # built; `_Builder` takes spans from the tokens it is given. Lark's
+        # cache file is written and checked by Lark (keyed by a hash of the
+        # grammar and options); a damaged one is rebuilt, never trusted.
+        _LARK = Lark(grammar, parser="lalr", lexer=_Lexer, maybe_placeholders=False,
+                     transformer=_BUILDER, cache=True)
+    return _LARK
+
+
+class _Run:
+    """Everything that belongs to one parse: the source, the diagnostics, brackets."""
+
+    def __init__(self, source: Source, collector: Collector) -> None:
+        self.source = source
+        self.collector = collector
+        self.pos = 0  # where the lexer goes on from
+        self.brackets = _Brackets()
+        self.recovery = _Recovery(self)
+
+    def span(self, start: int, end: int) -> Span:
+        return Span(self.source, start, end)
+
+    def token_span(self, tok: Token) -> Span:
+        return Span(self.source, tok.start_pos, tok.end_pos)
+
+    def line_of(self, offset: int) -> int:
+        return self.source.line_col(offset)[0]
+
+
+# -- brackets ------------------------------------------------------------------------------
+class _Brackets:
+    """Open brackets, and the state of error recovery, for one parse."""
+
+    def __init__(self) -> None:
+        self.stack: list[Token] = []
+        self.depth_before = 0          # len(stack) before the last token given to the parser
+        self.last: Token | None = None  # that token
+        self.closed_by: dict[int, Token] = {}  # id(closer) -> an opener it closed without a match
+        self.stray: set[int] = set()           # ids of closers that close nothing
+        self.skipping = False
+        self.sync_depth = 0
+        self.yielded = 0                       # tokens given to the parser so far
+        self.grace = -1                        # see _Recovery._resume
+
+    def observe(self, tok: Token) -> None:
+        """Track `tok`'s effect on the open brackets."""
+        t = tok.type
+        if t in OPENERS:
+            self.stack.append(tok)
+        elif t in CLOSERS:
+            self._close(tok)
+
+    def _close(self, tok: Token) -> None:
+        want = CLOSERS[tok.type]
+        for opener in reversed(self.stack):
+            if opener.type == want:
+                break
+        else:
+            self.stray.add(id(tok))  # the parser reports it
+            return
+        while self.stack:
+            opener = self.stack.pop()
+            if opener.type == want:
+                return
+            # `conv(3 }`: the `}` closes the `(` too; remember it for the message.
+            self.closed_by.setdefault(id(tok), opener)
+
+    def ends_skip(self, tok: Token, depth_before: int) -> bool:
+        """While skipping a broken statement: does `tok` end it?"""
+        if tok.type == "_NL":
+            return depth_before == self.sync_depth
+        if tok.type == "RBRACE":  # closes the body the statement was in
+            return len(self.stack) < self.sync_depth
+        if tok.type == "BAR":     # the next path of a concat/add
+            return depth_before == self.sync_depth
+        return False
+
+
+# -- the lexer -----------------------------------------------------------------------------
+class _Lexer(Lexer):
+    """A contextual lexer over grammar.lark's terminals (see the grammar's header).
+
+    One regular expression matches every terminal but the keywords; a name
+    that spells a keyword becomes that keyword where the parser can take it
+    (or cannot take a name). Lark makes one instance; the parse in progress
+    is `_Lexer.run`.
+    """
+
+    __future_interface__ = 2  # lex(lexer_state, parser_state): the parser's state is what makes it contextual
+    run: "_Run | None" = None
+    CONTINUATIONS = {"else": "ELSE", "shortcut": "SHORTCUT", "->": "_ARROW", "{": "LBRACE"}
+
+    def __init__(self, conf) -> None:
+        terminals = sorted(conf.terminals, key=lambda t: (-t.priority, -t.pattern.max_width,
+                                                          -len(t.pattern.value), t.name))
+        name_re = re.compile(next(t.pattern.to_regexp() for t in terminals if t.name == "NAME"))
+        self.keywords = {t.pattern.value: t.name for t in terminals
+                         if isinstance(t.pattern, PatternStr) and name_re.fullmatch(t.pattern.value)}
+        keyword_names = set(self.keywords.values())
+        self.regex = re.compile("|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})"
+                                         for t in terminals if t.name not in keyword_names))
+        self.ignore = frozenset(conf.ignore)
+        self.continuation = re.compile(r"else(?![A-Za-z0-9_])|shortcut(?![A-Za-z0-9_])|->|\{")
+
+    def lex(self, lexer_state, parser_state):
+        run = self.run
+        text = run.source.text
+        end_of_text = len(text)
+        match = self.regex.match
+        keywords = self.keywords
+        ignore = self.ignore
+        states = parser_state.parse_conf.states
+        b = run.brackets
+        while run.pos < end_of_text:
+            start = run.pos
+            m = match(text, start)
+            if m is None:
+                run.pos += 1
+                run.recovery.bad_character(parser_state, start)
+                continue
+            kind = m.lastgroup
+            run.pos = end = m.end()
+            if kind in ignore:
+                continue
+            value = m.group()
+            if kind == "_NL":
+                if b.stack and b.stack[-1].type != "LBRACE":
+                    continue  # a newline inside ( ) or [ ]
+                if self._continues(text, end, parser_state):
+                    continue
+            elif kind == "NAME" and value in keywords:
+                acceptable = states[parser_state.position]
+                keyword = keywords[value]
+                if keyword in acceptable or "NAME" not in acceptable:
+                    kind = keyword
+            tok = Token(kind, value, start, None, None, None, None, end)
+            depth = len(b.stack)
+            b.observe(tok)
+            if b.skipping:
+                if not b.ends_skip(tok, depth):
+                    continue
+                b.skipping = False
+                if kind == "_NL":
+                    continue
+            b.depth_before = depth
+            b.last = lexer_state.last_token = tok
+            b.yielded += 1
+            yield tok
+
+    def _continues(self, text: str, after: int, parser_state) -> bool:
+        """Does the newline ending at `after` sit before a token that continues the statement?"""
+        m = self.continuation.match(text, after)
+        return m is not None and _accepts(parser_state, self.CONTINUATIONS[m.group()])
+
+
+def _accepts(parser_state, term: str) -> bool:
+    """Whether the parser can take a `term` token now (tried on a copy: LALR
+    tables list some lookaheads that fail after a reduction)."""
+    if term not in parser_state.parse_conf.states[parser_state.position]:
+        return False
+    trial = parser_state.copy(deepcopy_values=False)
+    trial.parse_conf = copy.copy(trial.parse_conf)
+    trial.parse_conf.callbacks = {}
+    try:
+        trial.feed_token(Token(term, ""))
+    except UnexpectedInput:
+        return False
+    return True
+
+
+# -- error recovery -------------------------------------------------------------------------
+class _Recovery:
+    """Lark's `on_error` for one parse: report, then resume at the next statement.
+
+    On an error the parser's stack is popped back to the start of the
+    statement being parsed (a state where a statement may begin), and the
+    lexer swallows tokens up to the newline that ends that statement, or
+    the `}` or `|` that ends the body around it. Errors met while skipping
+    belong to the same broken statement and are not reported.
+    """
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+        self.b = run.brackets
+
+    def on_error(self, exc: UnexpectedInput) -> bool:
+        b = self.b
+        tok = exc.token
+        if tok.type == "$END":
+            return False  # nothing left to resume with: give_up reports it
+        ip = exc.interactive_parser
+        if b.yielded == b.grace + 1:
+            # The first token after a statement that a newline cut short, like
+            # `3` after `let x =` and a newline: the same mistake, not a new one.
+            self._unwind(ip.parser_state)
+            self._skip_from(b.depth_before)
+            return True
+        self._report_token(ip, tok)
+        self._resume(ip.parser_state, tok)
+        return True
+
+    def bad_character(self, parser_state, offset: int) -> None:
+        """The lexer met a character that starts no token."""
+        if self.b.skipping:
+            return
+        self._report_character(offset)
+        opened = self._unwind(parser_state)
+        self._skip_from(len(self.b.stack) - opened)
+
+    def give_up(self, exc: UnexpectedInput) -> None:
+        """The parse cannot go on: the file ended inside something."""
+        if isinstance(exc, UnexpectedToken) and exc.token.type == "$END":
+            self._report_end(exc.interactive_parser)
+        else:  # not raised by this grammar and lexer; say so rather than lose it
+            end = len(self.run.source.text)
+            self.run.collector.error("E101", f"cannot parse this file: {exc}", self.run.span(end, end))
+
+    # -- resuming ------------------------------------------------------------------------
+    def _resume(self, ps, tok: Token) -> None:
+        b = self.b
+        opened = self._unwind(ps)
+        if tok.type == "_NL":  # the statement ended early; the next one starts after it
+            b.grace = b.yielded
+            return
+        unclosed = self._unclosed_paren(tok)
+        if unclosed is not None:  # forget the paren: its statement ends with this line
+            del b.stack[b.stack.index(unclosed):]
+            self._skip_from(len(b.stack))
+            return
+        if tok.type == "RBRACE" and _accepts(ps, "RBRACE"):
+            ps.feed_token(tok)  # `}` closes the body the broken statement was in
+            return
+        self._skip_from(b.depth_before - opened)
+
+    def _skip_from(self, depth: int) -> None:
+        self.b.skipping = True
+        self.b.sync_depth = max(depth, 0)
+
+    @staticmethod
+    def _unwind(ps) -> int:
+        """Pop the parser back to where the broken statement began.
+
+        Returns how many brackets the popped tokens left open, which tells the
+        lexer the bracket depth at which that statement ends.
+        """
+        states = ps.parse_conf.states
+        opened = 0
+        while len(ps.state_stack) > 1:
+            actions = states[ps.state_stack[-1]]
+            if opened >= 0 and ("REPEAT" in actions or "NETWORK" in actions):
+                break  # a statement (or a top-level item) may begin here
+            ps.state_stack.pop()
+            value = ps.value_stack.pop()
+            if isinstance(value, Token):
+                opened += (value.type in OPENERS) - (value.type in CLOSERS)
+        return opened
+
+    def _unclosed_paren(self, tok: Token) -> Token | None:
+        """The open `(`/`[` that `tok` shows was never closed, if any.
+
+        An unexpected token that begins a later line than the innermost open
+        paren almost always means that paren's `)` is missing.
+        """
+        stack = self.b.stack
+        if not stack or stack[-1].type == "LBRACE" or tok is stack[-1]:
+            return None
+        opener = stack[-1]
+        if self.run.line_of(tok.start_pos) <= self.run.line_of(opener.start_pos):
+            return None
+        line_start = self.run.source.text.rfind("\n", 0, tok.start_pos) + 1
+        return opener if not self.run.source.text[line_start:tok.start_pos].strip() else None
+
+    # -- reporting ------------------------------------------------------------------------
+    def _report_character(self, offset: int) -> None:
+        run = self.run
+        char = run.source.text[offset]
+        span = run.span(offset, offset + 1)
+        if char in "\"'":
+            run.collector.error("E103", f"unterminated string: no closing {char} on this line", span,
+                                label="the string starts here")
+            return
+        help_ = None
+        ascii_like = _ASCII_LOOKALIKES.get(char) or unicodedata.normalize("NFKC", char)
+        if ascii_like != char and ascii_like.isascii():
+            help_ = f"did you mean `{ascii_like}`? (this is {_char_name(char)})"
+        shown = char if char.isprintable() else repr(char)[1:-1]
+        run.collector.error("E104", f"unexpected character `{shown}`", span, help=help_)
+
+    def _report_token(self, ip, tok: Token) -> None:
+        run = self.run
+        expected = set(ip.accepts())
+        span = run.token_span(tok)
+        if tok.type == "NUMBER" and not _number_value(tok.value)[1]:
+            run.collector.error("E103", f"bad number `{tok.value}`", span, help=_number_help(tok.value))
+            return
+        unclosed = run.brackets.closed_by.get(id(tok)) or self._unclosed_paren(tok)
+        if unclosed is not None:
+            run.collector.error(
+                "E102", f"unclosed `{_OPEN_TEXT[unclosed.type]}`", run.token_span(unclosed),
+                label=f"this `{_OPEN_TEXT[unclosed.type]}` is never closed",
+                notes=[f"found {_describe(tok)} at {span.location()}, where {_expected_words(expected)} "
+                       f"was expected"])
+        elif id(tok) in run.brackets.stray:
+            run.collector.error("E101", f"unexpected `{tok.value}`: there is no open "
+                                        f"`{_OPEN_TEXT[CLOSERS[tok.type]]}` for it to close",
+                                span, label="nothing to close")
+        else:
+            run.collector.error("E101", f"expected {_expected_words(expected)}, found {_describe(tok)}",
+                                span, label=_label(tok))
+
+    def _report_end(self, ip) -> None:
+        run = self.run
+        stack = run.brackets.stack
+        if stack:
+            opener = stack[-1]
+            text = _OPEN_TEXT[opener.type]
+            run.collector.error("E102", f"unclosed `{text}`: the file ends before its `{_CLOSE_TEXT[opener.type]}`",
+                                run.token_span(opener), label=f"this `{text}` is never closed")
+            return
+        if run.brackets.skipping or run.collector.errors:
+            return  # the end of a statement already reported
+        expected = set(ip.accepts())
+        end = len(run.source.text)
+        run.collector.error("E102", f"unexpected end of file: expected {_expected_words(expected)}",
+                            run.span(end, end))
+
+
+_OPEN_TEXT = {"LPAR": "(", "LSQB": "[", "LBRACE": "{"}
+_CLOSE_TEXT = {"LPAR": ")", "LSQB": "]", "LBRACE": "}"}
+_ASCII_LOOKALIKES = {"“": '"', "”": '"', "‘": "'", "’": "'", "、": ",", "。": ".", "【": "[", "】": "]",
+                     "—": "-", "–": "-", "→": "->", "×": "*", "÷": "/"}
+
+
+def _char_name(char: str) -> str:
+    return f"U+{ord(char):04X} {unicodedata.name(char, 'an unnamed character')}"
+
+
+# -- describing tokens in user words -----------------------------------------------------------
+# Groups of terminals that users think of as one thing, most telling first.
+_GROUPS = (
+    ("NETWORK", "`import`, `let`, `block` or `network`",
+     {"IMPORT", "LET", "BLOCK", "NETWORK"}),
+    ("REPEAT", "a statement",
+     {"NAME", "INPUT", "OUTPUT", "LET", "REPEAT", "IF", "EXPECT", "CONCAT", "ADD", "RESIDUAL", "CAT"}),
+    ("CONCAT", "a layer", {"NAME", "CONCAT", "ADD", "RESIDUAL", "CAT", "_ARROW"}),
+    ("NUMBER", "an expression",
+     {"NAME", "NUMBER", "STRING", "TRUE", "FALSE", "LSQB", "LPAR", "SUM_OP", "NOT"}),
+)
+# Terminals that may always follow an expression; naming them is noise.
+_OPERATORS = {"SUM_OP", "MUL_OP", "COMP_OP", "AND", "OR", "IF", "DOT", "LSQB", "ELSE"}
+_WORDS = {
+    "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "_NL": "a newline",
+    "$END": "the end of the file", "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`",
+    "LBRACE": "`{`", "RBRACE": "`}`", "BAR": "`|`", "COMMA": "`,`", "EQUAL": "`=`", "COLON": "`:`",
+    "DOT": "`.`", "_ARROW": "`->`", "SUM_OP": "`+` or `-`", "MUL_OP": "`*`", "COMP_OP": "a comparison",
+}
+_ORDER = ["RPAR", "RSQB", "COMMA", "EQUAL", "COLON", "LBRACE", "BAR", "RBRACE", "_NL", "$END"]
+
+
+def _expected_words(terms: set[str]) -> str:
+    words: list[str] = []
+    rest = set(terms)
+    for marker, words_for_group, members in _GROUPS:
+        if marker in rest:
+            words.append(words_for_group)
+            rest -= members
+    if words or rest - _OPERATORS:
+        rest -= _OPERATORS
+    ordered = sorted(rest, key=lambda t: (_ORDER.index(t) if t in _ORDER else -1, t))
+    for t in ordered:
+        words.append(_WORDS.get(t) or f"`{t.lower()}`")
+    if not words:
+        return "something else"
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _describe(tok: Token) -> str:
+    if tok.type == "$END":
+        return "the end of the file"
+    if tok.type == "_NL":
+        return "`;`" if tok.value.startswith(";") else "the end of the line"
+    text = tok.value.strip()
+    if len(text) > 30:
+        text = text[:27] + "..."
+    return f"`{text}`"
+
+
+def _label(tok: Token) -> str:
+    if tok.type == "_NL":
+        return "the statement ends here"
+    return "unexpected here"
+
+
+# -- the AST builder ---------------------------------------------------------------------------
+def _start(x) -> int:
+    return x.start_pos if isinstance(x, Token) else x.span.start
+
+
+def _end(x) -> int:
+    return x.end_pos if isinstance(x, Token) else x.span.end
+
+
+_INT = re.compile(r"\d+(?:_\d+)*")
+_FLOAT = re.compile(r"(?:\d+(?:_\d+)*\.\d*|\.\d+|\d+(?:_\d+)*)(?:[eE][+-]?\d+)?")
+
+
+class _Builder:
+    """Lark callbacks, one per grammar rule: children in, AST node out.
+
+    Children are tokens (named terminals: keywords, names, brackets) and the
+    nodes of inner rules; spans run from the first child to the last.
+    """
+
+    def __init__(self) -> None:
+        self.run: _Run | None = None
+
+    def _span(self, first, last) -> Span:
+        return Span(self.run.source, _start(first), _end(last))
+
+    def _ident(self, tok: Token) -> ast.Ident:
+        return ast.Ident(tok.value, span=self.run.token_span(tok))
+
+    # -- files --------------------------------------------------------------------
+    def start(self, c):
+        return ast.File(tuple(c), span=Span(self.run.source, 0, len(self.run.source.text)))
+
+    def import_stmt(self, c):
+        return ast.Import(self.string([c[1]]), span=self._span(c[0], c[1]))
+
+    def let_stmt(self, c):
+        return ast.Let(self._ident(c[1]), c[2], span=self._span(c[0], c[2]))
+
+    def block_def(self, c):
+        return ast.BlockDef(self._ident(c[1]), c[2] if len(c) == 4 else (), c[-1], span=self._span(c[0], c[-1]))
+
+    def network_def(self, c):
+        return ast.NetworkDef(self._ident(c[1]), c[2] if len(c) == 4 else (), c[-1], span=self._span(c[0], c[-1]))
+
+    def params(self, c):
+        return tuple(c[1:-1])
+
+    def param(self, c):
+        default = c[1] if len(c) == 2 else None
+        return ast.Param(self._ident(c[0]), default, span=self._span(c[0], c[-1]))
+
+    # -- bodies and statements ------------------------------------------------------
+    def body(self, c):
+        return ast.Body(tuple(c[1:-1]), span=self._span(c[0], c[-1]))
+
+    def paths(self, c):
+        return c  # [LBRACE, path..., RBRACE]: the combinator takes the span
+
+    def path(self, c):
+        return ast.Body(tuple(c[1:]), span=self._span(c[0], c[-1]))
+
+    def input_stmt(self, c):
+        name = self._ident(c[1]) if len(c) == 3 else None
+        return ast.Input(name, c[-1], span=self._span(c[0], c[-1]))
+
+    def output_stmt(self, c):
+        return ast.Output(tuple(self._ident(t) for t in c[1:]), span=self._span(c[0], c[-1]))
+
+    def repeat_stmt(self, c):
+        var = self._ident(c[3]) if len(c) == 5 else None
+        return ast.Repeat(c[1], var, c[-1], span=self._span(c[0], c[-1]))
+
+    def if_stmt(self, c):
+        orelse = c[4] if len(c) == 5 else None
+        return ast.If(c[1], c[2], orelse, span=self._span(c[0], c[-1]))
+
+    def expect_stmt(self, c):
+        return ast.Expect(c[1], span=self._span(c[0], c[1]))
+
+    def layers_stmt(self, c):
+        label = self._ident(c[0]) if len(c) == 2 else None
+        return ast.Layers(c[-1], label, span=self._span(c[0], c[-1]))
+
+    def bind_stmt(self, c):
+        return ast.Bind(self._ident(c[0]), c[1], span=self._span(c[0], c[1]))
+
+    # -- chains ------------------------------------------------------------------------
+    def chain(self, c):
+        return ast.Chain(tuple(c), span=self._span(c[0], c[-1]))
+
+    def call(self, c):
+        name = self._ident(c[0])
+        if len(c) == 1:
+            return ast.Call(name, (), False, span=name.span)
+        args, close = c[1]
+        return ast.Call(name, args, True, span=self._span(c[0], close))
+
+    def args(self, c):
+        args = tuple(a if isinstance(a, ast.Arg) else ast.Arg(None, a, span=a.span) for a in c[1:-1])
+        return args, c[-1]
+
+    def kwarg(self, c):
+        return ast.Arg(self._ident(c[0]), c[1], span=self._span(c[0], c[1]))
+
+    def merge(self, c):
+        return ast.Merge(c[0].value, tuple(c[2:-1]), span=self._span(c[0], c[-1]))
+
+    def concat(self, c):
+        return ast.Paths("concat", tuple(c[1][1:-1]), span=self._span(c[0], c[1][-1]))
+
+    def add(self, c):
+        return ast.Paths("add", tuple(c[1][1:-1]), span=self._span(c[0], c[1][-1]))
+
+    def residual(self, c):
+        shortcut = c[3] if len(c) == 4 else None
+        return ast.Residual(c[1], shortcut, span=self._span(c[0], c[-1]))
+
+    # -- expressions -------------------------------------------------------------------
+    def number(self, c):
+        tok = c[0]
+        value, ok = _number_value(tok.value)
+        if not ok:
+            self.run.collector.error("E103", f"bad number `{tok.value}`", self.run.token_span(tok),
+                                     help=_number_help(tok.value))
+        return ast.Num(value, span=self.run.token_span(tok))
+
+    def string(self, c):
+        return ast.Str(c[0].value[1:-1], span=self.run.token_span(c[0]))
+
+    def true(self, c):
+        return ast.Bool(True, span=self.run.token_span(c[0]))
+
+    def false(self, c):
+        return ast.Bool(False, span=self.run.token_span(c[0]))
+
+    def name(self, c):
+        return ast.Name(c[0].value, span=self.run.token_span(c[0]))
+
+    def list(self, c):
+        return ast.List(tuple(c[1:-1]), span=self._span(c[0], c[-1]))
+
+    def paren(self, c):
+        return c[1]
+
+    def attr(self, c):
+        return ast.Attr(c[0], c[1].value, span=self._span(c[0], c[1]))
+
+    def index(self, c):
+        return ast.Index(c[0], c[2], span=self._span(c[0], c[-1]))
+
+    def unary(self, c):
+        return ast.Unary(c[0].value, c[1], span=self._span(c[0], c[1]))
+
+    def cond(self, c):
+        return ast.Cond(c[0], c[2], c[4], span=self._span(c[0], c[4]))
+
+    def ops(self, c):
+        expr, _ = self._climb(c, 0, 0)
+        return expr
+
+    def _climb(self, items: list, pos: int, min_prec: int):
+        """Precedence climbing over [operand, op, operand, ...] with `not` prefixes."""
+        first = items[pos]
+        if isinstance(first, Token):  # `not`
+            operand, pos = self._climb(items, pos + 1, ast.COMPARE_PRECEDENCE)
+            left = ast.Unary("not", operand, span=self._span(first, operand))
+        else:
+            left, pos = first, pos + 1
+        while pos < len(items):
+            op = items[pos].value
+            if op in ast.BINARY_PRECEDENCE:
+                prec = ast.BINARY_PRECEDENCE[op]
+                if prec < min_prec:
+                    break
+                right, pos = self._climb(items, pos + 1, prec + 1)
+                left = ast.Binary(op, left, right, span=self._span(left, right))
+                continue
+            if ast.COMPARE_PRECEDENCE < min_prec:
+                break
+            ops, operands = [], [left]
+            while pos < len(items) and items[pos].type == "COMP_OP":
+                ops.append(items[pos].value)
+                right, pos = self._climb(items, pos + 1, ast.COMPARE_PRECEDENCE + 1)
+                operands.append(right)
+            left = ast.Compare(tuple(ops), tuple(operands), span=self._span(operands[0], operands[-1]))
+        return left, pos
+
+
+def _number_value(text: str) -> tuple[int | float, bool]:
+    """The value of a NUMBER token's text, and whether the text is a number at all."""
+    if _INT.fullmatch(text):
+        return int(text), True
+    if _FLOAT.fullmatch(text):
+        return float(text), True
+    return 0, False
+
+
+def _number_help(text: str) -> str | None:
+    m = re.match(r"(\d+)([A-Za-z_]\w*)$", text)
+    if m:
+        return f"a number cannot run into a name; did you mean `{m.group(1)} * {m.group(2)}`?"
+    if re.fullmatch(r"[\d.]+", text):
+        return "a number has at most one `.`"
+    if re.search(r"[eE][+-]?$", text):
+        return "an exponent needs digits, as in `1e-5`"
+    return None
+
+
+_BUILDER = _Builder()
