@@ -77,6 +77,25 @@ def test_at_least_one_is_never_wrong(d):
         assert not any(values)
 
 
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(st.integers(-4, 4), st.integers(-4, 4), st.integers(-20, 20))
+def test_compare_eq_is_exact_on_affine_forms(a, b, c):
+    """a*H + b*W + c == 0: False exactly when no sizes solve it (small solutions exist when any do)."""
+    d = a * H + b * W + c
+    verdict = compare_eq(d, 0)
+    solvable = any(evaluate(d, {"H": h, "W": w}) == 0 for h in range(1, 60) for w in range(1, 60))
+    if isinstance(d, int):
+        assert verdict is (d == 0)
+    else:
+        assert verdict is (None if solvable else False)
+        assert at_least_one(d) is _brute_at_least_one(d)
+
+
+def _brute_at_least_one(d):
+    values = {evaluate(d, {"H": h, "W": w}) >= 1 for h in range(1, 60) for w in range(1, 60)}
+    return values.pop() if len(values) == 1 else None
+
+
 # --------------------------------------------------------------------------- graphs built by hand
 
 class Net:
