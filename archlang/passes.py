@@ -78,9 +78,16 @@ def infer_node(graph: Graph, node: Node, collector: Collector, limits: Limits | 
 
 def _infer_input(graph: Graph, node: Node, collector: Collector) -> None:
     dims = []
-    for d in node.args["shape"]:
+    for i, d in enumerate(node.args["shape"]):
         if isinstance(d, str):
             d = Expr.symbol(d)
+        if isinstance(d, Expr) and i == 0:
+            # Weights are sized by the channels: conv, bn and linear need them as numbers.
+            collector.error("E211", f"the first dimension (channels or features) must be a number, got {d}",
+                            node.span, help="only sizes may be symbols: input [3, H, W]",
+                            call_stack=node.scope.frames())
+            node.shape, node.failed = UNKNOWN, True
+            return
         if isinstance(d, Expr):
             for name in sorted(d.symbols()):
                 if name not in graph.symbols:

@@ -321,3 +321,12 @@ def test_a_failed_layer_makes_the_rest_unknown_silently():
     g = net.check()
     assert net.codes() == ["E305"]
     assert g[y].failed and g[z].failed and not g[z].known
+
+
+def test_channels_must_be_numbers():
+    net = Net()
+    x = net.input(["C", "H", "W"])
+    net.layer("conv", x, 8, k=3)
+    net.check()
+    assert net.codes() == ["E211"]
+    assert not net.graph[x].known
