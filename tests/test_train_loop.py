@@ -170,7 +170,7 @@ def test_a_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoin
     with pytest.raises(Diverged) as err:
         train(source(lambda: BlowsUp(30)), config(tmp_path, epochs=3))
     msg = str(err.value)
-    assert "the loss became nan in epoch 2" in msg and "last.pt (after epoch 1)" in msg and "lower --lr" in msg
+    assert "the loss became nan in epoch 2" in msg and "run/last.pt, is kept" in msg and "lower --lr" in msg
     state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert (state["epoch"], state["step"]) == (1, 0)
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
