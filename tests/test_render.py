@@ -34,7 +34,8 @@ def _span(line: int = 3):
 
 
 def _layer(g: Graph, op, args, inputs, name, scope, shape, params=0):
-    node = g.add_node(op, dict(args), tuple(inputs), _span(), name, scope)
+    at = 2 * len(g.nodes)  # a span of its own for each node, as elaboration gives
+    node = g.add_node(op, dict(args), tuple(inputs), SRC.span(at, at + 1), name, scope)
     node.shape, node.params = shape, params
     return node
 
@@ -158,11 +159,25 @@ def test_failed_blocks_never_fold_and_are_red_as_boxes():
     assert "dashed" in nodes["b2"] and "#cc0000" not in nodes["b2"]   # downstream of it
 
 
-def test_error_codes_appear_on_the_failing_node():
+def test_error_codes_appear_on_the_failing_node_of_that_block_instance():
     from archlang.diagnostics import Diagnostic
     g = fail_from(residual_chain(), "res2.add1_p1_conv1")
-    g.diagnostics.append(Diagnostic("E301", "channel mismatch", g.nodes[5].span))
-    assert "error[E301]" in node_lines(gv.to_dot(g))["n5"]
+    conv = g.nodes[5]
+    g.diagnostics.append(Diagnostic("E301", "channel mismatch", conv.span, call_stack=conv.scope.frames()))
+    nodes = node_lines(gv.to_dot(g))
+    assert "error[E301]" in nodes["n5"]
+    assert not any("error[" in attrs for name, attrs in nodes.items() if name != "n5")
+
+
+def test_an_error_on_a_statement_without_a_layer_points_at_the_layer_before():
+    """A failed `expect` makes no node: the layer whose output it checked is outlined in red."""
+    from archlang.diagnostics import Diagnostic
+    g = residual_chain()
+    flatten = g.nodes[11]
+    after = SRC.span(flatten.span.end, flatten.span.end + 1)  # between flatten1 and linear1
+    g.diagnostics.append(Diagnostic("E307", "expected a tensor [7], got [512]", after))
+    attrs = node_lines(gv.to_dot(g))["n11"]
+    assert "error[E307]" in attrs and 'color="#cc0000"' in attrs and "#f4cccc" not in attrs
 
 
 def test_direction_and_determinism():
@@ -238,3 +253,132 @@ def test_failed_dot_leaves_the_previous_file(tmp_path, monkeypatch):
 def test_a_graph_displays_itself_as_svg_in_notebooks():
     svg = residual_chain()._repr_svg_()
     assert ET.fromstring(svg).tag == "{http://www.w3.org/2000/svg}svg"
+
+
+# -- real specs: golden DOT files, the command, scale -----------------------------------------
+
+GOLDEN_CASES = [
+    # (golden file, spec, depth, direction)
+    ("lenet_bn.dot", "specs/lenet_bn.arch", None, "TB"),
+    ("resnet18.depth1.dot", "specs/resnet18.arch", 1, "TB"),
+    ("googlenet.depth0.lr.dot", "specs/googlenet.arch", 0, "LR"),
+    ("inception_lost_padding.dot", "examples/inception_lost_padding.arch", None, "TB"),
+]
+
+
+def _elaborate(spec: str) -> Graph:
+    import archlang
+    return archlang.load(Path(spec)).elaborate()
+
+
+@pytest.mark.parametrize("name, spec, depth, direction", GOLDEN_CASES, ids=[c[0] for c in GOLDEN_CASES])
+def test_dot_golden_files(name, spec, depth, direction, golden, monkeypatch):
+    monkeypatch.chdir(ROOT)  # spans, and so tooltips, name the spec as given: relative
+    golden(GOLDEN / name, gv.to_dot(_elaborate(spec), depth=depth, direction=direction))
+
+
+@has_dot
+def test_every_spec_renders_to_svg_that_parses(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    for spec in sorted(Path("specs").glob("*.arch")):
+        graph = _elaborate(str(spec))
+        assert graph.ok, spec
+        root = ET.fromstring(gv.to_svg(graph, depth=1))
+        assert root.tag == "{http://www.w3.org/2000/svg}svg", spec
+
+
+def test_render_command_writes_the_drawing(cli, tmp_path):
+    out = tmp_path / "lenet.svg"
+    result = cli("render", "specs/lenet.arch", "-o", out, "--direction", "lr")
+    assert result.code == 0, result
+    assert result.out.strip() == f"wrote {out} (LeNet, 12 layers)"
+    if gv.dot_available():
+        assert ET.fromstring(out.read_bytes()).tag.endswith("svg")
+
+
+def test_render_command_defaults_to_network_name_svg(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = cli("render", ROOT / "specs/lenet.arch", "--depth", "0")
+    assert result.code == 0, result
+    assert [p.name for p in tmp_path.iterdir()] == ["LeNet.svg" if gv.dot_available() else "LeNet.dot"]
+
+
+def test_render_command_draws_up_to_the_failure_and_exits_1(cli, tmp_path):
+    out = tmp_path / "bad.dot"
+    result = cli("render", "examples/residual_without_projection.arch", "-o", out)
+    assert result.code == 1, result
+    assert "error[E304]" in result.err and out.exists()
+    dot = out.read_text()
+    assert re.search(r'label="add\\nadd1\\nerror\[E304\]" color="#cc0000" fillcolor="#f4cccc"', dot)
+    assert '" ? "' in dot  # edges after the failure carry no shape
+
+
+def test_render_command_without_a_graph_writes_nothing(cli, tmp_path):
+    spec = tmp_path / "broken.arch"
+    spec.write_text("network N {\n    input [1, 8, 8]\n    conv(4, k=3\n}\n")
+    result = cli("render", spec, "-o", tmp_path / "g.svg")
+    assert result.code == 1 and "error[E1" in result.err, result
+    assert not (tmp_path / "g.svg").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["-o", "g.jpeg"], "the suffix picks the format"),
+    (["--depth", "-1"], "--depth must be 0 or more"),
+    (["--direction", "up"], "invalid choice"),
+])
+def test_render_usage_errors_exit_2(cli, tmp_path, argv, message):
+    result = cli("render", "specs/lenet.arch", *[str(tmp_path / a) if a.startswith("g.") else a for a in argv])
+    assert result.code == 2 and message in result.err, result
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_render_without_dot_writes_dot_and_says_how_to_install(cli, tmp_path, monkeypatch):
+    monkeypatch.setattr(gv.shutil, "which", lambda name: None)
+    result = cli("render", "specs/lenet.arch", "-o", tmp_path / "lenet.png")
+    assert result.code == 0, result
+    assert "apt-get install graphviz" in result.err and f"dot -Tpng {tmp_path / 'lenet.dot'}" in result.err
+    assert (tmp_path / "lenet.dot").read_text().startswith("digraph LeNet {")
+    assert not (tmp_path / "lenet.png").exists()
+
+
+def deep_spec(layers: int) -> str:
+    """At least `layers` layers: residual blocks in a row, then plain conv bn relu."""
+    k = -(-layers // 7)  # a Unit is 4 nodes (conv bn relu add), a plain row 3
+    return textwrap.dedent(f"""\
+        block Unit(c) {{
+            add {{
+              | conv(c, k=3, p=1) bn relu
+              | identity
+            }}
+        }}
+        network Deep {{
+            input [8, 16, 16]
+            repeat {k} {{ Unit(8) }}
+            repeat {k} {{ conv(8, k=3, p=1) bn relu }}
+        }}
+        """)
+
+
+@has_dot
+def test_a_thousand_layer_spec_renders():
+    """Timing is in bench/render_scale.py; here: every layer is drawn, and depth 0 folds the blocks."""
+    import archlang
+    graph = archlang.load(deep_spec(1000)).network()
+    assert len(graph.layers()) >= 1000
+    svg = gv.to_svg(graph)
+    assert svg.count('class="node"') == len(graph.nodes) + len(graph.outputs)
+    folded = node_lines(gv.to_dot(graph, depth=0))
+    assert folded["b0"].startswith(f'label="Unit(8) x {len(graph.root.children)}\\n')
+
+
+def test_render_never_imports_torch(tmp_path):
+    probe = textwrap.dedent("""
+        import sys
+        from archlang.cli import main
+        code = main(["render", "specs/resnet18.arch", "-o", sys.argv[1], "--depth", "1"])
+        heavy = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.") or m in ("onnx", "onnxruntime"))
+        print("RESULT", code, heavy)
+    """)
+    proc = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "r.dot")], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={"PYTHONPATH": str(ROOT), "NO_COLOR": "1", "PATH": "/usr/bin:/bin"})
+    assert "RESULT 0 []" in proc.stdout, proc.stdout + proc.stderr

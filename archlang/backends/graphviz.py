@@ -43,6 +43,7 @@ _FILL_OTHER = "#eeeeee"
 _FILL_BLOCK = "#f3f3f3"
 _FILL_PORT = "#ffffff"
 _FAILED = {"color": "#cc0000", "fontcolor": "#cc0000", "fillcolor": "#f4cccc", "penwidth": "2"}
+_BLAMED = {"color": "#cc0000", "penwidth": "2"}
 _UNKNOWN = {"color": "#999999", "fontcolor": "#999999", "fillcolor": "#ffffff", "style": "rounded,dashed,filled"}
 
 
@@ -137,6 +138,7 @@ class _Drawing:
         self.failing = _failing_scopes(graph)
         self.params = _scope_params(graph)
         self.first = _first_nodes(graph)
+        self.blame = _blame(graph)
         self.box_of: dict[int, str] = {}          # id(scope) -> box id, for every collapsed scope
         self.boxes: dict[str, list[Scope]] = {}    # box id -> the scopes folded into it
         self._plan_boxes()
@@ -216,7 +218,7 @@ class _Drawing:
                 self._emit_box(g, box)
             return
         with g.subgraph(name=f"cluster_{_dot_id(child.path)}") as c:
-            c.attr(label=f"{child.local_name}: {child.call}", labeljust="l", style="rounded,dashed",
+            c.attr(label=_scope_title(child), labeljust="l", style="rounded,dashed",
                    color=_FAILED["color"] if id(child) in self.failing else "#888888", fontname="Helvetica",
                    fontsize="10", fontcolor="#333333")
             self._emit_scope(c, child)
@@ -235,11 +237,14 @@ class _Drawing:
             attrs["shape"] = "oval"
             lines = [node.op, node.local_name]
         status = _status(self.graph, node)
+        codes = self.blame.get(node.id, [])
+        lines.extend(f"error[{code}]" for code in dict.fromkeys(codes))
         if status == "failed":
             attrs.update(_FAILED)
-            lines.extend(f"error[{d.code}]" for d in _errors_at(self.graph, node))
         elif status == "unknown":
             attrs.update(_UNKNOWN)
+        elif codes:  # its shape is known, but an error points here (a failed expect after it, a path to blame)
+            attrs.update(_BLAMED)
         g.node(f"n{node.id}", _label(*lines), tooltip=f"{node.name} ({_where(node)})", **attrs)
 
     def _emit_box(self, g: graphviz.Digraph, box: str) -> None:
@@ -333,14 +338,35 @@ def _status(graph: Graph, node: Node) -> str:
     return "failed" if node.failed else "unknown"
 
 
-def _errors_at(graph: Graph, node: Node) -> list:
-    """The errors whose span lies in the node's span: the codes the red node shows."""
-    if node.span is None:
-        return []
-    span = node.span
-    return [d for d in graph.diagnostics
-            if d.is_error and d.span is not None and d.span.source is span.source
-            and span.start <= d.span.start and d.span.end <= max(span.end, span.start + 1)]
+def _scope_title(scope: Scope) -> str:
+    """`stage2: Stage(128, 2)`; just `stem` when the instance is named like its argument-less call."""
+    return scope.call if scope.local_name == scope.call else f"{scope.local_name}: {scope.call}"
+
+
+def _blame(graph: Graph) -> dict[int, list[str]]:
+    """Node id -> the codes of the errors that point at it.
+
+    An error points at the layers whose span holds its span, in the same
+    block instance (a block's body has one span but many instances: the call
+    stacks must agree). An error on a statement that made no layer (a failed
+    `expect`) points at the layer just before it, whose output it checked.
+    """
+    out: dict[int, list[str]] = {}
+    frames = {n.id: _stack(n.scope.frames()) for n in graph.nodes}
+    for d in graph.diagnostics:
+        if not d.is_error or d.span is None:
+            continue
+        mine = [n for n in graph.nodes if n.span is not None and n.span.source is d.span.source
+                and frames[n.id] == _stack(d.call_stack)]
+        inside = [n for n in mine if n.span.start <= d.span.start and d.span.end <= max(n.span.end, n.span.start + 1)]
+        before = [n for n in mine if n.span.end <= d.span.start and n.op != "input"]
+        for node in inside or before[-1:]:
+            out.setdefault(node.id, []).append(d.code)
+    return out
+
+
+def _stack(frames) -> tuple:
+    return tuple(f.span.location() for f in frames if f.span is not None)
 
 
 def _edge_label(node: Node) -> str:
