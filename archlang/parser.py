@@ -13,6 +13,7 @@ same statement (see `_Recovery`).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 import threading
 import unicodedata
@@ -27,6 +28,9 @@ from .diagnostics import Collector
 from .source import Source, Span
 
 OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
+# Keywords that are never names: they start the items of a file, so that a
+# `network` inside a block whose `}` is missing is seen as what it is.
+RESERVED = frozenset({"IMPORT", "BLOCK", "NETWORK"})
 CLOSERS = {close: open_ for open_, close in OPENERS.items()}
 
 
@@ -95,8 +99,9 @@ class _Brackets:
         self.stack: list[Token] = []
         self.depth_before = 0          # len(stack) before the last token given to the parser
         self.last: Token | None = None  # that token
-        self.closed_by: dict[int, Token] = {}  # id(closer) -> an opener it closed without a match
-        self.stray: set[int] = set()           # ids of closers that close nothing
+        # Keyed by id(token), with the token kept so that the id stays its own.
+        self.closed_by: dict[int, tuple[Token, Token]] = {}  # closer -> an opener it closed without a match
+        self.stray: dict[int, Token] = {}                     # closers that close nothing
         self.skipping = False
         self.sync_depth = 0
         self.yielded = 0                       # tokens given to the parser so far
@@ -116,14 +121,14 @@ class _Brackets:
             if opener.type == want:
                 break
         else:
-            self.stray.add(id(tok))  # the parser reports it
+            self.stray[id(tok)] = tok  # the parser reports it
             return
         while self.stack:
             opener = self.stack.pop()
             if opener.type == want:
                 return
             # `conv(3 }`: the `}` closes the `(` too; remember it for the message.
-            self.closed_by.setdefault(id(tok), opener)
+            self.closed_by.setdefault(id(tok), (tok, opener))
 
     def ends_skip(self, tok: Token, depth_before: int) -> bool:
         """While skipping a broken statement: does `tok` end it?"""
@@ -191,7 +196,7 @@ class _Lexer(Lexer):
             elif kind == "NAME" and value in keywords:
                 acceptable = states[parser_state.position]
                 keyword = keywords[value]
-                if keyword in acceptable or "NAME" not in acceptable:
+                if keyword in acceptable or "NAME" not in acceptable or keyword in RESERVED:
                     kind = keyword
             tok = Token(kind, value, start, None, None, None, None, end)
             depth = len(b.stack)
@@ -353,20 +358,27 @@ class _Recovery:
         if tok.type == "NUMBER" and not _number_value(tok.value)[1]:
             run.collector.error("E103", f"bad number `{tok.value}`", span, help=_number_help(tok.value))
             return
-        unclosed = run.brackets.closed_by.get(id(tok)) or self._unclosed_paren(tok)
+        closer, unclosed = run.brackets.closed_by.get(id(tok), (None, None))
+        if closer is not tok:
+            unclosed = self._unclosed_paren(tok)
         if unclosed is not None:
             run.collector.error(
                 "E102", f"unclosed `{_OPEN_TEXT[unclosed.type]}`", run.token_span(unclosed),
                 label=f"this `{_OPEN_TEXT[unclosed.type]}` is never closed",
                 notes=[f"found {_describe(tok)} at {span.location()}, where {_expected_words(expected)} "
                        f"was expected"])
-        elif id(tok) in run.brackets.stray:
+        elif run.brackets.stray.get(id(tok)) is tok:
             run.collector.error("E101", f"unexpected `{tok.value}`: there is no open "
                                         f"`{_OPEN_TEXT[CLOSERS[tok.type]]}` for it to close",
                                 span, label="nothing to close")
         else:
+            help_ = None
+            if tok.type in RESERVED and run.brackets.stack:
+                help_ = f"`{tok.value}` starts a new item of the file: is a `}}` missing before it?"
+            elif expected == {"BAR", "_NL"}:
+                help_ = "each path of `concat { }` and `add { }` starts with `|`"
             run.collector.error("E101", f"expected {_expected_words(expected)}, found {_describe(tok)}",
-                                span, label=_label(tok))
+                                span, label=_label(tok), help=help_)
 
     def _report_end(self, ip) -> None:
         run = self.run
@@ -594,16 +606,15 @@ class _Builder:
         return ast.List(tuple(c[1:-1]), span=self._span(c[0], c[-1]))
 
     def paren(self, c):
-        return c[1]
+        # The same node, its span widened to the parentheses, so that the span
+        # of `c2[0] * (a + 1)` runs to the last `)`.
+        return dataclasses.replace(c[1], span=self._span(c[0], c[2]))
 
     def attr(self, c):
         return ast.Attr(c[0], c[1].value, span=self._span(c[0], c[1]))
 
     def index(self, c):
         return ast.Index(c[0], c[2], span=self._span(c[0], c[-1]))
-
-    def unary(self, c):
-        return ast.Unary(c[0].value, c[1], span=self._span(c[0], c[1]))
 
     def cond(self, c):
         return ast.Cond(c[0], c[2], c[4], span=self._span(c[0], c[4]))
@@ -613,13 +624,8 @@ class _Builder:
         return expr
 
     def _climb(self, items: list, pos: int, min_prec: int):
-        """Precedence climbing over [operand, op, operand, ...] with `not` prefixes."""
-        first = items[pos]
-        if isinstance(first, Token):  # `not`
-            operand, pos = self._climb(items, pos + 1, ast.COMPARE_PRECEDENCE)
-            left = ast.Unary("not", operand, span=self._span(first, operand))
-        else:
-            left, pos = first, pos + 1
+        """Precedence climbing over [prefix..., operand, op, prefix..., operand, ...]."""
+        left, pos = self._operand(items, pos)
         while pos < len(items):
             op = items[pos].value
             if op in ast.BINARY_PRECEDENCE:
@@ -638,6 +644,17 @@ class _Builder:
                 operands.append(right)
             left = ast.Compare(tuple(ops), tuple(operands), span=self._span(operands[0], operands[-1]))
         return left, pos
+
+    def _operand(self, items: list, pos: int):
+        """An operand with its prefixes: `not` takes a comparison, `-` and `+` one operand."""
+        first = items[pos]
+        if not isinstance(first, Token):
+            return first, pos + 1
+        if first.type == "NOT":
+            operand, pos = self._climb(items, pos + 1, ast.NOT_PRECEDENCE + 1)
+            return ast.Unary("not", operand, span=self._span(first, operand)), pos
+        operand, pos = self._climb(items, pos + 1, ast.UNARY_PRECEDENCE)
+        return ast.Unary(first.value, operand, span=self._span(first, operand)), pos
 
 
 def _number_value(text: str) -> tuple[int | float, bool]:

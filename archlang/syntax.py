@@ -9,7 +9,7 @@ text that parses to an equal tree.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Iterator, Union
 
 from .source import Span
 
@@ -285,12 +285,60 @@ class File:
     span: Span = _span()
 
 
+# -- walking ---------------------------------------------------------------------------
+# The fields of each node that hold nodes (or tuples of nodes), in source order.
+_CHILDREN: dict[type, tuple[str, ...]] = {
+    Ident: (), Num: (), Str: (), Bool: (), Name: (), List: ("items",), Attr: ("value",),
+    Index: ("value", "index"), Unary: ("operand",), Binary: ("left", "right"), Compare: ("operands",),
+    Cond: ("body", "test", "orelse"), Arg: ("name", "value"), Call: ("callee", "args"), Merge: ("inputs",),
+    Paths: ("paths",), Residual: ("body", "shortcut"), Chain: ("items",), Body: ("stmts",),
+    Input: ("name", "shape"), Output: ("names",), Repeat: ("count", "var", "body"),
+    If: ("test", "then", "orelse"), Let: ("name", "value"), Expect: ("shape",), Layers: ("label", "chain"),
+    Bind: ("target", "chain"), Import: ("path",), Param: ("name", "default"),
+    BlockDef: ("name", "params", "body"), NetworkDef: ("name", "params", "body"), File: ("items",),
+}
+# Only the fields that lead to statements and layers: no expressions, no names.
+_STRUCTURE: dict[type, tuple[str, ...]] = {
+    File: ("items",), BlockDef: ("body",), NetworkDef: ("body",), Body: ("stmts",), Repeat: ("body",),
+    If: ("then", "orelse"), Layers: ("chain",), Bind: ("chain",), Chain: ("items",), Merge: ("inputs",),
+    Paths: ("paths",), Residual: ("body", "shortcut"),
+}
+
+
+def walk(node) -> Iterator:
+    """`node` and every AST node inside it, parents before children, in source order."""
+    return _walk(node, _CHILDREN)
+
+
+def walk_layers(node) -> Iterator:
+    """Like `walk`, but only statements, chains and layers: it skips expressions, so it is cheap."""
+    return _walk(node, _STRUCTURE)
+
+
+def _walk(node, table: dict) -> Iterator:
+    stack = [node]
+    pop, push = stack.pop, stack.append
+    while stack:
+        n = pop()
+        yield n
+        names = table.get(type(n), ())
+        for name in reversed(names):
+            value = getattr(n, name)
+            if value is None:
+                continue
+            if type(value) is tuple:
+                stack.extend(reversed(value))
+            else:
+                push(value)
+
+
 # -- printing --------------------------------------------------------------------------
 # Precedence of expression forms, loosest first, as the grammar fixes it.
 _COND, _OR, _AND, _NOT, _CMP, _SUM, _TERM, _UNARY, _ATOM = range(9)
 BINARY_PRECEDENCE = {"or": _OR, "and": _AND, "+": _SUM, "-": _SUM, "*": _TERM, "/": _TERM, "//": _TERM, "%": _TERM}
 COMPARE_PRECEDENCE = _CMP
 NOT_PRECEDENCE = _NOT
+UNARY_PRECEDENCE = _UNARY
 INDENT = "    "
 
 

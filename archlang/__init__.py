@@ -1,0 +1,80 @@
+"""archlang: a small language for CNN architectures, with a static shape checker.
+
+    prog  = archlang.load("specs/resnet18.arch")       # parse, resolve imports; SpecError on errors
+    net   = prog.network("ResNet18", classes=10)        # the checked graph; SpecError on errors
+    diags = archlang.check("specs/resnet18.arch")       # every diagnostic, never raises SpecError
+    model = archlang.compile("specs/resnet18.arch")     # a torch.nn.Module
+
+Importing archlang is cheap and never imports torch: the front end loads on
+first use, and torch only inside `compile`.
+"""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from .diagnostics import Diagnostic, SpecError, UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .ir import Graph
+    from .limits import Limits
+    from .program import Program
+
+__all__ = ["load", "check", "compile", "Program", "SpecError", "UsageError", "Diagnostic"]
+
+
+def load(path_or_text: "str | os.PathLike", limits: "Limits | None" = None) -> "Program":
+    """Parse a spec (a path, or the text itself) and resolve its imports.
+
+    Raises SpecError (with `.diagnostics`) on syntax, import and name errors;
+    UsageError when the file cannot be read. Warnings found while loading are
+    in `program.diagnostics`.
+    """
+    from .program import load as _load
+    return _load(path_or_text, limits)
+
+
+def check(path_or_text: "str | os.PathLike", network: str | None = None, input: list | None = None,
+          limits: "Limits | None" = None, **params: Any) -> list[Diagnostic]:
+    """Every diagnostic of a spec: loading, then each network (or only `network`).
+
+    Never raises SpecError; a file that cannot be read is a UsageError.
+    """
+    from .program import build
+    program = build(path_or_text, limits)
+    diags = list(program.diagnostics)
+    if program.ok:
+        for name in [network] if network is not None else program.networks:
+            diags.extend(program.elaborate(name, input=input, **params).diagnostics)
+    return _unique(diags)
+
+
+def compile(path_or_text: "str | os.PathLike", network: str | None = None, input: list | None = None,
+            limits: "Limits | None" = None, **params: Any):
+    """The spec's network as a torch.nn.Module (`arch_inputs`, `arch_outputs` give its ports).
+
+    Raises SpecError when the spec has errors.
+    """
+    from .backends import torch_module  # torch is imported here, and only here
+    graph = load(path_or_text, limits).network(network, input=input, **params)
+    return torch_module.build_module(graph)
+
+
+def __getattr__(name: str):
+    if name == "Program":
+        from .program import Program
+        return Program
+    raise AttributeError(f"module 'archlang' has no attribute {name!r}")
+
+
+def _unique(diags: list[Diagnostic]) -> list[Diagnostic]:
+    """One of each: a block elaborated for two networks may report the same thing twice."""
+    seen: set[tuple] = set()
+    out = []
+    for d in diags:
+        key = (d.code, d.message, d.span.location() if d.span else None,
+               tuple(f.span.location() for f in d.call_stack))
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out

@@ -1,0 +1,401 @@
+"""Files, imports and the prelude: a spec as a whole, ready to elaborate.
+
+`load` reads the main file, follows its imports (relative to the importing
+file), and puts every block in one namespace, with the prelude's blocks
+(`prelude.arch`: dense, transition, inception) first. A user block of the
+same name as a prelude block replaces it, without a warning: the prelude
+must never stop a user from naming a block. Then come the checks that need
+the whole program and no network: duplicate names (E207), recursion among
+blocks (E208), the constants' values; and the warnings about the main
+file: blocks no network uses (W501), parameters nothing reads (W502).
+
+Networks are those of the main file; imported files contribute blocks and
+constants only.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import syntax as ast
+from .diagnostics import Collector, Diagnostic, SpecError, UsageError
+from .elaborate import Definitions, EvalContext, Env, Evaluator, _Reporter, elaborate_network
+from .ir import Graph
+from .limits import DEFAULT_LIMITS, Limits
+from .ops import suggest
+from .parser import parse
+from .source import Source, SourceError, Span
+
+PRELUDE_PATH = Path(__file__).with_name("prelude.arch")
+PRELUDE_NAME = "archlang/prelude.arch"
+
+
+@dataclass
+class Program:
+    """A loaded spec: its networks, by name in file order, and what loading found."""
+
+    name: str                                   # the main file as shown in diagnostics
+    definitions: Definitions
+    network_defs: dict[str, ast.NetworkDef]
+    limits: Limits
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def networks(self) -> list[str]:
+        return list(self.network_defs)
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.is_error for d in self.diagnostics)
+
+    def elaborate(self, name: str | None = None, input: list | None = None, **params: Any) -> Graph:
+        """The checked graph of one network; never raises: errors are in `graph.diagnostics`."""
+        chosen = self._choose(name)
+        if isinstance(chosen, Graph):
+            return chosen
+        return elaborate_network(self.definitions, chosen, params, input, self.limits)
+
+    def network(self, name: str | None = None, input: list | None = None, **params: Any) -> Graph:
+        """Like `elaborate`, but raises SpecError when the network has errors."""
+        graph = self.elaborate(name, input, **params)
+        if not graph.ok:
+            raise SpecError(graph.diagnostics)
+        return graph
+
+    def _choose(self, name: str | None) -> "ast.NetworkDef | Graph":
+        names = self.networks
+        if name is None and len(names) == 1:
+            return self.network_defs[names[0]]
+        if name is not None and name in self.network_defs:
+            return self.network_defs[name]
+        if name is None:
+            message = (f"{self.name} holds several networks; name one of {', '.join(names)}" if names
+                       else f"{self.name} holds no network")
+        else:
+            close = suggest(name, names)
+            message = f"no network {name} in {self.name}" + (f"; did you mean {close}?" if close else
+                                                              f"; it holds {', '.join(names) or 'none'}")
+        graph = Graph(name or "?", {})
+        collector = Collector()
+        collector.error("E216", message)
+        graph.diagnostics = collector.items
+        return graph
+
+
+def load(path_or_text: "str | os.PathLike", limits: Limits | None = None) -> Program:
+    """Parse a spec and resolve its imports; SpecError when that finds errors.
+
+    A Path, or a str naming an existing file, is read from disk; any other
+    str is the spec's text (shown as "<string>"). A main file that cannot be
+    read is a UsageError: there is nothing to point at.
+    """
+    program = build(path_or_text, limits)
+    if not program.ok:
+        raise SpecError(program.diagnostics)
+    return program
+
+
+def build(path_or_text: "str | os.PathLike", limits: Limits | None = None) -> Program:
+    """`load` without the raise: a program that may carry errors (no network of it should then be elaborated)."""
+    limits = limits or DEFAULT_LIMITS
+    collector = Collector()
+    loader = _Loader(limits, collector)
+    main = loader.main(path_or_text)
+    program = Program(main.name if main else str(path_or_text), Definitions({}, {}), {}, limits)
+    if main is not None and not collector.has_errors:
+        _Linker(loader, main, program, collector).link()
+    program.diagnostics = collector.sorted()
+    return program
+
+
+# -- reading files ------------------------------------------------------------------------------
+@dataclass
+class _File:
+    name: str                # as shown in diagnostics
+    path: Path | None        # resolved, for files on disk
+    tree: ast.File
+    main: bool = False
+    prelude: bool = False
+
+
+_PRELUDE_CACHE: dict[str, ast.File] = {}
+
+
+class _Loader:
+    """Reads the main file and its imports, depth first; each file once."""
+
+    def __init__(self, limits: Limits, collector: Collector) -> None:
+        self.limits = limits
+        self.collector = collector
+        self.files: list[_File] = []        # imports before their importer
+        self.done: set[Path] = set()
+        self.stack: list[Path] = []          # the chain of imports being read
+        self.stack_names: list[str] = []
+
+    def main(self, path_or_text) -> _File | None:
+        self._prelude()
+        source = self._main_source(path_or_text)
+        if source is None:
+            return None
+        path = Path(path_or_text).resolve() if source.name != "<string>" else None
+        return self._parse(source, path, main=True)
+
+    def _main_source(self, path_or_text) -> Source | None:
+        if isinstance(path_or_text, os.PathLike) or _names_a_file(path_or_text):
+            path = Path(path_or_text)
+            try:
+                size = path.stat().st_size
+            except OSError:
+                size = 0
+            if size > self.limits.max_file_bytes and path.is_file():
+                source = Source(str(path_or_text), _head_of(path))
+                self._too_large(source.span(0, 0), str(path_or_text), size)
+                return None
+            try:
+                return Source.from_path(path, display=str(path_or_text))
+            except SourceError as exc:
+                raise UsageError(str(exc)) from None
+        text = str(path_or_text)
+        if "\n" not in text and text.strip().endswith(".arch"):
+            raise UsageError(f"{text}: no such file")
+        size = len(text.encode("utf-8"))
+        source = Source("<string>", text)
+        if size > self.limits.max_file_bytes:
+            self._too_large(source.span(0, 0), "<string>", size)
+            return None
+        return source
+
+    def _too_large(self, span: Span, name: str, size: int) -> None:
+        self.collector.error("E405", f"{name} is {size:,} bytes, more than the limit of "
+                                     f"{self.limits.max_file_bytes:,}", span,
+                             help="raise the bound with --max-file-bytes")
+
+    def _prelude(self) -> None:
+        tree = _PRELUDE_CACHE.get("tree")
+        if tree is None:
+            collector = Collector()
+            tree = parse(Source.from_path(PRELUDE_PATH, display=PRELUDE_NAME), collector)
+            assert tree is not None, collector.items  # the prelude ships with the compiler
+            _PRELUDE_CACHE["tree"] = tree
+        self.files.append(_File(PRELUDE_NAME, PRELUDE_PATH, tree, prelude=True))
+
+    def _parse(self, source: Source, path: Path | None, main: bool = False) -> _File | None:
+        tree = parse(source, self.collector)
+        if tree is None:
+            return None
+        file = _File(source.name, path, tree, main=main)
+        if path is not None:
+            self.stack.append(path)
+            self.stack_names.append(source.name)
+        try:
+            for item in tree.items:
+                if isinstance(item, ast.Import):
+                    self._import(item, file)
+        finally:
+            if path is not None:
+                self.stack.pop()
+                self.stack_names.pop()
+        self.files.append(file)
+        if path is not None:
+            self.done.add(path)
+        return file
+
+    def _import(self, imp: ast.Import, importer: _File) -> None:
+        base = importer.path.parent if importer.path is not None else Path.cwd()
+        target = (base / imp.path.value).resolve()
+        shown = os.path.normpath(os.path.join(os.path.dirname(importer.name), imp.path.value)) \
+            if importer.path is not None else imp.path.value
+        span = imp.path.span
+        if target in self.stack:
+            chain = self.stack_names[self.stack.index(target):] + [shown]
+            self.collector.error("E206", f"import cycle: {' -> '.join(chain)}", span,
+                                 label="imports a file that is still being read",
+                                 help="move what both files need into a third file that imports neither")
+            return
+        if target in self.done:
+            return
+        if len(self.stack) > self.limits.max_import_depth:
+            self.collector.error("E406", f"imports nested more than {self.limits.max_import_depth} deep",
+                                 span, notes=[" -> ".join(self.stack_names + [shown])],
+                                 help="raise the bound with --max-import-depth")
+            return
+        if not target.is_file():
+            why = "is a directory" if target.is_dir() else "no such file"
+            self.collector.error("E205", f"cannot import {imp.path.value}: {why}", span,
+                                 label=f"looked for {target}")
+            return
+        size = target.stat().st_size
+        if size > self.limits.max_file_bytes:
+            self._too_large(span, shown, size)
+            return
+        try:
+            source = Source.from_path(target, display=shown)
+        except SourceError as exc:
+            self.collector.error("E205", f"cannot import {imp.path.value}: {exc}", span)
+            return
+        self._parse(source, target)
+
+
+def _names_a_file(text: str) -> bool:
+    if "\n" in text or "{" in text:
+        return False
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _head_of(path: Path) -> str:
+    """The start of a file too large to read, for the diagnostic's excerpt."""
+    with open(path, "rb") as f:
+        return f.read(4096).decode("utf-8", errors="replace")
+
+
+# -- linking: names across files, recursion, constants, warnings --------------------------------
+class _Linker:
+    def __init__(self, loader: _Loader, main: _File, program: Program, collector: Collector) -> None:
+        self.files = loader.files
+        self.main = main
+        self.program = program
+        self.collector = collector
+        self.report = _Reporter(collector)
+        self.block_files: dict[str, _File] = {}
+
+    def link(self) -> None:
+        defs = self.program.definitions
+        for file in self.files:
+            for item in file.tree.items:
+                if isinstance(item, ast.BlockDef):
+                    self._block(item, file, defs)
+                elif isinstance(item, ast.Let):
+                    self._constant(item, defs)
+                elif isinstance(item, ast.NetworkDef) and file.main:
+                    self._network(item)
+        for item in self.main.tree.items:
+            if isinstance(item, (ast.BlockDef, ast.NetworkDef)):
+                self._duplicate_params(item)
+        self._recursion(defs.blocks)
+        self._unused_blocks(defs.blocks)
+        self._unused_params()
+
+    def _block(self, block: ast.BlockDef, file: _File, defs: Definitions) -> None:
+        name = block.name.name
+        first = defs.blocks.get(name)
+        if first is not None and not self.block_files[name].prelude:
+            self.collector.error("E207", f"block {name} is defined twice", block.name.span,
+                                 label="defined again here", notes=[f"first defined at {first.name.span.location()}"])
+            return
+        defs.blocks[name] = block  # a user block replaces a prelude block of the same name
+        self.block_files[name] = file
+
+    def _constant(self, let: ast.Let, defs: Definitions) -> None:
+        name = let.name.name
+        if name in defs.constants:
+            self.collector.error("E207", f"constant {name} is defined twice", let.name.span, label="defined again here")
+            return
+        value = Evaluator()(let.value, EvalContext(Env(None, dict(defs.constants)), self.report))
+        defs.constants[name] = value
+
+    def _network(self, net: ast.NetworkDef) -> None:
+        networks = self.program.network_defs
+        name = net.name.name
+        if name in networks:
+            self.collector.error("E207", f"network {name} is defined twice", net.name.span, label="defined again here",
+                                 notes=[f"first defined at {networks[name].name.span.location()}"])
+            return
+        networks[name] = net
+
+    def _duplicate_params(self, item) -> None:
+        seen: dict[str, Span] = {}
+        for param in item.params:
+            if param.name.name in seen:
+                self.collector.error("E207", f"parameter {param.name.name} of {item.name.name} is named twice",
+                                     param.name.span, label="named again here")
+            seen.setdefault(param.name.name, param.name.span)
+
+    # -- recursion -------------------------------------------------------------------------------
+    def _recursion(self, blocks: dict[str, ast.BlockDef]) -> None:
+        """E208 once per cycle of block calls, at the call in the cycle's first-defined block."""
+        calls = {name: _calls(block.body, blocks) for name, block in blocks.items()}
+        order = list(blocks)
+        state: dict[str, int] = {}   # 1: on the stack, 2: done
+        reported: set[frozenset] = set()
+
+        def visit(name: str, stack: list[str]) -> None:
+            state[name] = 1
+            stack.append(name)
+            for callee, _ in calls[name]:
+                if state.get(callee) == 1:
+                    cycle = stack[stack.index(callee):]
+                    if frozenset(cycle) not in reported:
+                        reported.add(frozenset(cycle))
+                        self._report_cycle(cycle, calls, order)
+                elif callee not in state:
+                    visit(callee, stack)
+            stack.pop()
+            state[name] = 2
+
+        for name in order:
+            if name not in state:
+                visit(name, [])
+
+    def _report_cycle(self, cycle: list[str], calls: dict, order: list[str]) -> None:
+        start = min(range(len(cycle)), key=lambda i: order.index(cycle[i]))
+        cycle = cycle[start:] + cycle[:start]
+        first, nxt = cycle[0], cycle[1 % len(cycle)]
+        span = next(s for callee, s in calls[first] if callee == nxt)
+        chain = " -> ".join(cycle + [first])
+        message = f"block {first} calls itself" if len(cycle) == 1 else f"blocks call each other without end: {chain}"
+        self.collector.error("E208", message, span, label="this call recurses", notes=[chain] if len(cycle) == 1 else [],
+                             help="a block cannot call itself, even through others; use repeat for repetition")
+
+    # -- warnings about the main file ---------------------------------------------------------------
+    def _unused_blocks(self, blocks: dict[str, ast.BlockDef]) -> None:
+        networks = self.program.network_defs
+        if not networks:
+            return  # a library: its blocks are for others
+        used: set[str] = set()
+        todo = [name for net in networks.values() for name, _ in _calls(net.body, blocks)]
+        while todo:
+            name = todo.pop()
+            if name not in used:
+                used.add(name)
+                todo.extend(callee for callee, _ in _calls(blocks[name].body, blocks))
+        for name, block in blocks.items():
+            if self.block_files[name] is self.main and name not in used:
+                self.collector.warning("W501", f"block {name} is never used", block.name.span,
+                                       label="no network calls it", help="call it, or remove it")
+
+    def _unused_params(self) -> None:
+        for item in self.main.tree.items:
+            if not isinstance(item, (ast.BlockDef, ast.NetworkDef)):
+                continue
+            read = {n.id for n in ast.walk(item) if isinstance(n, ast.Name)}
+            kind = "block" if isinstance(item, ast.BlockDef) else "network"
+            defined = _defined_names(item) | set(self.program.definitions.constants) | {"in", "cur", "_"}
+            undefined = read - defined
+            for param in item.params:
+                # `chanels` for `channels` is one mistake: E209 says so, with a did-you-mean.
+                misspelt = any(suggest(name, [param.name.name]) for name in undefined)
+                if param.name.name not in read and not misspelt:
+                    self.collector.warning("W502", f"parameter {param.name.name} of {kind} {item.name.name} is "
+                                                   f"never used", param.name.span, label="nothing reads it")
+
+
+def _calls(body: ast.Body, blocks: dict) -> list[tuple[str, Span]]:
+    """The block calls in a body, in source order: (block name, call span)."""
+    return [(n.callee.name, n.span) for n in ast.walk_layers(body)
+            if isinstance(n, ast.Call) and n.callee.name in blocks]
+
+
+def _defined_names(item) -> set[str]:
+    """Names a block or network defines for its body: parameters, `let`s, loop variables."""
+    names = {p.name.name for p in item.params}
+    for node in ast.walk_layers(item.body):
+        if isinstance(node, ast.Let):
+            names.add(node.name.name)
+        elif isinstance(node, ast.Repeat) and node.var is not None:
+            names.add(node.var.name)
+    return names
