@@ -120,7 +120,7 @@ def test_table_text_aligns_columns_and_indents():
     assert conv.endswith("13.8K")  # MACs column is right-aligned and humanised
     relu = next(line for line in lines if "relu1" in line)
     assert relu.rstrip().endswith("--")
-    assert "Params: 740 (740); trainable 740, non-trainable 0" in text
+    assert "Params: 740; trainable 740, non-trainable 0" in text
     assert "Multiply-accumulates per sample (conv + linear): 14,336 (14.3K)" in text
     assert "Parameter memory: 3.0 kB in fp32" in text
     # activations: 512 + 512 + 128 (pool) + 128 (flatten) + 4
@@ -161,23 +161,24 @@ def test_json_unknown_output_is_null():
     assert data["outputs"][0]["shape"] is None
 
 
-def test_symbolic_counts_print_as_expressions():
+def test_symbolic_shapes_print_as_expressions_and_counts_at_the_smallest_input():
     from archlang.shapes import Expr
     h = Expr.symbol("H")
     g = nested_graph()
-    g.symbols = ["H"]
-    g.smallest_input = [(3, 1, 8)]
-    g.conditions = []
-    g.nodes[1].shape = (8, h, 8)
-    g.nodes[1].macs = h * 1728
+    g.symbols, g.smallest_input, g.conditions = ["H"], [(3, 1, 8)], ["H >= 1"]
+    g.nodes[0].shape = (3, h, 8)
+    g.nodes[1].shape = g.nodes[2].shape = (8, h, 8)
     data = table.to_json(g)
+    assert data["inputs"][0]["shape"] == [3, "H", 8]
     assert data["layers"][0]["output"] == [8, "H", 8]
-    assert isinstance(data["macs"], str) and "H" in data["macs"]
     assert data["smallest_input"] == [[3, 1, 8]]
-    assert data["conditions"] == []
+    assert data["conditions"] == ["H >= 1"]
+    # at H = 1: conv and relu 64 each, then 128 + 128 + 4 as before
+    assert data["activations"] == 388
     text = table.render_table(g)
-    assert "Smallest input: [3, 1, 8]" in text
-    assert "Activations per sample:" in text and "H" in text
+    assert "Smallest input: [3, 1, 8]; needs H >= 1" in text
+    assert "Activations per sample: 128 * H + 260 elements" in text
+    assert "Activations per sample at the smallest input: 388 elements" in text
 
 
 @pytest.mark.parametrize("n, text", [

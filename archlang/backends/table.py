@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .. import ops
+from .. import ops, passes
 from ..ir import Graph, Node, Scope
 from ..shapes import UNKNOWN, format_shape, numel, shape_json
 
@@ -37,7 +37,7 @@ class Row:
     shape: Any      # a Shape, or UNKNOWN
     params: int
     trainable: int
-    macs: Any       # int, or a symbolic expression when the input has symbols
+    macs: int       # at the smallest valid input when the input has symbols
     source: str     # "file:line:col", or "" when the node has no span
     status: str     # "ok"; "failed" where the error is; "unknown" downstream of it
 
@@ -75,17 +75,40 @@ def _chain(scope: Scope) -> list[Scope]:
     return [s for s in reversed(list(scope.ancestors())) if s.parent is not None]
 
 
-def _scope_totals(graph: Graph) -> dict[int, list]:
-    """Per block instance: [params, trainable, macs, any node failed]."""
-    totals: dict[int, list] = {}
+@dataclass
+class _Sums:
+    """What a block row shows of the layers inside it."""
+
+    params: int = 0
+    trainable: int = 0
+    macs: int = 0
+    failed: bool = False
+    members: list[str] | None = None   # a labelled chain's layers, as its Op column
+    first: Node | None = None
+
+
+def _scope_totals(graph: Graph) -> dict[int, _Sums]:
+    sums: dict[int, _Sums] = {}
     for node in graph.nodes:
-        for scope in _chain(node.scope):
-            t = totals.setdefault(id(scope), [0, 0, 0, False])
-            t[0] += node.params
-            t[1] += node.trainable_params
-            t[2] = t[2] + node.macs
-            t[3] = t[3] or node.failed
-    return totals
+        chain = _chain(node.scope)
+        for i, scope in enumerate(chain):
+            t = sums.get(id(scope))
+            if t is None:
+                t = sums[id(scope)] = _Sums(members=[] if _is_group(scope) else None, first=node)
+                if i and chain[i - 1].span is None:  # a block called inside a labelled chain
+                    sums[id(chain[i - 1])].members.append(scope.call)
+            t.params += node.params
+            t.trainable += node.trainable_params
+            t.macs += node.macs
+            t.failed = t.failed or node.failed
+        if chain and _is_group(chain[-1]):
+            sums[id(chain[-1])].members.append(call_text(node))
+    return sums
+
+
+def _is_group(scope: Scope) -> bool:
+    """A labelled chain (`c1: conv(6, k=5) sigmoid`): a scope that no block call made."""
+    return scope.span is None
 
 
 def _node_row(graph: Graph, node: Node, level: int) -> Row:
@@ -95,16 +118,15 @@ def _node_row(graph: Graph, node: Node, level: int) -> Row:
                source=node.span.location() if node.span is not None else "", status=_status(graph, node))
 
 
-def _block_row(graph: Graph, scope: Scope, level: int, total: list) -> Row:
+def _block_row(graph: Graph, scope: Scope, level: int, sums: _Sums) -> Row:
     exit_node = graph.nodes[scope.exit] if scope.exit is not None and scope.exit < len(graph.nodes) else None
     shape = exit_node.shape if exit_node is not None else UNKNOWN
-    if exit_node is not None and exit_node.known and not total[3]:
-        status = "ok"
-    else:
-        status = "unknown"
-    return Row(kind="block", name=scope.path, level=level, op=scope.block, call=scope.call,
-               shape=shape, params=total[0], trainable=total[1], macs=total[2],
-               source=scope.span.location() if scope.span is not None else "", status=status)
+    status = "ok" if exit_node is not None and exit_node.known and not sums.failed else "unknown"
+    call = " ".join(sums.members) if sums.members is not None else scope.call
+    where = scope.span if scope.span is not None else sums.first.span
+    return Row(kind="block", name=scope.path, level=level, op=scope.block, call=call,
+               shape=shape, params=sums.params, trainable=sums.trainable, macs=sums.macs,
+               source=where.location() if where is not None else "", status=status)
 
 
 def _status(graph: Graph, node: Node) -> str:
@@ -125,11 +147,16 @@ def call_text(node: Node) -> str:
 
 @dataclass(frozen=True)
 class Totals:
+    """The network's sums. With symbolic inputs, MACs and activations are counted
+    at the smallest valid input (as the passes count them); `activations_expr`
+    gives the activations as an expression of the symbols."""
+
     params: int
     trainable: int
-    macs: Any           # int, or an expression of the input's symbols
-    activations: Any    # output elements per sample over all layers; likewise
-    incomplete: bool    # some layer's shape is unknown: the sums leave it out
+    macs: int
+    activations: int         # output elements per sample over all layers
+    activations_expr: Any    # the same as an expression; None without symbols
+    incomplete: bool         # some layer's shape is unknown: the sums leave it out
 
     @property
     def non_trainable(self) -> int:
@@ -140,23 +167,20 @@ class Totals:
         return self.params * BYTES_FP32
 
     @property
-    def activation_bytes(self) -> Any:
+    def activation_bytes(self) -> int:
         return self.activations * BYTES_FP32
 
 
 def totals(graph: Graph) -> Totals:
-    macs: Any = 0
-    activations: Any = 0
+    expr: Any = 0
     incomplete = False
-    for node in graph.nodes:
-        macs = macs + node.macs
-        if node.op == "input":
-            continue
+    for node in graph.layers():
         if node.known:
-            activations = activations + numel(node.shape)
+            expr = expr + numel(node.shape)
         else:
             incomplete = True
-    return Totals(graph.params_total, graph.trainable_params_total, macs, activations, incomplete)
+    return Totals(graph.params_total, graph.trainable_params_total, graph.macs_total,
+                  passes.activations(graph), expr if graph.symbols else None, incomplete)
 
 
 # -- numbers for people -----------------------------------------------------------------
@@ -276,23 +300,32 @@ def footer_lines(graph: Graph) -> list[str]:
     out = []
     if t.incomplete:
         out.append("Totals leave out the layers whose shape is unknown.")
-    out.append(f"Params: {exact(t.params)} ({human(t.params)}); trainable {exact(t.trainable)}, "
-               f"non-trainable {exact(t.non_trainable)}")
-    out.append(f"Multiply-accumulates per sample (conv + linear): {exact(t.macs)}"
-               + (f" ({human(t.macs)})" if isinstance(t.macs, int) else ""))
-    if isinstance(t.activations, int):
-        out.append(f"Activations per sample: {exact(t.activations)} elements, "
-                   f"{human_bytes(t.activation_bytes)} in fp32")
-    else:
-        out.append(f"Activations per sample: {t.activations} elements (fp32: 4 bytes each)")
-    out.append(f"Parameter memory: {human_bytes(t.param_bytes)} in fp32")
     if graph.symbols:
-        if graph.smallest_input is not None:
-            shapes = ", ".join(format_shape(s) for s in graph.smallest_input)
-            out.append(f"Smallest input: {shapes}")
-        for condition in graph.conditions:
-            out.append(f"Needs: {condition}")
+        out.append(_symbolic_line(graph))
+    at = " at the smallest input" if graph.symbols else ""
+    out.append(f"Params: {_both(t.params)}; trainable {exact(t.trainable)}, non-trainable {exact(t.non_trainable)}")
+    out.append(f"Multiply-accumulates per sample (conv + linear){at}: {_both(t.macs)}")
+    if t.activations_expr is not None:
+        out.append(f"Activations per sample: {t.activations_expr} elements")
+    out.append(f"Activations per sample{at}: {exact(t.activations)} elements, "
+               f"{human_bytes(t.activation_bytes)} in fp32")
+    out.append(f"Parameter memory: {human_bytes(t.param_bytes)} in fp32")
     return out
+
+
+def _symbolic_line(graph: Graph) -> str:
+    """The sizes a symbolic network accepts; counts that depend on them are taken at the smallest."""
+    if graph.smallest_input is None:
+        return "No input size makes every layer valid: counts that depend on the size are 0."
+    smallest = ", ".join(format_shape(s) for s in graph.smallest_input)
+    needs = "; needs " + "; ".join(graph.conditions) if graph.conditions else ""
+    return f"Smallest input: {smallest}{needs}"
+
+
+def _both(n: int) -> str:
+    """`11,178,378 (11.2M)`; small numbers once."""
+    short = human(n)
+    return exact(n) if short == str(n) else f"{exact(n)} ({short})"
 
 
 def render_markdown(graph: Graph, depth: int | None = None) -> str:
@@ -332,8 +365,8 @@ def to_json(graph: Graph) -> dict:
         "outputs": [_port_json(graph, p) for p in graph.outputs],
         "params": t.params,
         "trainable_params": t.trainable,
-        "macs": _number_json(t.macs),
-        "activations": _number_json(t.activations),
+        "macs": t.macs,
+        "activations": t.activations,
     }
     if graph.symbols:
         out["smallest_input"] = ([list(s) for s in graph.smallest_input]
@@ -354,10 +387,6 @@ def _layer_json(node: Node) -> dict:
         "op": node.op,
         "output": shape_json(node.shape),
         "params": node.params,
-        "macs": _number_json(node.macs),
+        "macs": node.macs,
         "source": node.span.location() if node.span is not None else None,
     }
-
-
-def _number_json(n: Any) -> int | str:
-    return n if isinstance(n, int) else str(n)

@@ -74,7 +74,8 @@ def summary(graph) -> str:
     outs = _ports(graph, graph.outputs, format_shape)
     text = f"{graph.name}: {ins} -> {outs}, {human(t.params)} params, {human(t.macs)} MACs"
     if graph.symbols and graph.smallest_input is not None:
-        text += "; smallest input " + ", ".join(format_shape(s) for s in graph.smallest_input)
+        # MACs depend on the sizes; the passes count them at the smallest valid input.
+        text += " at the smallest input " + ", ".join(format_shape(s) for s in graph.smallest_input)
     return text
 
 

@@ -1,0 +1,56 @@
+"""`check`, `shapes` and `import archlang` never import torch (DESIGN.md section 4).
+
+Run in a fresh interpreter: the test process itself may have torch loaded by
+other tests. Uses the specs in specs/ when there are some, and a small
+inline spec in any case.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SPEC = """\
+block Residual(c, s = 1) {
+    add {
+      | conv(c, k=3, p=1, s=s) bn relu conv(c, k=3, p=1) bn
+      | if s != 1 or in.c != c { conv(c, k=1, s=s) }
+    }
+    relu
+}
+
+network Tiny(classes = 10) {
+    input [3, 32, 32]
+    conv(16, k=3, p=1) bn relu
+    Residual(32, s=2)
+    gap flatten linear(classes)
+}
+"""
+
+PROBE = textwrap.dedent("""
+    import sys
+    import archlang
+    from archlang.cli import main
+    spec, others = sys.argv[1], sys.argv[2:]
+    codes = [main(["check", spec, *others]), main(["shapes", spec]), main(["shapes", spec, "--format", "json"])]
+    heavy = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")
+                   or m in ("torchvision", "onnx", "onnxruntime"))
+    print("CODES", codes)
+    print("HEAVY", heavy)
+""")
+
+
+def test_check_and_shapes_never_import_torch(tmp_path):
+    spec = tmp_path / "tiny.arch"
+    spec.write_text(SPEC, encoding="utf-8")
+    others = [str(p) for p in sorted((ROOT / "specs").glob("*.arch"))]
+    proc = subprocess.run([sys.executable, "-c", PROBE, str(spec), *others], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300,
+                          env={"PYTHONPATH": str(ROOT), "NO_COLOR": "1", "PATH": "/usr/bin:/bin"})
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.startswith(("CODES", "HEAVY")))
+    assert lines["CODES"] == "[0, 0, 0]", proc.stdout + proc.stderr
+    assert lines["HEAVY"] == "[]", "check/shapes imported: " + lines["HEAVY"]
