@@ -60,6 +60,15 @@ class OpSpec:
     key_args: tuple[str, ...] = ()
     ranks: str = "any"               # the input ranks it takes, for the docs
     merge: bool = False              # several inputs (concat, add)
+    # Problems of the arguments alone (raises ShapeFailure): checked even when the
+    # input's shape is unknown, so that independent errors are all reported.
+    check_args: Callable[[dict], None] | None = None
+
+    def apply(self, ctx: "InferContext") -> Shape:
+        """The output shape: the argument check, then the shape rule."""
+        if self.check_args is not None:
+            self.check_args(ctx.args)
+        return self.infer(ctx)
 
     def arg(self, name: str) -> Arg | None:
         """The argument called `name` or one of its aliases."""
@@ -222,25 +231,31 @@ def _nondefault(args: dict, defaults: dict) -> dict:
 def _conv_geometry(ctx: InferContext):
     n = _spatial(ctx, help="a feature vector [F] takes linear, not conv" if len(ctx.x) == 1 else None)
     k, s, d = (_per_axis(ctx, a, n) for a in ("k", "s", "d"))
-    pad = ctx.args["p"]
-    if isinstance(pad, str):
-        if pad == "same" and any(v != 1 for v in s):
-            raise ctx.fail("E310", f"p=\"same\" needs s=1, got s={_show(ctx.args['s'])}",
+    p = ctx.args["p"] if isinstance(ctx.args["p"], str) else _per_axis(ctx, "p", n)
+    return n, k, s, p, d
+
+
+def check_conv_args(args: dict) -> None:
+    out, groups, stride = args["out"], args["groups"], args["s"]
+    if out % groups:
+        raise ShapeFailure("E308", f"groups={groups} does not divide the output channels ({out})",
+                           help="groups must divide both the input channels and out")
+    if args["p"] == "same" and any(v != 1 for v in _values(stride)):
+        raise ShapeFailure("E310", f"p=\"same\" needs s=1, got s={_show(stride)}",
                            help="PyTorch does not support \"same\" padding for strided convolutions; "
                                 "write the padding as a number")
-        p = pad
-    else:
-        p = _per_axis(ctx, "p", n)
-    return n, k, s, p, d
+
+
+def _values(v) -> tuple:
+    return (v,) if isinstance(v, (int, float, str)) or v is None else tuple(v)
 
 
 def infer_conv(ctx: InferContext) -> Shape:
     n, k, s, p, d = _conv_geometry(ctx)
     c_in, out, groups = ctx.x[0], ctx.args["out"], ctx.args["groups"]
-    for what, c in (("input", c_in), ("output", out)):
-        if c % groups:
-            raise ctx.fail("E308", f"groups={groups} does not divide the {what} channels ({c})",
-                           help=f"groups must divide both the input channels ({c_in}) and out ({out})")
+    if c_in % groups:
+        raise ctx.fail("E308", f"groups={groups} does not divide the input channels ({c_in})",
+                       help=f"groups must divide both the input channels ({c_in}) and out ({out})")
     dims = []
     for i, axis in enumerate(AXES[n + 1]):
         if p == "same":
@@ -296,10 +311,9 @@ def _activation(cls: str, kwargs: Callable[[dict], dict] = lambda a: {}) -> Call
     return lambda inputs, args: (cls, kwargs(args))
 
 
-def infer_dropout(ctx: InferContext) -> Shape:
-    if not 0 <= ctx.args["p"] <= 1:
-        raise ctx.fail("E211", f"dropout probability must be between 0 and 1, got {ctx.args['p']}", label="")
-    return ctx.x
+def check_dropout_args(args: dict) -> None:
+    if not 0 <= args["p"] <= 1:
+        raise ShapeFailure("E211", f"dropout probability must be between 0 and 1, got {args['p']}")
 
 
 def infer_lrn(ctx: InferContext) -> Shape:
@@ -320,11 +334,17 @@ def _pool_geometry(ctx: InferContext):
     k = _per_axis(ctx, "k", n)
     s = k if ctx.args["s"] is None else _per_axis(ctx, "s", n)
     p = _per_axis(ctx, "p", n)
+    return n, k, s, p
+
+
+def check_pool_args(args: dict) -> None:
+    k, p = _values(args["k"]), _values(args["p"])
+    if len(k) != len(p):  # one is a list: pair them once the rank says how many dims there are
+        k, p = (k * len(p), p) if len(k) == 1 else (k, p * len(k)) if len(p) == 1 else (k, p)
     for ki, pi in zip(k, p):
         if pi > ki // 2:
-            raise ctx.fail("E310", f"{ctx.op} padding {pi} is more than half the kernel {ki}",
-                           help=f"PyTorch requires p <= k // 2 for pooling; with k={ki} use p <= {ki // 2}")
-    return n, k, s, p
+            raise ShapeFailure("E310", f"padding {pi} is more than half the pooling window {ki}",
+                               help=f"PyTorch requires p <= k // 2 for pooling; with k={ki} use p <= {ki // 2}")
 
 
 def infer_pool(ctx: InferContext) -> Shape:
@@ -415,11 +435,14 @@ def infer_upsample(ctx: InferContext) -> Shape:
     if mode not in UPSAMPLE_MODES[n + 1]:
         raise ctx.fail("E302", f"upsample mode \"{mode}\" does not take {format_shape(ctx.x)}",
                        help=f"for {RANK_FORMS[n + 1]} use mode " + " or ".join(f'"{m}"' for m in UPSAMPLE_MODES[n + 1]))
-    if scale <= 0:
-        raise ctx.fail("E211", f"upsample scale must be positive, got {scale}", label="")
     dims = [ctx.size(axis, ctx.x[i + 1], _scaler(ctx, axis, ctx.x[i + 1], scale))
             for i, axis in enumerate(AXES[n + 1])]
     return (ctx.x[0], *dims)
+
+
+def check_upsample_args(args: dict) -> None:
+    if args["scale"] <= 0:
+        raise ShapeFailure("E211", f"upsample scale must be positive, got {args['scale']}")
 
 
 def _scaler(ctx: InferContext, axis: str, size, scale) -> Callable:
@@ -516,7 +539,7 @@ def _table() -> dict[str, OpSpec]:
             Arg("groups", "int", 1, minimum=1, doc="grouped convolution; divides in and out channels"),
             Arg("bias", "bool", True, doc="learn a bias"),
         ), infer_conv, count_conv, torch_conv, "convolution; 1d/2d/3d by the input's rank",
-            key_args=("out", "k", "s", "p", "d", "groups"), ranks="2, 3, 4"),
+            key_args=("out", "k", "s", "p", "d", "groups"), ranks="2, 3, 4", check_args=check_conv_args),
         OpSpec("bn", (
             Arg("eps", "float", 1e-5, doc="added to the variance"),
             Arg("momentum", "float", 0.1, doc="PyTorch's convention: d2l's 0.9 is 0.1 here"),
@@ -535,13 +558,15 @@ def _table() -> dict[str, OpSpec]:
              lambda a: _nondefault({"negative_slope": a["slope"]}, {"negative_slope": 0.01})),
         _act("softmax", "Softmax", "softmax over channels / features", kwargs=lambda a: {"dim": 1}),
         OpSpec("dropout", (Arg("p", "float", 0.5, doc="probability of zeroing an element"),),
-               infer_dropout, _no_count,
+               infer_same, _no_count,
                lambda inputs, args: ("Dropout", _nondefault({"p": args["p"]}, {"p": 0.5})),
-               "zero elements at random while training", key_args=("p",)),
+               "zero elements at random while training", key_args=("p",), check_args=check_dropout_args),
         OpSpec("maxpool", _pool_args(), infer_pool, _no_count, _torch_pool("Max"),
-               "max pooling; 1d/2d/3d by the input's rank", key_args=("k", "s", "p", "ceil"), ranks="2, 3, 4"),
+               "max pooling; 1d/2d/3d by the input's rank", key_args=("k", "s", "p", "ceil"), ranks="2, 3, 4",
+               check_args=check_pool_args),
         OpSpec("avgpool", _pool_args(), infer_pool, _no_count, _torch_pool("Avg"),
-               "average pooling; 1d/2d/3d by the input's rank", key_args=("k", "s", "p", "ceil"), ranks="2, 3, 4"),
+               "average pooling; 1d/2d/3d by the input's rank", key_args=("k", "s", "p", "ceil"), ranks="2, 3, 4",
+               check_args=check_pool_args),
         OpSpec("gap", (), infer_gap, _no_count, torch_gap, "global average pooling to [C, 1, 1]", ranks="2, 3, 4"),
         OpSpec("adaptive_avgpool", (Arg("out", "size", minimum=1, aliases=("output_size",),
                                         doc="output size, an int or one per spatial dim"),),
@@ -559,7 +584,7 @@ def _table() -> dict[str, OpSpec]:
             Arg("mode", "str", "nearest", choices=("nearest", "linear", "bilinear", "bicubic", "trilinear"),
                 doc="linear for [C, L], bilinear/bicubic for [C, H, W], trilinear for [C, D, H, W]"),
         ), infer_upsample, _no_count, torch_upsample, "resize by a scale factor",
-            key_args=("scale", "mode"), ranks="2, 3, 4"),
+            key_args=("scale", "mode"), ranks="2, 3, 4", check_args=check_upsample_args),
         OpSpec("lrn", (
             Arg("size", "int", minimum=1, doc="channels to normalise over"),
             Arg("alpha", "float", 1e-4, doc="multiplicative factor"),
@@ -755,4 +780,4 @@ def infer(op: str, inputs: list, args: dict) -> tuple[Any, list[Requirement]]:
     if any(s is UNKNOWN for s in inputs):
         return UNKNOWN, []
     ctx = InferContext(op, tuple(tuple(s) for s in inputs), args)
-    return OPS[op].infer(ctx), ctx.requirements
+    return OPS[op].apply(ctx), ctx.requirements

@@ -50,21 +50,27 @@ def _constraint(text: str, lhs, rel: str, rhs, code: str, span: Span | None, fra
 def infer_node(graph: Graph, node: Node, collector: Collector, limits: Limits | None = None) -> None:
     """Infer one node's shape from its inputs' (already inferred) shapes.
 
-    A node reading an UNKNOWN input is UNKNOWN and failed, silently: the
-    root cause has its own error. A rule's failure becomes one diagnostic.
+    A node reading an UNKNOWN input (or marked failed by the caller because
+    an input could not be built) is UNKNOWN and failed, silently: the root
+    cause has its own error. Only the errors of its arguments alone (groups
+    not dividing out, p="same" with a stride, ...) are still reported, since
+    they are independent errors. A rule's failure becomes one diagnostic.
     Conditions that depend on symbolic sizes go to `graph.constraints`.
     (`limits` is part of the elaborator's call; no rule needs a bound yet.)
     """
     if node.op == "input":
         _infer_input(graph, node, collector)
         return
+    spec = OPS[node.op]
     shapes = [graph[i].shape for i in node.inputs]
-    if any(s is UNKNOWN for s in shapes):
-        node.shape, node.failed = UNKNOWN, True
-        return
-    ctx = InferContext(node.op, tuple(shapes), node.args)
     try:
-        shape = OPS[node.op].infer(ctx)
+        if node.failed or any(s is UNKNOWN for s in shapes):
+            node.shape, node.failed = UNKNOWN, True
+            if spec.check_args is not None:  # an error of the arguments alone is independent of the input's
+                spec.check_args(node.args)
+            return
+        ctx = InferContext(node.op, tuple(shapes), node.args)
+        shape = spec.apply(ctx)
     except ShapeFailure as failure:
         node.shape, node.failed = UNKNOWN, True
         collector.add(_failure_diagnostic(graph, node, failure))

@@ -330,3 +330,14 @@ def test_channels_must_be_numbers():
     net.check()
     assert net.codes() == ["E211"]
     assert not net.graph[x].known
+
+
+def test_errors_of_the_arguments_alone_are_reported_after_a_failure():
+    net = Net()
+    x = net.input([3, 8, 8])
+    y = net.layer("conv", x, 40, k=3, groups=5)        # 3 input channels: E308
+    y = net.layer("conv", y, 32, k=1, groups=3)        # 32 outputs by 3 groups: E308 whatever the input
+    y = net.layer("maxpool", y, 2, p=2)                 # padding over half the window: E310
+    y = net.layer("conv", y, 8, k=3, s=2, p="same")     # "same" with a stride: E310
+    y = net.layer("linear", y, 10)                      # depends on the unknown input: silent
+    assert net.codes() == ["E308", "E308", "E310", "E310"]
