@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-import networkx as nx
-
 from .diagnostics import Diagnostic, Frame
 from .shapes import UNKNOWN, Shape, ShapeOrUnknown
 from .source import Span
@@ -128,8 +126,9 @@ class Graph:
         self.name = name
         self.params = params          # the network's parameter values after --set
         self.span = span
-        self.nx = nx.DiGraph()
         self.nodes: list[Node] = []
+        self._users: list[set[int]] = []            # node id -> ids of the nodes that read it
+        self._nx = None                             # the networkx view, built on first use
         self.root = Scope(path="", block=name, call=name, span=None, parent=None)
         self.inputs: list[Port] = []
         self.outputs: list[Port] = []
@@ -144,10 +143,28 @@ class Graph:
                  name: str, scope: Scope, label: str | None = None) -> Node:
         node = Node(len(self.nodes), op, args, tuple(inputs), span, name, scope, label)
         self.nodes.append(node)
-        self.nx.add_node(node.id)
-        for index, src in enumerate(node.inputs):
-            self.nx.add_edge(src, node.id, index=index)
+        self._users.append(set())
+        for src in node.inputs:
+            self._users[src].add(node.id)
         return node
+
+    @property
+    def nx(self):
+        """The graph as a networkx DiGraph (edge attribute `index`: the input's position).
+
+        Built on first use: importing networkx costs about half of the start-up
+        time of `archlang shapes`, which never needs it.
+        """
+        if self._nx is None or self._nx.number_of_nodes() != len(self.nodes):
+            import networkx
+
+            g = networkx.DiGraph()
+            for node in self.nodes:
+                g.add_node(node.id)
+                for index, src in enumerate(node.inputs):
+                    g.add_edge(src, node.id, index=index)
+            self._nx = g
+        return self._nx
 
     # -- reading ----------------------------------------------------------------
     def __getitem__(self, node_id: int) -> Node:
@@ -164,7 +181,7 @@ class Graph:
         return [n for n in self.nodes if n.op != "input"]
 
     def users(self, node_id: int) -> list[int]:
-        return sorted(self.nx.successors(node_id))
+        return sorted(self._users[node_id])
 
     def scopes(self) -> Iterator[Scope]:
         """Every block instance, parents before children."""
