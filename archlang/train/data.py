@@ -92,7 +92,7 @@ class FolderData:
     classes: int
     class_names: list[str]
     channels: int       # 1 when the first image is grayscale, else 3
-    folders: list       # the ImageFolder objects, whose transform fit.py sets
+    folders: list       # the ImageFolder objects, whose transform batches.fit_folders sets
     auto_resize: bool = True
 
     @property
