@@ -341,14 +341,24 @@ class EvalContext:
 
 # -- reporting with the call stack ----------------------------------------------------------------
 class _Reporter:
-    """A collector that stamps the current block call stack on each diagnostic."""
+    """A collector that stamps the current block call stack on each diagnostic.
 
-    def __init__(self, collector: Collector, frames: tuple[Frame, ...] = ()) -> None:
+    One problem at one place is reported once, even when a repeat runs the
+    statement again with other values (`if i` is not true or false, twice).
+    """
+
+    def __init__(self, collector: Collector, frames: tuple[Frame, ...] = (), seen: set | None = None) -> None:
         self.collector = collector
         self.frames = frames
+        self.seen = seen if seen is not None else set()
 
     def error(self, code: str, message: str, span: Span | None = None, **kw):
         kw.setdefault("call_stack", self.frames)
+        key = (code, span.source.name if span else None, span.start if span else None,
+               tuple(f.span.start for f in kw["call_stack"]))
+        if key in self.seen:
+            return None
+        self.seen.add(key)
         return self.collector.error(code, message, span, **kw)
 
     warning = error
@@ -362,10 +372,18 @@ class _Reporter:
 # -- the flow of tensors ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Flow:
-    """A tensor: the node that makes it; `failed` once a layer on the way could not be built."""
+    """A tensor: the node that makes it; `failed` once a layer on the way could not be built.
 
-    node: int
+    A failed flow keeps the last node that was built (None if there is none,
+    as after a merge of an unknown tensor): layers after it become nodes of
+    unknown shape, and report nothing more.
+    """
+
+    node: int | None
     failed: bool = False
+
+    def fail(self) -> "Flow":
+        return Flow(self.node, True)
 
 
 class _Stop(Exception):
@@ -541,7 +559,7 @@ class Elaborator:
 
     def _finish_outputs(self, body: _Body, flow: Flow | None) -> None:
         graph = self.graph
-        if not graph.outputs and flow is not None:
+        if not graph.outputs and flow is not None and flow.node is not None:
             graph.outputs.append(Port("y", flow.node, None))
 
     def _name_ports(self, graph: Graph) -> None:
@@ -558,6 +576,8 @@ class Elaborator:
             node.name = name
 
     def _unused_tensors(self) -> None:
+        if self.collector.has_errors:
+            return  # an error upstream is the likelier reason a tensor goes unread
         graph = self.graph
         outputs = {p.node for p in graph.outputs}
         for name, flow, span in self.bindings:
@@ -621,7 +641,8 @@ class Elaborator:
                 body.report.error("E207", f"`{ident.name}` is output twice", ident.span)
                 continue
             seen.add(ident.name)
-            self.graph.outputs.append(Port(ident.name, target.node, ident.span))
+            if target.node is not None:
+                self.graph.outputs.append(Port(ident.name, target.node, ident.span))
         return flow
 
     def _let(self, stmt: ast.Let, body: _Body, flow: Flow | None) -> Flow | None:
@@ -648,6 +669,12 @@ class Elaborator:
             body.report.error("E211", f"expect takes sizes (ints, symbols or _), got {show(bad[0])}",
                               stmt.shape.span)
             return flow
+        for item, value in zip(stmt.shape.items, expected):
+            if isinstance(value, str) and value not in self.graph.symbols:
+                symbols = ", ".join(self.graph.symbols) or "none"
+                body.report.error("E209", f"unknown name `{value}`: not a symbol of the input (its symbols: "
+                                          f"{symbols})", item.span, help="use _ for a size that may be anything")
+                return flow
         passes.check_expect(self.graph, flow.node, expected, stmt.span, self.collector, body.report.frames)
         return flow
 
@@ -685,7 +712,7 @@ class Elaborator:
     def _layers(self, stmt: ast.Layers, body: _Body, flow: Flow | None) -> Flow | None:
         start, items = self._head(stmt.chain, body, flow)
         if start is None:
-            return flow if items is None else self._no_input(stmt, body)
+            return self._no_input(stmt, body)
         if stmt.label is None:
             return self._chain_items(items, body, start)
         return self._labelled(stmt.label, items, body, start, stmt.chain)
@@ -693,7 +720,7 @@ class Elaborator:
     def _bind(self, stmt: ast.Bind, body: _Body, flow: Flow | None) -> Flow | None:
         start, items = self._head(stmt.chain, body, flow)
         if start is None:
-            return flow if items is None else self._no_input(stmt, body)
+            return self._no_input(stmt, body)
         result = self._chain_items(items, body, start)
         if not self._bound_twice(stmt.target, body):
             body.tensors[stmt.target.name] = result
@@ -717,16 +744,12 @@ class Elaborator:
         return None
 
     # -- chains -----------------------------------------------------------------------------------
-    def _head(self, chain: ast.Chain, body: _Body, flow: Flow | None) -> tuple[Flow | None, tuple | None]:
-        """Where a chain starts: a named tensor, a merge, or the current tensor; and its layers.
-
-        (None, None) when the start is wrong (reported); (None, items) when
-        there is no current tensor yet.
-        """
+    def _head(self, chain: ast.Chain, body: _Body, flow: Flow | None) -> tuple[Flow | None, tuple]:
+        """Where a chain starts: a named tensor, a merge, or the current tensor (None if
+        there is none yet); and the chain's layers after that start."""
         first = chain.items[0]
         if isinstance(first, ast.Merge):
-            merged = self._merge(first, body, flow)
-            return (merged, chain.items[1:]) if merged is not None else (None, None)
+            return self._merge(first, body, flow), chain.items[1:]
         if isinstance(first, ast.Call) and not first.parens:
             name = first.callee.name
             tensor = self._named_tensor(name, body, flow)
@@ -746,6 +769,11 @@ class Elaborator:
         found = self._named_tensor(ident.name, body, flow)
         if found is not None:
             return found
+        if ident.name in ("in", "cur"):
+            body.report.error("E217", f"`{ident.name}` names no tensor here" +
+                              (": a network body has no `in`; name its input, as in `input x: [3, H, W]`"
+                               if ident.name == "in" else ""), ident.span)
+            return None
         close = suggest(ident.name, body.tensor_names() | {"in", "cur"})
         body.report.error("E217", f"no tensor named `{ident.name}`", ident.span, label="unknown tensor",
                           help=f"did you mean `{close}`?" if close else
@@ -774,8 +802,7 @@ class Elaborator:
                       body.kind, body.depth, body.report)
         result = self._chain_items(items, inner, flow)
         scope.exit = result.node
-        entry_shape = self.graph[flow.node].shape
-        scope.key = (label, tuple((n.op, _hashable(n.args)) for n in self.graph.nodes_in(scope)), entry_shape)
+        scope.key = (label, tuple((n.op, _hashable(n.args)) for n in self.graph.nodes_in(scope)), self._shape(flow))
         return result
 
     # -- layers -----------------------------------------------------------------------------------
@@ -792,7 +819,7 @@ class Elaborator:
                 body.report.error("E214", "identity takes no arguments", call.args[0].span)
             return flow
         self._unknown_layer(call, body, spec is not None)
-        return Flow(flow.node, True)
+        return flow.fail()
 
     def _unknown_layer(self, call: ast.Call, body: _Body, is_merge: bool) -> None:
         name = call.callee.name
@@ -806,7 +833,8 @@ class Elaborator:
                                       f"one", call.callee.span, help=f"start a new statement: `{name} -> ...`")
             return
         candidates = list(OPS) + list(self.defs.blocks) + ["identity"]
-        close = suggest(name, candidates) or suggest(name.lower(), candidates) or _torch_name(name)
+        close = (name.lower() if name.lower() in candidates else None) or _torch_name(name) or \
+            suggest(name, candidates)
         body.report.error("E201", f"unknown layer or block `{name}`", call.callee.span, label="not a layer or block",
                           help=f"did you mean `{close}`?" if close else None)
 
@@ -815,7 +843,7 @@ class Elaborator:
         positional, keywords, ok = self._arguments(call, ctx, body)
         args = bind(op, positional, keywords, call.span, body.report) if ok else None
         if args is None:
-            return Flow(flow.node, True)
+            return flow.fail()
         local = label or body.names.auto(body.prefix + op)
         node = self._add(op, args, (flow,), call.span, local, body, label)
         return Flow(node.id, node.failed)
@@ -840,18 +868,18 @@ class Elaborator:
         if name in self.active_blocks:
             chain = " -> ".join(self.active_blocks[self.active_blocks.index(name):] + [name])
             body.report.error("E208", f"block {name} calls itself ({chain})", call.span)
-            return Flow(flow.node, True)
+            return flow.fail()
         bound = self._bind_block(block, call, body, flow)
         if bound is None:
-            return Flow(flow.node, True)
+            return flow.fail()
         values, shown = bound
         self._check_depth(body, call.span)
         local = label or body.names.auto(body.prefix + name.lower())
         scope = Scope(path=_join(body.scope.path, local), block=name, call=f"{name}({shown})", span=call.span,
-                      parent=body.scope, key=(name, tuple(values.items()), self.graph[flow.node].shape),
+                      parent=body.scope, key=(name, tuple(values.items()), self._shape(flow)),
                       entry=flow.node)
         body.scope.children.append(scope)
-        report = _Reporter(self.collector, scope.frames())
+        report = _Reporter(self.collector, scope.frames(), body.report.seen)
         env = Env(Env(None, self.defs.constants), values)
         inner = _Body(env, {}, None, scope, _Names(self._labels(block)), "", flow, "block", body.depth + 1, report)
         self.active_blocks.append(name)
@@ -901,7 +929,7 @@ class Elaborator:
             shown.append(f"{key}={show(value)}")
         values: dict[str, Any] = {}
         defaults = EvalContext(Env(Env(None, self.defs.constants), values), body.report,
-                               tensors=lambda which: self.graph[flow.node].shape if not flow.failed else UNKNOWN)
+                               tensors=lambda which: self._shape(flow))
         for param in block.params:
             if param.name.name in given:
                 values[param.name.name] = given[param.name.name]
@@ -930,18 +958,24 @@ class Elaborator:
         inner = self._nested(body, flow, span, prefix=f"{merge_name}_p{index}_")
         return self.run(path.stmts, inner, flow)
 
-    def _merge(self, merge: ast.Merge, body: _Body, flow: Flow | None) -> Flow | None:
-        results = []
+    def _merge(self, merge: ast.Merge, body: _Body, flow: Flow | None) -> Flow:
+        """`cat(a, b -> upsample(2))`: a failed flow (and no merge node) if an input is unknown."""
+        results: list[Flow] = []
+        missing = False
         for chain in merge.inputs:
             first = chain.items[0]
             if not (isinstance(first, ast.Call) and not first.parens):
                 body.report.error("E218", f"{merge.op}() takes named tensors, as in {merge.op}(a, b -> upsample(2))",
                                   first.span)
-                return None
+                missing = True
+                continue
             start = self._tensor(first.callee, body, flow)
             if start is None:
-                return None
+                missing = True
+                continue
             results.append(self._chain_items(chain.items[1:], body, start))
+        if missing:
+            return Flow(None, True)
         op = "concat" if merge.op == "cat" else "add"
         return self._merge_node(op, results, merge.span, body.names.auto(body.prefix + op), body, None)
 
@@ -965,7 +999,8 @@ class Elaborator:
                               span, help="raise the bound with --max-layers")
             raise _Stop
         flows = [f for f in inputs]
-        node = graph.add_node(op, args, tuple(f.node for f in flows), span, _join(body.scope.path, local),
+        node = graph.add_node(op, args, tuple(f.node for f in flows if f.node is not None), span,
+                              _join(body.scope.path, local),
                               body.scope, label)
         if any(f.failed for f in flows):
             node.failed = True
@@ -983,14 +1018,14 @@ class Elaborator:
                               help="raise the bound with --max-depth")
             raise _Stop
 
+    def _shape(self, flow: Flow):
+        return UNKNOWN if flow.failed or flow.node is None else self.graph[flow.node].shape
+
     def _ctx(self, body: _Body, flow: Flow | None, symbols: bool = False) -> EvalContext:
-        graph = self.graph
 
         def tensor(which: str):
             target = flow if which == "cur" else body.entry
-            if target is None:
-                return None
-            return UNKNOWN if target.failed else graph[target.node].shape
+            return None if target is None else self._shape(target)
 
         return EvalContext(body.env, body.report, tensor, symbols)
 

@@ -28,9 +28,11 @@ from .diagnostics import Collector
 from .source import Source, Span
 
 OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
-# Keywords that are never names: they start the items of a file, so that a
-# `network` inside a block whose `}` is missing is seen as what it is.
-RESERVED = frozenset({"IMPORT", "BLOCK", "NETWORK"})
+# Keywords that are never names, as they start items and statements: a
+# `network` inside a block whose `}` is missing, or an `if` on the line of a
+# chain, is then reported as what it is. The other keywords (`as`, `else`,
+# `and`, `concat`...) are names where the parser cannot take the keyword.
+RESERVED = frozenset({"IMPORT", "BLOCK", "NETWORK", "LET", "INPUT", "OUTPUT", "REPEAT", "IF", "EXPECT"})
 CLOSERS = {close: open_ for open_, close in OPENERS.items()}
 
 
@@ -373,8 +375,10 @@ class _Recovery:
                                 span, label="nothing to close")
         else:
             help_ = None
-            if tok.type in RESERVED and run.brackets.stack:
+            if tok.type in _ITEMS and run.brackets.stack:
                 help_ = f"`{tok.value}` starts a new item of the file: is a `}}` missing before it?"
+            elif tok.type in RESERVED and "REPEAT" not in expected:
+                help_ = f"`{tok.value}` starts a statement: put it on a line of its own (or after `;`)"
             elif expected == {"BAR", "_NL"}:
                 help_ = "each path of `concat { }` and `add { }` starts with `|`"
             run.collector.error("E101", f"expected {_expected_words(expected)}, found {_describe(tok)}",
@@ -398,6 +402,7 @@ class _Recovery:
 
 
 _OPEN_TEXT = {"LPAR": "(", "LSQB": "[", "LBRACE": "{"}
+_ITEMS = frozenset({"IMPORT", "BLOCK", "NETWORK"})
 _CLOSE_TEXT = {"LPAR": ")", "LSQB": "]", "LBRACE": "}"}
 _ASCII_LOOKALIKES = {"“": '"', "”": '"', "‘": "'", "’": "'", "、": ",", "。": ".", "【": "[", "】": "]",
                      "—": "-", "–": "-", "→": "->", "×": "*", "÷": "/"}

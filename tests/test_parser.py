@@ -209,11 +209,19 @@ def test_else_shortcut_brace_and_arrow_may_start_a_line() -> None:
 
 
 def test_keywords_are_names_where_no_keyword_fits() -> None:
-    (let,) = parse_ok("let input = 3\n").items
-    assert let.name.name == "input"
-    with_keyword_prefix = body_of("inputs: conv(8, k=1)\nrepeated = x -> relu")
+    (let,) = parse_ok("let add = 3\n").items
+    assert let.name.name == "add"
+    with_keyword_prefix = body_of("inputs: conv(8, k=1)\nrepeated = x -> relu\nconv(as, k=else)")
     assert with_keyword_prefix[0].label.name == "inputs"
     assert with_keyword_prefix[1].target.name == "repeated"
+    assert with_keyword_prefix[2].chain.items[0].args[0].value == ast.Name("as")
+
+
+def test_statement_keywords_are_reserved() -> None:
+    (d,) = parse_errors("network N {\n    conv(3) if x { relu }\n}\n")
+    assert d.span.text == "if" and "line of its own" in d.help
+    (d,) = parse_errors("let input = 3\n")
+    assert d.span.text == "input"
 
 
 # -- expressions ------------------------------------------------------------------------------
