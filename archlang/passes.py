@@ -432,39 +432,75 @@ def _readable(checker: _Checker) -> list[str] | None:
 
 
 @dataclass(frozen=True)
-class _Pattern:
-    """The valid sizes of one symbol: v >= least, v % period in residues (plus a few exceptions)."""
+class _Sizes:
+    """The valid sizes of one symbol, the others held at the smallest input.
 
-    least: int
-    period: int
-    residues: frozenset
+    Either a finite set (`finite`), or every v >= least with v % period in
+    residues, plus a few smaller exceptions.
+    """
+
+    least: int = 1
+    period: int = 1
+    residues: frozenset = frozenset({0})
     exceptions: tuple = ()
+    finite: tuple | None = None
+
+    def meets(self, v: int) -> bool:
+        if self.finite is not None:
+            return v in self.finite
+        return v in self.exceptions or (v >= self.least and v % self.period in self.residues)
+
+    def sample(self, rng: random.Random) -> int:
+        if self.finite is not None:
+            return rng.choice(self.finite)
+        v = self.least + rng.randint(0, 64 * self.period)
+        while not self.meets(v):  # the next valid size: less than one period away
+            v += 1
+        return v
 
 
 def _conditions(checker: _Checker, point: tuple) -> list[str]:
     names = checker.names
-    patterns: dict[str, _Pattern] = {}
+    sizes: dict[str, _Sizes] = {}
     for i, name in enumerate(names):
         flags = [False] + [checker.ok(point[:i] + (v,) + point[i + 1:]) for v in range(1, point[i] + _WINDOW + 1)]
-        pattern = _read_pattern(flags)
-        if pattern is not None:
-            patterns[name] = pattern
-    texts = _describe(patterns)
-    return texts + _coupled(checker, patterns, point)
+        found = _read_sizes(flags)
+        if found is not None:
+            sizes[name] = found
+    _drop_tied(checker, sizes, point)
+    return _describe(sizes) + _coupled(checker, sizes, point)
 
 
-def _read_pattern(flags: list[bool]) -> _Pattern | None:
-    """Find `least` and a period <= 64 that explain the valid sizes 1..len(flags)-1."""
+def _drop_tied(checker: _Checker, sizes: dict[str, _Sizes], point: tuple) -> None:
+    """Forget what was read for symbols whose valid sizes depend on the others' values.
+
+    Each symbol was scanned with the others at the smallest input; a valid
+    input elsewhere that those readings reject (e.g. H = W = 2 under H == W,
+    read as "H == 1") shows that a symbol is tied to another.
+    """
+    n = len(checker.names)
+    if n == 1:
+        return
+    for t in range(1, max(point) + _WINDOW + 1):
+        if checker.ok((t,) * n):
+            for name in [m for m in sizes if not sizes[m].meets(t)]:
+                del sizes[name]
+
+
+def _read_sizes(flags: list[bool]) -> _Sizes | None:
+    """Explain the valid sizes 1..len(flags)-1: a finite set, or a minimum and a period <= 64."""
     top = len(flags) - 1
     tail = range(max(1, top - 256), top + 1)
+    if not any(flags[v] for v in tail):
+        valid = tuple(v for v in range(1, top + 1) if flags[v])
+        contiguous = valid and valid[-1] - valid[0] + 1 == len(valid)
+        return _Sizes(finite=valid) if valid and (contiguous or len(valid) <= 8) else None
     for q in range(1, 65):
         if all(flags[v] == flags[v - q] for v in tail if v - q >= 1):
             break
     else:
         return None
     residues = frozenset(v % q for v in range(top - q + 1, top + 1) if flags[v])
-    if not residues:
-        return None  # valid sizes run out: this symbol is tied to another one
     least = top
     while least - 1 >= 1 and flags[least - 1] == ((least - 1) % q in residues):
         least -= 1
@@ -472,31 +508,46 @@ def _read_pattern(flags: list[bool]) -> _Pattern | None:
     if len(exceptions) > 3:
         return None
     first = next(v for v in range(least, least + q) if v % q in residues)
-    return _Pattern(first, q, residues, exceptions)
+    return _Sizes(first, q, residues, exceptions)
 
 
-def _describe(patterns: dict[str, _Pattern]) -> list[str]:
-    """Human-readable conditions, symbols with the same condition grouped: "H and W even"."""
+def _describe(sizes: dict[str, _Sizes]) -> list[str]:
+    """Conditions in words, minimums first, symbols with the same condition grouped: "H and W even"."""
     groups: dict[tuple, list[str]] = {}
-    for name, pat in patterns.items():
-        q, res = pat.period, pat.residues
+    for name, sz in sizes.items():
+        if sz.finite is not None:
+            a, b = sz.finite[0], sz.finite[-1]
+            if len(sz.finite) == 1:
+                key = ("==", a)
+            elif b - a + 1 == len(sz.finite):
+                key = ("range", a, b)
+            else:
+                key = ("in", sz.finite)
+            groups.setdefault(key, []).append(name)
+            continue
+        q, res = sz.period, sz.residues
         if q > 1 and len(res) < q:
             groups.setdefault(("mod", q, tuple(sorted(res))), []).append(name)
         smallest_in_class = next(v for v in range(1, q + 1) if v % q in res)
-        if pat.least > smallest_in_class:
-            groups.setdefault((">=", pat.least, pat.exceptions), []).append(name)
-        elif pat.exceptions:
-            groups.setdefault(("or", pat.exceptions), []).append(name)
-    out = []
-    for key, syms in sorted(groups.items(), key=lambda item: item[0][0] != ">="):  # minimums first
-        who = _join(syms)
-        many = len(syms) > 1
-        if key[0] == ">=":
-            extra = f" (or {' or '.join(f'== {v}' for v in key[2])})" if key[2] else ""
-            out.append(f"{who} >= {key[1]}{extra}")
-        elif key[0] == "mod":
-            out.append(_modular(who, many, key[1], key[2], syms))
-    return out
+        if sz.least > smallest_in_class:
+            groups.setdefault((">=", sz.least, sz.exceptions), []).append(name)
+    order = {">=": 0, "range": 0, "==": 0, "in": 0, "mod": 1}
+    return [_condition_text(key, syms) for key, syms in sorted(groups.items(), key=lambda kv: order[kv[0][0]])]
+
+
+def _condition_text(key: tuple, syms: list[str]) -> str:
+    who, many = _join(syms), len(syms) > 1
+    kind = key[0]
+    if kind == ">=":
+        extra = f" (or {' or '.join(f'== {v}' for v in key[2])})" if key[2] else ""
+        return f"{who} >= {key[1]}{extra}"
+    if kind == "==":
+        return ", ".join(f"{s} == {key[1]}" for s in syms)
+    if kind == "range":
+        return ", ".join(f"{key[1]} <= {s} <= {key[2]}" for s in syms)
+    if kind == "in":
+        return ", ".join(f"{s} in {{{', '.join(map(str, key[1]))}}}" for s in syms)
+    return _modular(who, many, key[1], key[2], syms)
 
 
 def _modular(who: str, many: bool, q: int, residues: tuple, syms: list[str]) -> str:
@@ -515,31 +566,20 @@ def _join(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _coupled(checker: _Checker, patterns: dict[str, _Pattern], point: tuple) -> list[str]:
-    """Constraints that the per-symbol conditions miss (e.g. H == W): found by trying sizes that meet them."""
+def _coupled(checker: _Checker, sizes: dict[str, _Sizes], point: tuple) -> list[str]:
+    """Constraints the per-symbol conditions miss (e.g. H == W), found by trying sizes that meet those."""
+    names = checker.names
+    if len(names) == 1 and sizes:
+        return []  # one symbol, fully described
     rng = random.Random(1)
     missed: list[str] = []
-    names = checker.names
-    for _ in range(200 if len(names) > 1 or len(patterns) < len(names) else 0):
-        values = []
-        for i, name in enumerate(names):
-            pat = patterns.get(name)
-            if pat is None:
-                values.append(rng.randint(1, point[i] + _WINDOW))
-            else:
-                values.append(pat.least + pat.period * rng.randint(0, 64) - pat.least % pat.period
-                              + rng.choice(sorted(pat.residues)) if pat.period > 1 else pat.least + rng.randint(0, 256))
-        values = tuple(max(1, v) for v in values)
-        if any(not _meets(patterns.get(n), v) for n, v in zip(names, values)):
-            continue
+    for _ in range(200):
+        values = tuple(sizes[n].sample(rng) if n in sizes else rng.randint(1, point[i] + _WINDOW)
+                       for i, n in enumerate(names))
         for c in checker.failing(values):
             if c.text not in missed:
                 missed.append(c.text)
     return missed[:6]
-
-
-def _meets(pat: _Pattern | None, v: int) -> bool:
-    return pat is None or v in pat.exceptions or (v >= pat.least and v % pat.period in pat.residues)
 
 
 # --------------------------------------------------------------------------- counting and validation

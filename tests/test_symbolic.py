@@ -341,3 +341,14 @@ def test_errors_of_the_arguments_alone_are_reported_after_a_failure():
     y = net.layer("conv", y, 8, k=3, s=2, p="same")     # "same" with a stride: E310
     y = net.layer("linear", y, 10)                      # depends on the unknown input: silent
     assert net.codes() == ["E308", "E308", "E310", "E310"]
+
+
+def test_an_expect_of_fixed_sizes_reads_as_a_range():
+    net = Net("network Net {\n  expect here\n}\n")
+    x = net.input([3, "H", "W"])
+    y = net.layer("maxpool", x, 2)
+    assert passes.check_expect(net.graph, y, [3, 14, 5], net.span("expect here"), net.col)
+    g = net.check()
+    assert net.codes() == []
+    assert g.smallest_input == [(3, 28, 10)]
+    assert g.conditions == ["28 <= H <= 29", "10 <= W <= 11"]
