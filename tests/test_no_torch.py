@@ -1,5 +1,8 @@
 """`check`, `shapes` and `import archlang` never import torch (DESIGN.md section 4).
 
+Nor networkx: it would double the start-up time of `archlang shapes`, which
+bench/shapes_vs_torchinfo.py measures (`ir.Graph.nx` builds it on demand).
+
 Run in a fresh interpreter: the test process itself may have torch loaded by
 other tests. Uses the specs in specs/ when there are some, and a small
 inline spec in any case.
@@ -37,7 +40,7 @@ PROBE = textwrap.dedent("""
     spec, others = sys.argv[1], sys.argv[2:]
     codes = [main(["check", spec, *others]), main(["shapes", spec]), main(["shapes", spec, "--format", "json"])]
     heavy = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")
-                   or m in ("torchvision", "onnx", "onnxruntime"))
+                   or m in ("torchvision", "onnx", "onnxruntime", "networkx"))
     print("CODES", codes)
     print("HEAVY", heavy)
 """)

@@ -66,13 +66,12 @@ def _check_file(path: str, args: argparse.Namespace, diags: list[Diagnostic]) ->
 
 def summary(graph) -> str:
     """`LeNet: [1, 28, 28] -> [10], 61.7K params, 429.5K MACs`."""
-    from ..backends.table import human, totals
+    from ..backends.table import human
     from ..shapes import format_shape
 
-    t = totals(graph)
     ins = _ports(graph, graph.inputs, format_shape)
     outs = _ports(graph, graph.outputs, format_shape)
-    text = f"{graph.name}: {ins} -> {outs}, {human(t.params)} params, {human(t.macs)} MACs"
+    text = f"{graph.name}: {ins} -> {outs}, {human(graph.params_total)} params, {human(graph.macs_total)} MACs"
     if graph.symbols and graph.smallest_input is not None:
         # MACs depend on the sizes; the passes count them at the smallest valid input.
         text += " at the smallest input " + ", ".join(format_shape(s) for s in graph.smallest_input)
