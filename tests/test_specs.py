@@ -18,12 +18,14 @@ pass on meta tensors does no arithmetic. The whole file takes seconds.
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import pytest
 
 import archlang
 from archlang.diagnostics import render_pretty
+from archlang.fsutil import atomic_write
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
@@ -248,3 +250,30 @@ def test_alexnet_notes_example_infers_1024_features() -> None:
     assert flatten.shape == (1024,)
     first_linear = next(n for n in graph.nodes if n.op == "linear")
     assert first_linear.params == 1024 * 4096 + 4096
+
+
+# -- examples/README.md shows real output --------------------------------------------------
+
+README = EXAMPLES / "README.md"
+CONSOLE = re.compile(r"```console\n\$ archlang (?P<args>[^\n]*)\n(?P<output>.*?)```", re.S)
+
+
+def test_examples_readme_shows_real_output(cli, request) -> None:
+    """Every ```console block of examples/README.md is the output of its command
+    (diagnostics on stderr, then the summary or table on stdout). With
+    --update-golden the blocks are rewritten from the current output."""
+    text = README.read_text(encoding="utf-8")
+    blocks = list(CONSOLE.finditer(text))
+    assert blocks, "examples/README.md has no console blocks"
+
+    def run(match: re.Match) -> str:
+        result = cli(*shlex.split(match["args"]))
+        return result.err + result.out
+
+    if request.config.getoption("--update-golden"):
+        atomic_write(README, CONSOLE.sub(lambda m: f"```console\n$ archlang {m['args']}\n{run(m)}```", text))
+        return
+    for match in blocks:
+        assert match["output"] == run(match), (
+            f"examples/README.md: the output of `archlang {match['args']}` has changed "
+            "(if intended, rerun pytest with --update-golden)")
