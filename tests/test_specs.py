@@ -252,28 +252,29 @@ def test_alexnet_notes_example_infers_1024_features() -> None:
     assert first_linear.params == 1024 * 4096 + 4096
 
 
-# -- examples/README.md shows real output --------------------------------------------------
+# -- the docs show real output --------------------------------------------------------------
 
-README = EXAMPLES / "README.md"
+DOCS_WITH_OUTPUT = [EXAMPLES / "README.md", ROOT / "docs" / "language.md"]
 CONSOLE = re.compile(r"```console\n\$ archlang (?P<args>[^\n]*)\n(?P<output>.*?)```", re.S)
 
 
-def test_examples_readme_shows_real_output(cli, request) -> None:
-    """Every ```console block of examples/README.md is the output of its command
-    (diagnostics on stderr, then the summary or table on stdout). With
-    --update-golden the blocks are rewritten from the current output."""
-    text = README.read_text(encoding="utf-8")
+@pytest.mark.parametrize("doc", DOCS_WITH_OUTPUT, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_docs_show_real_output(doc: Path, cli, request) -> None:
+    """Every ```console block is the output of its command (diagnostics on
+    stderr, then the summary or table on stdout). With --update-golden the
+    blocks are rewritten from the current output."""
+    text = doc.read_text(encoding="utf-8")
     blocks = list(CONSOLE.finditer(text))
-    assert blocks, "examples/README.md has no console blocks"
+    assert blocks, f"{doc.name} has no console blocks"
 
     def run(match: re.Match) -> str:
         result = cli(*shlex.split(match["args"]))
         return result.err + result.out
 
     if request.config.getoption("--update-golden"):
-        atomic_write(README, CONSOLE.sub(lambda m: f"```console\n$ archlang {m['args']}\n{run(m)}```", text))
+        atomic_write(doc, CONSOLE.sub(lambda m: f"```console\n$ archlang {m['args']}\n{run(m)}```", text))
         return
     for match in blocks:
         assert match["output"] == run(match), (
-            f"examples/README.md: the output of `archlang {match['args']}` has changed "
+            f"{doc.relative_to(ROOT)}: the output of `archlang {match['args']}` has changed "
             "(if intended, rerun pytest with --update-golden)")
