@@ -1,9 +1,9 @@
 """`archlang check FILE...`: parse and check every network; print diagnostics and a summary.
 
 Every file is loaded and every network elaborated (or only --network's), so
-one run reports every independent error. Diagnostics go to stderr (pretty,
-coloured on a tty, or `short`, one line each) and a one-line summary per clean
-network to stdout; `--format json` prints one object on stdout instead.
+one run reports every independent error. A one-line summary per clean network
+goes to stdout, then the diagnostics to stderr (pretty, coloured on a tty, or
+`short`, one line each); `--format json` prints one object on stdout instead.
 Exit 0 when nothing is wrong, 1 when a spec has errors, 2 when a file cannot
 be read or an argument is wrong (checked files still report).
 """
@@ -89,9 +89,10 @@ def _report(fmt: str, diags: list[Diagnostic], summaries: list[str], problems: l
     if fmt == "json":
         print(render_json(diags))
     else:
-        print_diagnostics(diags, "short" if fmt == "short" else "pretty")
+        # The clean networks first, so the diagnostics and their count end the output.
         if summaries:
-            sys.stderr.flush()
             print("\n".join(summaries))
+            sys.stdout.flush()
+        print_diagnostics(diags, "short" if fmt == "short" else "pretty")
     for problem in problems:
         print(problem if problem.startswith("archlang") else f"archlang: {problem}", file=sys.stderr)
