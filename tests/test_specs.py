@@ -5,11 +5,14 @@
   hand-written PyTorch network's (tests/reference_nets.py), the input is the
   one the notes print their table at, and the spec's expect lines are that
   table: every shape the reference network prints after a stage appears, in
-  order, among the expect lines (which the checker proves hold).
+  order, among the expect lines (which the checker proves hold). The notes'
+  checks of single blocks (specs/d2l_blocks.arch) likewise.
 - torchvision's networks: the same parameters, module for module and in
   order, and MACs within 0.5% of torchinfo's count.
 - The examples: the good ones check clean and equal what they claim to equal;
   the broken ones report the codes examples/README.md shows.
+- examples/README.md and docs/language.md show the real output of their
+  commands.
 
 Reference networks are built on the meta device: shapes and parameter counts
 without allocating or initialising a single weight, and torchinfo's forward
@@ -31,6 +34,7 @@ torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 torchinfo = pytest.importorskip("torchinfo")
 
+import reference_nets as ref_nets  # noqa: E402
 from reference_nets import input_for, reference_for, stage_shapes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,6 +151,25 @@ def test_d2l_classes_is_a_parameter(name: str) -> None:
     graph = network(spec_path(name), classes=7)
     assert graph.output_shapes() == [(7,)]
     assert not graph.diagnostics  # the expect lines follow `classes` too
+
+
+# The notes' checks of single blocks (specs/d2l_blocks.arch): network -> the
+# hand-written blocks in order, and the input the notes feed them.
+BLOCK_DEMOS = {
+    "ResidualKeepsShape": (lambda: [ref_nets.Residual(3, 3)], (3, 6, 6)),
+    "ResidualHalves": (lambda: [ref_nets.Residual(3, 6, use_1x1conv=True, strides=2)], (3, 6, 6)),
+    "DenseAndTransition": (lambda: [ref_nets.DenseBlock(2, 3, 10), ref_nets.transition_block(23, 10)], (3, 8, 8)),
+}
+
+
+@pytest.mark.parametrize("name", BLOCK_DEMOS)
+def test_d2l_block_demos_equal_the_reference(name: str) -> None:
+    graph = archlang.load(str(spec_path("d2l_blocks"))).network(name)
+    build, shape = BLOCK_DEMOS[name]
+    blocks = meta(build)
+    assert graph.input_shapes() == [shape]
+    assert graph.params_total == sum(p.numel() for b in blocks for p in b.parameters())
+    assert graph.output_shapes() == [stage_shapes(torch.nn.Sequential(*blocks), shape)[-1]]
 
 
 # -- torchvision's networks ------------------------------------------------------------
