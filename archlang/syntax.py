@@ -454,7 +454,10 @@ def _expr(e) -> tuple[str, int]:
     if isinstance(e, List):
         return "[" + ", ".join(expr_text(i) for i in e.items) + "]", _ATOM
     if isinstance(e, Attr):
-        return f"{expr_text(e.value, _ATOM)}.{e.attr}", _ATOM
+        value = expr_text(e.value, _ATOM)
+        if isinstance(e.value, Num):
+            value = f"({value})"  # `1.c` would read as one (bad) number
+        return f"{value}.{e.attr}", _ATOM
     if isinstance(e, Index):
         return f"{expr_text(e.value, _ATOM)}[{expr_text(e.index)}]", _ATOM
     if isinstance(e, Unary):
