@@ -374,6 +374,15 @@ def test_usage_errors(cli, spec, argv):
     no_traceback(result)
 
 
+def test_colour_is_forced_or_refused_by_the_environment(cli, spec, monkeypatch):
+    path = spec(BROKEN)
+    assert "\x1b[" not in cli("check", path).err  # NO_COLOR, set by the fixture
+    monkeypatch.delenv("NO_COLOR")
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    coloured = cli("check", path)
+    assert coloured.code == 1 and "\x1b[" in coloured.err
+
+
 def test_help_exits_0(cli):
     result = cli("shapes", "--help")
     assert result.code == 0
@@ -390,3 +399,18 @@ def test_process_exit_codes(archlang_process, spec):
     assert "E306" in bad.err and "Small, Wide" in usage.err
     version = archlang_process("--version")
     assert version.code == 0 and version.out.startswith("archlang ")
+
+
+def test_reader_leaving_early_is_not_an_error(spec):
+    """`archlang shapes big.arch | head -1`: a closed pipe ends quietly."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    text = "network Long {\n    input [4, 8, 8]\n" + "    conv(4, k=1) relu\n" * 1500 + "}\n"
+    proc = subprocess.run(f"'{sys.executable}' -m archlang shapes '{spec(text)}' | head -1; exit ${{PIPESTATUS[0]}}",
+                          shell=True, executable="/bin/bash", capture_output=True, text=True, cwd=ROOT,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert proc.stdout.startswith("network Long")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception" not in proc.stderr, proc.stderr
