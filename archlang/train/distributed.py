@@ -9,9 +9,11 @@ GPUs, gloo on CPUs. Only rank 0 prints and writes files.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,31 +107,57 @@ def sync_buffers(module: torch.nn.Module, world: World) -> None:
 
 # -- the launcher -------------------------------------------------------------
 
-def launch(nproc: int, argv: list[str]) -> int:
-    """Run `archlang <argv>` under torchrun with `nproc` processes on this machine.
+GRACE_S = 10.0   # after one process fails, how long the others get to notice before they are stopped
 
-    The children find the package the way this process did (PYTHONPATH), and
-    rendezvous on a free port of 127.0.0.1. Ctrl-C reaches them through the
-    terminal; this process waits for them to save and leave.
+
+def launch(nproc: int, argv: list[str]) -> int:
+    """Run `archlang <argv>` as `nproc` processes on this machine, each with the
+    environment torchrun gives its workers (RANK, LOCAL_RANK, WORLD_SIZE,
+    MASTER_ADDR, MASTER_PORT), meeting on a free port of 127.0.0.1.
+
+    Launched directly rather than through torchrun, so that Ctrl-C reaches the
+    processes alone (they save and exit 130, and nothing prints a traceback)
+    and their own exit code is returned: 0, 1, 2 or 130 as for one process.
     """
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
-           "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
-           "-m", "archlang", *argv]
-    env = dict(os.environ)
+    port = free_port()
+    base = dict(os.environ)
     package_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
-    proc = subprocess.Popen(cmd, env=env)
-    while True:
-        try:
-            return _exit_code(proc.wait())
-        except KeyboardInterrupt:
-            continue   # the workers got the same Ctrl-C: wait while they save
+    base["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, base.get("PYTHONPATH")) if p)
+    base.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    procs = []
+    for rank in range(nproc):
+        env = {**base, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(nproc),
+               "LOCAL_WORLD_SIZE": str(nproc), "GROUP_RANK": "0", "MASTER_ADDR": "127.0.0.1",
+               "MASTER_PORT": str(port)}
+        procs.append(subprocess.Popen([sys.executable, "-m", "archlang", *argv], env=env))
+    return supervise(procs)
+
+
+def supervise(procs: list[subprocess.Popen]) -> int:
+    """Wait for every process. When one fails, the others would wait for it forever in
+    a collective: they get GRACE_S seconds, then are stopped. Returns rank 0's exit
+    code, or the first failure's when rank 0 succeeded."""
+    # Ctrl-C reaches the processes too (one process group): they save and leave on
+    # their own, while this one keeps waiting for them
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        failed_at = None
+        while any(p.poll() is None for p in procs):
+            if failed_at is None and any(p.poll() not in (None, 0, 130) for p in procs):
+                failed_at = time.monotonic()
+            if failed_at is not None and time.monotonic() - failed_at > GRACE_S:
+                for p in procs:
+                    if p.poll() is None:
+                        p.kill()
+            time.sleep(0.1)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    codes = [_exit_code(p.returncode) for p in procs]
+    return codes[0] if codes[0] != 0 else next((c for c in codes if c != 0), 0)
 
 
 def _exit_code(code: int) -> int:
-    # torchrun reports a failed worker as 1; keep 0/1/2/130 as they are
-    return code if code >= 0 else 128 - code
+    return code if code >= 0 else 128 - code   # killed by signal N: 128 + N, as a shell says
 
 
 def free_port() -> int:

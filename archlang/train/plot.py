@@ -27,7 +27,8 @@ def plot_curves(history: History, path: Path, epochs: int, title: str = "") -> N
         ax.set_xlabel("epoch")
         ax.set_xlim(0, max(epochs, 1))
         ax.grid(True)
-        ax.legend()
+        if ax.lines:          # a run stopped before its first point has nothing to label
+            ax.legend()
         if title:
             ax.set_title(title)
         fig.tight_layout()

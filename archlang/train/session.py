@@ -109,15 +109,17 @@ class Session:
                 if outcome.stopped:
                     self._save_last(module, optimizer, loop, history, Position(epoch, outcome.steps_done,
                                                                              outcome.partial()))
-                    if self.world.main:
-                        self._write_metrics(history, final=True)
-                    self.report.always(f"stopped in epoch {epoch + 1} after step {outcome.steps_done} of "
-                                       f"{len(train_batches)}; saved {self._path(LAST)}; continue with --resume",
-                                       err=True)
+                    self._stopped(history, epoch, outcome.steps_done, len(train_batches))
                     return TrainResult(self.out, history, "interrupted")
                 self._end_epoch(loop, test_batches, outcome, history, epoch, module, optimizer)
         exported = self._finish(module, history)
         return TrainResult(self.out, history, "done" if exported else "export-failed")
+
+    def _stopped(self, history: History, epoch: int, step: int, steps: int) -> None:
+        if self.world.main:
+            self._write_metrics(history, final=True)
+            self.report.always(f"stopped in epoch {epoch + 1} after step {step} of {steps}; "
+                               f"saved {self._path(LAST)}; continue with --resume", err=True)
 
     @contextlib.contextmanager
     def _on_divergence(self, history: History):
@@ -234,7 +236,8 @@ class Session:
 
     def _announce(self, batches, resuming: bool, pos: Position) -> None:
         d = self.data
-        what = f"resuming {self.out} at epoch {pos.epoch + 1}" if resuming else f"run folder {self.out}"
+        at = f"epoch {pos.epoch + 1}" + (f", step {pos.step + 1}" if pos.step else "")
+        what = f"resuming {self.out} at {at}" if resuming else f"run folder {self.out}"
         self.report.say(f"training {self.source.name} on {self._device_label()}: {d.name}, "
                         f"{len(d.train)} train / {len(d.test)} test images {list(self.fit.shape)}, "
                         f"{len(batches)} steps of {self.config.batch_size}; {what}")
