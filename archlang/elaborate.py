@@ -656,12 +656,19 @@ class Elaborator:
     def _expect(self, stmt: ast.Expect, body: _Body, flow: Flow | None) -> Flow | None:
         if flow is None:
             return self._no_input(stmt, body)
-        if not isinstance(stmt.shape, ast.List):
-            body.report.error("E211", "expect takes a shape, like expect [64, _, _]", stmt.shape.span)
-            return flow
         ctx = self._ctx(body, flow, symbols=True)
-        expected = [None if isinstance(i, ast.Name) and i.id == "_" else self.evaluate(i, ctx)
-                    for i in stmt.shape.items]
+        if isinstance(stmt.shape, ast.List):  # written out: `_` is allowed among the sizes
+            items = stmt.shape.items
+            expected = [None if isinstance(i, ast.Name) and i.id == "_" else self.evaluate(i, ctx) for i in items]
+        else:  # a list-valued expression: `expect s` after `let s = [64, 56, 56]`
+            value = self.evaluate(stmt.shape, ctx)
+            if value is FAIL:
+                return flow
+            if not isinstance(value, tuple):
+                body.report.error("E211", f"expect takes a shape, like expect [64, _, _], got {show(value)}",
+                                  stmt.shape.span)
+                return flow
+            items, expected = (stmt.shape,) * len(value), list(value)
         if flow.failed or any(v is FAIL for v in expected):
             return flow
         bad = [v for v in expected if v is not None and not (_is_int(v) or isinstance(v, (str, Expr)))]
@@ -669,7 +676,7 @@ class Elaborator:
             body.report.error("E211", f"expect takes sizes (ints, symbols or _), got {show(bad[0])}",
                               stmt.shape.span)
             return flow
-        for item, value in zip(stmt.shape.items, expected):
+        for item, value in zip(items, expected):
             if isinstance(value, str) and value not in self.graph.symbols:
                 symbols = ", ".join(self.graph.symbols) or "none"
                 body.report.error("E209", f"unknown name `{value}`: not a symbol of the input (its symbols: "
