@@ -3,8 +3,9 @@
 Checks the spec (exit 1 with its diagnostics), then everything about the data
 and the run folder (exit 2 with one line), then trains. Ctrl-C saves a
 checkpoint and exits 130; a loss that is not finite stops with exit 1 and the
-last good checkpoint kept. `--nproc N` relaunches the same command under
-torchrun with N processes; under torchrun only rank 0 prints and writes.
+last good checkpoint kept. `--nproc N` runs the same command as N processes
+with torchrun's environment; in a job of several processes (ours or
+torchrun's) only rank 0 prints and writes.
 """
 from __future__ import annotations
 
@@ -81,7 +82,8 @@ def register(sub) -> None:
         else:
             parser.add_argument(opt.flag, type=opt.type, default=opt.default, metavar=opt.metavar, help=opt.help)
     parser.add_argument("--nproc", type=int, default=None, metavar="N",
-                        help="run N processes on this machine through torchrun (gloo on CPUs, NCCL on GPUs)")
+                        help="data-parallel on N processes of this machine (gloo on CPUs, NCCL on GPUs); "
+                             "torchrun -m archlang train ... works too, across machines")
     parser.set_defaults(run=run)
 
 
@@ -92,37 +94,37 @@ def run(args: argparse.Namespace) -> int:
     if args.nproc is not None:
         return _launch(args, world)
     try:
-        return _train(args)
+        return _train(args, world.main)
     except UsageError:
         if world.main:
             raise
         return 2   # rank 0 says it; the others leave quietly
 
 
-def _train(args: argparse.Namespace) -> int:
+def _train(args: argparse.Namespace, main: bool) -> int:
     from ..train import train
     from ..train.errors import Diverged
 
-    source = spec_source(args)
+    source = spec_source(args, main)
     if source is None:
         return 1
     try:
         result = train(source, config_from(args))
     except SpecError as err:   # a symbolic spec that cannot take the data's size
-        print_diagnostics(err.diagnostics)
+        if main:
+            print_diagnostics(err.diagnostics)
         return 1
     except Diverged as exc:
-        print(f"archlang: training stopped: {exc}", file=sys.stderr)
+        if main:
+            print(f"archlang: training stopped: {exc}", file=sys.stderr)
         return 1
     return result.exit_code
 
 
-def spec_source(args: argparse.Namespace):
-    """The checked network as a model source; None after printing its errors."""
-    from ..train import distributed
+def spec_source(args: argparse.Namespace, main: bool = True):
+    """The checked network as a model source; None after printing its errors (rank 0)."""
     from ..train.spec_source import SpecModel
 
-    main = distributed.from_env().main
     program, load_diags = load_program(args.file, args)
     if program is None:
         if main:
@@ -142,13 +144,14 @@ def config_from(args: argparse.Namespace):
     from pathlib import Path
 
     from ..train import TrainConfig
+    from ..train.config import INITS, OPTIMIZERS
 
     return TrainConfig(
         data=args.data, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-        optimizer=_choice(args.optimizer, ("sgd", "adam", "adamw"), "--optimizer"),
+        optimizer=_choice(args.optimizer, OPTIMIZERS, "--optimizer"),
         momentum=args.momentum, weight_decay=args.weight_decay, resize=parse_resize(args.resize),
         device=args.device, amp=args.amp, channels_last=args.channels_last, compile=args.compile,
-        seed=args.seed, init=_choice(args.init, ("xavier", "torch"), "--init"),
+        seed=args.seed, init=_choice(args.init, INITS, "--init"),
         out=Path(args.out) if args.out else None, resume=args.resume, export_onnx=args.export_onnx,
         quiet=args.quiet, workers=args.workers, command=_command(args))
 
@@ -198,12 +201,12 @@ def to_argv(args: argparse.Namespace, **overrides) -> list[str]:
 
 
 def _launch(args: argparse.Namespace, world) -> int:
-    """--nproc N: check everything here, once, then hand the same command to torchrun."""
+    """--nproc N: check everything here, once, then run the same command as N processes."""
     from ..train import distributed
     from ..train.session import Session
 
     if world.parallel:
-        raise UsageError("--nproc is for launching; this process is already one of a torchrun job")
+        raise UsageError("--nproc starts a job; this process is already one process of a job")
     if args.nproc < 1:
         raise UsageError(f"--nproc must be at least 1, got {args.nproc}")
     source = spec_source(args)
