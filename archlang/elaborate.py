@@ -467,12 +467,6 @@ class _Body:
             body = body.outer
         return out
 
-    def network_body(self) -> "_Body":
-        body = self
-        while body.outer is not None and body.kind == "nested":
-            body = body.outer
-        return body
-
 
 # -- definitions a network sees ----------------------------------------------------------------
 @dataclass
@@ -526,7 +520,7 @@ class Elaborator:
         try:
             if inputs:
                 flow = self.run(net.body.stmts, body, None)
-                self._finish_outputs(body, flow)
+                self._default_output(flow)
         except _Stop:  # a limit: the graph is partial, so the whole-graph checks would mislead
             self._name_ports(graph)
             return graph
@@ -557,7 +551,8 @@ class Elaborator:
                 env.vars[param.name.name] = FAIL
         return env
 
-    def _finish_outputs(self, body: _Body, flow: Flow | None) -> None:
+    def _default_output(self, flow: Flow | None) -> None:
+        """Without an `output` statement, the network's output is its last tensor."""
         graph = self.graph
         if not graph.outputs and flow is not None and flow.node is not None:
             graph.outputs.append(Port("y", flow.node, None))
@@ -594,8 +589,7 @@ class Elaborator:
 
     def _input(self, stmt: ast.Input, body: _Body, flow: Flow | None) -> Flow | None:
         if body.kind != "network":
-            in_block = self.active_blocks or body.network_body().kind == "block"
-            if in_block:
+            if self.active_blocks:
                 body.report.error("E215", "a block has no input of its own: it starts from the tensor it is "
                                           "called on", stmt.span, label="not allowed in a block",
                                   help="remove it; use `in` for the tensor the block receives")
@@ -737,15 +731,14 @@ class Elaborator:
     _STATEMENTS: dict[type, Callable] = {}
 
     def _bound_twice(self, ident: ast.Ident, body: _Body) -> bool:
-        first = body.find_tensor(ident.name)
-        if first is None or ident.name not in body.tensors:
+        if ident.name not in body.tensors:  # a nested body may shadow an outer name
             return False
         body.report.error("E207", f"tensor `{ident.name}` is bound twice", ident.span,
                           label="bound again here", help="give the second tensor a name of its own")
         return True
 
     def _no_input(self, stmt, body: _Body) -> None:
-        if body.network_body().kind == "network" and not self.active_blocks:
+        if not self.active_blocks:
             body.report.error("E215", "a layer before the network's input", stmt.span,
                               help="the first statement of a network is its `input`")
         return None
@@ -807,9 +800,11 @@ class Elaborator:
         body.scope.children.append(scope)
         inner = _Body(body.env, body.tensors, body.outer, scope, _Names(_labels_in(chain)), "", body.entry,
                       body.kind, body.depth, body.report)
+        first = len(self.graph.nodes)
         result = self._chain_items(items, inner, flow)
         scope.exit = result.node
-        scope.key = (label, tuple((n.op, _hashable(n.args)) for n in self.graph.nodes_in(scope)), self._shape(flow))
+        made = self.graph.nodes[first:]  # every node made since is inside the group
+        scope.key = (label, tuple((n.op, _hashable(n.args)) for n in made), self._shape(flow))
         return result
 
     # -- layers -----------------------------------------------------------------------------------

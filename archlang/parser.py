@@ -19,7 +19,8 @@ import threading
 import unicodedata
 from pathlib import Path
 
-from lark import Lark, Token
+from lark import Lark
+from lark import Token as LarkToken
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 from lark.lexer import Lexer, PatternStr
 
@@ -34,6 +35,28 @@ OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
 # `and`, `concat`...) are names where the parser cannot take the keyword.
 RESERVED = frozenset({"IMPORT", "BLOCK", "NETWORK", "LET", "INPUT", "OUTPUT", "REPEAT", "IF", "EXPECT"})
 CLOSERS = {close: open_ for open_, close in OPENERS.items()}
+
+
+class Token:
+    """A token, as lean as the parser needs: type, text, offsets.
+
+    Lark's own Token (a str subclass with line and column) costs three times
+    as much to make, and there is one per word of a spec. Lark reads only
+    `type` while parsing, and the position attributes, which are None here,
+    when it makes an end-of-file token or an error.
+    """
+
+    __slots__ = ("type", "value", "start_pos", "end_pos")
+    line = column = end_line = end_column = None
+
+    def __init__(self, type_: str, value: str, start_pos: int = 0, end_pos: int = 0) -> None:
+        self.type = type_
+        self.value = value
+        self.start_pos = start_pos
+        self.end_pos = end_pos
+
+    def __repr__(self) -> str:
+        return f"Token({self.type!r}, {self.value!r})"
 
 
 def parse(source: Source, collector: Collector) -> ast.File | None:
@@ -200,7 +223,7 @@ class _Lexer(Lexer):
                 keyword = keywords[value]
                 if keyword in acceptable or "NAME" not in acceptable or keyword in RESERVED:
                     kind = keyword
-            tok = Token(kind, value, start, None, None, None, None, end)
+            tok = Token(kind, value, start, end)
             depth = len(b.stack)
             b.observe(tok)
             if b.skipping:
@@ -229,7 +252,7 @@ def _accepts(parser_state, term: str) -> bool:
     trial.parse_conf = copy.copy(trial.parse_conf)
     trial.parse_conf.callbacks = {}
     try:
-        trial.feed_token(Token(term, ""))
+        trial.feed_token(LarkToken(term, ""))
     except UnexpectedInput:
         return False
     return True
@@ -318,7 +341,7 @@ class _Recovery:
                 break  # a statement (or a top-level item) may begin here
             ps.state_stack.pop()
             value = ps.value_stack.pop()
-            if isinstance(value, Token):
+            if isinstance(value, (Token, LarkToken)):
                 opened += (value.type in OPENERS) - (value.type in CLOSERS)
         return opened
 
@@ -470,11 +493,11 @@ def _label(tok: Token) -> str:
 
 # -- the AST builder ---------------------------------------------------------------------------
 def _start(x) -> int:
-    return x.start_pos if isinstance(x, Token) else x.span.start
+    return x.start_pos if type(x) is Token else x.span.start
 
 
 def _end(x) -> int:
-    return x.end_pos if isinstance(x, Token) else x.span.end
+    return x.end_pos if type(x) is Token else x.span.end
 
 
 _INT = re.compile(r"\d+(?:_\d+)*")
@@ -549,15 +572,16 @@ class _Builder:
         return ast.Expect(c[1], span=self._span(c[0], c[1]))
 
     def layers_stmt(self, c):
-        label = self._ident(c[0]) if len(c) == 2 else None
-        return ast.Layers(c[-1], label, span=self._span(c[0], c[-1]))
+        if len(c) == 1:
+            return ast.Layers(c[0], None, span=c[0].span)
+        return ast.Layers(c[1], self._ident(c[0]), span=self._span(c[0], c[1]))
 
     def bind_stmt(self, c):
         return ast.Bind(self._ident(c[0]), c[1], span=self._span(c[0], c[1]))
 
     # -- chains ------------------------------------------------------------------------
     def chain(self, c):
-        return ast.Chain(tuple(c), span=self._span(c[0], c[-1]))
+        return ast.Chain(tuple(c), span=c[0].span if len(c) == 1 else self._span(c[0], c[-1]))
 
     def call(self, c):
         name = self._ident(c[0])
@@ -653,7 +677,7 @@ class _Builder:
     def _operand(self, items: list, pos: int):
         """An operand with its prefixes: `not` takes a comparison, `-` and `+` one operand."""
         first = items[pos]
-        if not isinstance(first, Token):
+        if type(first) is not Token:
             return first, pos + 1
         if first.type == "NOT":
             operand, pos = self._climb(items, pos + 1, ast.NOT_PRECEDENCE + 1)
