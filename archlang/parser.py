@@ -404,6 +404,8 @@ class _Recovery:
                 help_ = f"`{tok.value}` starts a statement: put it on a line of its own (or after `;`)"
             elif expected == {"BAR", "_NL"}:
                 help_ = "each path of `concat { }` and `add { }` starts with `|`"
+            elif tok.type == "COMMA" and expected == {"RPAR"}:
+                help_ = "archlang has no tuples: write a list, as in k=[1, 7]"
             run.collector.error("E101", f"expected {_expected_words(expected)}, found {_describe(tok)}",
                                 span, label=_label(tok), help=help_)
 

@@ -317,6 +317,11 @@ def test_missing_comma_says_what_was_expected_and_found() -> None:
     assert d.message == "expected `)` or `,`, found `k`"
 
 
+def test_a_python_tuple_gets_a_hint() -> None:
+    (d,) = parse_errors("network N {\n    conv(16, k=(1, 7))\n}\n")
+    assert d.code == "E101" and "k=[1, 7]" in d.help
+
+
 def test_unexpected_token_at_statement_start() -> None:
     (d,) = parse_errors("network N {\n    conv(6) )\n}\n")
     assert d.code == "E101" and "no open `(`" in d.message
