@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from .diagnostics import Diagnostic, SpecError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .ir import Graph
     from .limits import Limits
     from .program import Program
 

@@ -841,8 +841,7 @@ class Elaborator:
                           help=f"did you mean `{close}`?" if close else None)
 
     def _call_op(self, op: str, call: ast.Call, body: _Body, flow: Flow, label: str | None) -> Flow:
-        ctx = self._ctx(body, flow)
-        positional, keywords, ok = self._arguments(call, ctx, body)
+        positional, keywords, ok = self._arguments(call, body, flow)
         args = bind(op, positional, keywords, call.span, body.report) if ok else None
         if args is None:
             return flow.fail()
@@ -850,10 +849,15 @@ class Elaborator:
         node = self._add(op, args, (flow,), call.span, local, body, label)
         return Flow(node.id, node.failed)
 
-    def _arguments(self, call: ast.Call, ctx: EvalContext, body: _Body):
+    def _arguments(self, call: ast.Call, body: _Body, flow: Flow):
         positional, keywords, ok = [], [], True
+        ctx = None
         for arg in call.args:
-            value = self.evaluate(arg.value, ctx)
+            if type(arg.value) in _LITERALS:  # most arguments: no context needed
+                value = arg.value.value
+            else:
+                ctx = ctx or self._ctx(body, flow)
+                value = self.evaluate(arg.value, ctx)
             ok = ok and value is not FAIL
             if isinstance(value, TensorRef):
                 body.report.error("E204", f"`{value.name}` is a tensor, not an argument value",
@@ -1004,10 +1008,10 @@ class Elaborator:
         node = graph.add_node(op, args, tuple(f.node for f in flows if f.node is not None), span,
                               _join(body.scope.path, local),
                               body.scope, label)
-        if any(f.failed for f in flows):
-            node.failed = True
-        else:
-            passes.infer_node(graph, node, self.collector, self.limits)
+        # infer_node stays silent about a failed input, but still reports the
+        # errors of the node's own arguments (groups, p="same" with a stride...).
+        node.failed = any(f.failed for f in flows)
+        passes.infer_node(graph, node, self.collector, self.limits)
         return node
 
     def _nested(self, body: _Body, flow: Flow | None, span: Span, prefix: str | None = None) -> _Body:
@@ -1043,6 +1047,9 @@ Elaborator._LAYERS = {
 
 
 # -- helpers ------------------------------------------------------------------------------------
+_LITERALS = frozenset({ast.Num, ast.Str, ast.Bool})
+
+
 def _join(path: str, local: str) -> str:
     return f"{path}.{local}" if path else local
 
