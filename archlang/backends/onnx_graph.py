@@ -32,6 +32,8 @@ _CLEANUP_RULES = (
     "no_op_cast_rule", "no_op_expand_rule", "no_op_transpose_rule", "transpose_transpose_rule",
     "add_0_rule", "sub_0_rule", "mul_by_1_rule", "div_by_1_rule", "dropout_inference_rule",
     "dropout_zero_rule",
+    # conv(bias=false) is traced with an explicit zero bias; an all-zero bias is dropped
+    "remove_optional_bias_from_conv_rule", "remove_optional_bias_from_gemm_rule",
 )
 
 
