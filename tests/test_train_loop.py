@@ -225,3 +225,14 @@ def test_one_epoch_on_the_gpu_with_amp_and_channels_last(tmp_path):
     result = train(source(lenet_bn, (1, 28, 28)), config(tmp_path, batch_size=32, lr=None, device="cuda",
                                                          amp=True, channels_last=True))
     assert result.history.last.test_acc > 0.5
+
+
+def test_a_folder_of_images_trains_through_dataloader_workers(tmp_path):
+    from test_train_data import write_folder
+
+    write_folder(tmp_path / "imgs", classes=("a", "b", "c"), per_class=8)
+    net = lambda: nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3))
+    result = train(source(net, (3, 8, 8), classes=3, name="Folder"),
+                   config(tmp_path, data=f"folder:{tmp_path / 'imgs'}", batch_size=8, workers=1))
+    record = result.history.last
+    assert (record.examples, result.status) == (19, "done")   # 24 images, 5 held out for testing

@@ -143,7 +143,11 @@ class _PlanSampler:
     def __iter__(self):
         order = self.plan.order(self.epoch)
         for step in range(self.start, self.plan.steps):
-            yield self.plan.local(order, step).tolist()
+            indices = self.plan.local(order, step).tolist()
+            # only the last evaluation batch can leave a process nothing (training keeps
+            # two examples a process); a DataLoader cannot collate an empty batch
+            if indices:
+                yield indices
 
 
 def fit_folders(data: FolderData, fit_: Fit) -> None:
