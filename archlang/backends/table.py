@@ -269,7 +269,7 @@ def render(graph: Graph, fmt: str = "table", depth: int | None = None) -> str:
     if fmt == "csv":
         return render_csv(graph, depth)
     if fmt == "json":
-        return json.dumps(to_json(graph), indent=2)
+        return dump_json(to_json(graph))
     raise ValueError(f"unknown table format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
@@ -374,6 +374,16 @@ def to_json(graph: Graph) -> dict:
         out["conditions"] = list(graph.conditions)
     out["layers"] = [_layer_json(n) for n in graph.nodes if n.op != "input"]
     return out
+
+
+def dump_json(data: dict) -> str:
+    """One key per line and one layer per line: readable, and a changed layer is a one-line diff."""
+    def item(key: str, value: Any) -> str:
+        if key == "layers" and value:
+            inner = ",\n".join("    " + json.dumps(layer) for layer in value)
+            return f'  "{key}": [\n{inner}\n  ]'
+        return f"  {json.dumps(key)}: {json.dumps(value)}"
+    return "{\n" + ",\n".join(item(k, v) for k, v in data.items()) + "\n}"
 
 
 def _port_json(graph: Graph, port) -> dict:
