@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Collection, Iterable
 
 from . import passes, syntax as ast
 from .diagnostics import Collector, Frame
@@ -145,9 +145,10 @@ class Evaluator:
     """Evaluates expressions at compile time; errors become E209, E212, E213.
 
     `env` holds the names; `tensors` gives `cur` and `in` (None where there
-    is no tensor, as in a top-level `let`). With `symbols`, an unknown name
-    that starts with an upper-case letter is a symbolic size (input shapes,
-    `expect`).
+    is no tensor, as in a top-level `let`). `symbols` says which otherwise
+    unknown names are symbolic sizes (`shapes.Expr`), so that `H // 2` is a
+    size like any other: the input's symbols in a network body, any name
+    that starts with an upper-case letter in an input declaration.
     """
 
     def __init__(self) -> None:
@@ -186,11 +187,19 @@ class Evaluator:
             return ctx.env.lookup(e.id)
         except KeyError:
             pass
-        if ctx.symbols and e.id[:1].isupper():
-            return e.id
-        candidates = ctx.env.names() | ({"cur", "in"} if ctx.tensors else set())
+        if ctx.is_symbol(e.id):
+            return Expr.symbol(e.id)
+        if e.id in ctx.hidden_symbols:
+            return self._fail(ctx, "E209", f"`{e.id}` is a symbol of the network's input, which a block does not "
+                                      f"see", e.span, label="not defined in this block",
+                              help="use the sizes of the tensor the block receives, such as `in.h` or `cur.w`")
+        known = ctx.known_symbols()
+        candidates = ctx.env.names() | ({"cur", "in"} if ctx.tensors else set()) | set(known)
         close = suggest(e.id, candidates)
-        return self._fail(ctx, "E209", f"unknown name `{e.id}`", e.span, label="not defined here",
+        message = f"unknown name `{e.id}`"
+        if e.id[:1].isupper() and ctx.symbols is not False:  # meant as a size, most likely
+            message += f": not a symbol of the input (its symbols: {', '.join(known) or 'none'})"
+        return self._fail(ctx, "E209", message, e.span, label="not defined here",
                           help=f"did you mean `{close}`?" if close else None)
 
     def _attr(self, e: ast.Attr, ctx: "EvalContext"):
@@ -333,10 +342,21 @@ class EvalContext:
     env: Env
     report: "_Reporter"
     tensors: "Callable[[str], Any] | None" = None  # "cur"/"in" -> shape, or None when absent
-    symbols: bool = False
+    # Names that are symbolic sizes: a collection (a network body: its input's
+    # symbols), True (an input declaration: any upper-case name) or False (none).
+    symbols: "bool | Collection[str]" = False
+    hidden_symbols: Collection[str] = ()  # the network's symbols, seen from a block (for the error)
 
     def tensor(self, name: str):
         return self.tensors(name) if self.tensors is not None else None
+
+    def is_symbol(self, name: str) -> bool:
+        if self.symbols is True:
+            return name[:1].isupper()
+        return self.symbols is not False and name in self.symbols
+
+    def known_symbols(self) -> list[str]:
+        return [] if isinstance(self.symbols, bool) else list(self.symbols)
 
 
 # -- reporting with the call stack ----------------------------------------------------------------
@@ -498,6 +518,7 @@ class Elaborator:
         self.active_blocks: list[str] = []     # the block calls being elaborated, outermost first
         self.bindings: list[tuple[str, Flow, Span]] = []  # for W504
         self.input_override: list | None = None
+        self.symbols: dict[str, None] = {}  # the inputs' symbols so far, in order (a set that keeps it)
         self.block_labels: dict[str, set[str]] = {}  # block name -> the labels in its body
 
     # -- the network ------------------------------------------------------------------------------
@@ -598,14 +619,9 @@ class Elaborator:
                                           "repeat, if or path", stmt.span)
             return flow
         value = self.evaluate(stmt.shape, EvalContext(body.env, body.report, symbols=True))
-        if self.input_override is not None:
-            value = tuple(self.input_override)
-        if value is FAIL:
-            value = ()
-        elif not isinstance(value, tuple):
-            body.report.error("E211", f"an input shape is a list like [3, 224, 224], got {show(value)}",
-                              stmt.shape.span)
-            value = ()
+        if self.input_override is not None:  # sizes from --input or the API: symbols by name
+            value = tuple(Expr.symbol(d) if isinstance(d, str) else d for d in self.input_override)
+        value = self._input_shape(value, stmt, body)
         name = stmt.name.name if stmt.name else ""
         if stmt.name is not None:
             if body.names.label(stmt.name, body.report) is None or self._bound_twice(stmt.name, body):
@@ -619,6 +635,25 @@ class Elaborator:
         if name:
             body.tensors[name] = new
         return new
+
+    def _input_shape(self, value, stmt: ast.Input, body: _Body) -> tuple:
+        """The declared shape, its symbols now known to the body; () after an error."""
+        if value is FAIL:
+            return ()
+        if not isinstance(value, tuple):
+            body.report.error("E211", f"an input shape is a list like [3, 224, 224], got {show(value)}",
+                              stmt.shape.span)
+            return ()
+        for d in value:
+            if isinstance(d, Expr) and d.atom() is None or not (_is_int(d) or isinstance(d, Expr)):
+                body.report.error("E211", f"an input size is an int or a symbol, got {show(d)}", stmt.shape.span,
+                                  help="name each size by itself, as in input [3, H, W]; relations between "
+                                       "sizes belong in expect, as in expect [3, H, 2 * H]")
+                return ()
+        for d in value:
+            if isinstance(d, Expr):
+                self.symbols.setdefault(str(d), None)
+        return value
 
     def _output(self, stmt: ast.Output, body: _Body, flow: Flow | None) -> Flow | None:
         if body.kind != "network":
@@ -650,10 +685,10 @@ class Elaborator:
     def _expect(self, stmt: ast.Expect, body: _Body, flow: Flow | None) -> Flow | None:
         if flow is None:
             return self._no_input(stmt, body)
-        ctx = self._ctx(body, flow, symbols=True)
+        ctx = self._ctx(body, flow)
         if isinstance(stmt.shape, ast.List):  # written out: `_` is allowed among the sizes
-            items = stmt.shape.items
-            expected = [None if isinstance(i, ast.Name) and i.id == "_" else self.evaluate(i, ctx) for i in items]
+            expected = [None if isinstance(i, ast.Name) and i.id == "_" else self.evaluate(i, ctx)
+                        for i in stmt.shape.items]
         else:  # a list-valued expression: `expect s` after `let s = [64, 56, 56]`
             value = self.evaluate(stmt.shape, ctx)
             if value is FAIL:
@@ -662,20 +697,14 @@ class Elaborator:
                 body.report.error("E211", f"expect takes a shape, like expect [64, _, _], got {show(value)}",
                                   stmt.shape.span)
                 return flow
-            items, expected = (stmt.shape,) * len(value), list(value)
+            expected = list(value)
         if flow.failed or any(v is FAIL for v in expected):
             return flow
-        bad = [v for v in expected if v is not None and not (_is_int(v) or isinstance(v, (str, Expr)))]
+        bad = [v for v in expected if v is not None and not (_is_int(v) or isinstance(v, Expr))]
         if bad:
             body.report.error("E211", f"expect takes sizes (ints, symbols or _), got {show(bad[0])}",
                               stmt.shape.span)
             return flow
-        for item, value in zip(items, expected):
-            if isinstance(value, str) and value not in self.graph.symbols:
-                symbols = ", ".join(self.graph.symbols) or "none"
-                body.report.error("E209", f"unknown name `{value}`: not a symbol of the input (its symbols: "
-                                          f"{symbols})", item.span, help="use _ for a size that may be anything")
-                return flow
         passes.check_expect(self.graph, flow.node, expected, stmt.span, self.collector, body.report.frames)
         return flow
 
@@ -1027,13 +1056,17 @@ class Elaborator:
     def _shape(self, flow: Flow):
         return UNKNOWN if flow.failed or flow.node is None else self.graph[flow.node].shape
 
-    def _ctx(self, body: _Body, flow: Flow | None, symbols: bool = False) -> EvalContext:
+    def _ctx(self, body: _Body, flow: Flow | None) -> EvalContext:
+        """What an expression in `body` sees. A block's body does not see the network's
+        symbols: a block is written for any network, and takes sizes from `in`."""
 
         def tensor(which: str):
             target = flow if which == "cur" else body.entry
             return None if target is None else self._shape(target)
 
-        return EvalContext(body.env, body.report, tensor, symbols)
+        if self.active_blocks:
+            return EvalContext(body.env, body.report, tensor, (), self.symbols)
+        return EvalContext(body.env, body.report, tensor, self.symbols)
 
 
 Elaborator._STATEMENTS = {

@@ -274,6 +274,38 @@ def test_expect_with_symbols_of_the_input() -> None:
     assert codes(graph) == ["E209"]
 
 
+def test_symbols_are_sizes_in_every_expression_of_the_network() -> None:
+    graph = clean("input [3, H, W]\nlet h = H // 2\nconv(16, k=3, p=1, s=2)\nmaxpool(2, s=1)\n"
+                  "expect [16, (H - 1) // 2, W // 2 + W % 2 - 1]\nexpect [16, h + H % 2 - 1, _]")
+    assert graph.output_shapes() == [(16, (H - 1) // 2, (W - 1) // 2)]
+    (d,) = graph_of("input [3, H, W]\nmaxpool(2)\nexpect [3, H // 2, W * 2]").diagnostics
+    assert d.code == "E307" and "[3, H // 2, 2 * W]" in d.message
+
+
+@pytest.mark.parametrize("expr, message", [
+    ("H + \"a\"", 'cannot add a symbolic size (H) and a string ("a")'),
+    ("H / 2", "`H / 2` mixes a symbolic size with /"),
+    ("[1, 2][W]", "an index must be an int, got W"),
+    ("Hight // 2", "unknown name `Hight`: not a symbol of the input (its symbols: H, W)"),
+])
+def test_symbol_errors_speak_of_sizes(expr: str, message: str) -> None:
+    (d,) = graph_of(f"input [3, H, W]\nexpect [3, _, {expr}]").diagnostics
+    assert message in d.message and "string (\"H" not in d.message
+
+
+def test_a_symbol_is_no_argument_and_no_block_sees_the_network_symbols() -> None:
+    (d,) = graph_of("input [3, H, W]\nconv(H // 2, k=1)").diagnostics
+    assert d.code == "E204" and "H // 2 (a symbolic size)" in d.message
+    (d,) = graph_of("input [3, H, W]\nB()", "block B { expect [3, H, _] }").diagnostics
+    assert d.code == "E209" and d.call_stack[0].call == "B()" and "a block does not see" in d.message
+
+
+def test_input_sizes_are_ints_or_plain_symbols() -> None:
+    for shape in ('[3, 2 * H, W]', '[3, "H", 8]'):
+        (d,) = graph_of(f"input {shape}").diagnostics
+        assert d.code == "E211" and "an int or a symbol" in d.message
+
+
 # -- DAGs ------------------------------------------------------------------------------------------
 def test_bindings_merges_and_outputs() -> None:
     graph = clean("input x: [3, 8, 8]\n"
