@@ -1,0 +1,178 @@
+"""One input through every stage a user can reach, bounded in time.
+
+`run_input(data)` writes the bytes to a file (so reading, BOMs, CRLF and
+non-UTF-8 bytes take the real path), then does what `check`, `shapes`,
+`build` and `render` do: load the program, elaborate each network, render the
+diagnostics in every form, make the layer table and its JSON, generate the
+PyTorch source (and compile it: generated code that is not valid Python is a
+crash too, as is one that defines no class of the network's name) and draw the
+DOT text. Only `SpecError` and `UsageError` are answers; any other exception
+escaping archlang is a crash, and an input that runs past its time is a hang.
+
+Each input runs under a wall-clock alarm raising `Timeout`, a BaseException so
+that no `except Exception` in archlang can swallow it.
+"""
+from __future__ import annotations
+
+import ast as python_ast
+import contextlib
+import hashlib
+import json
+import signal
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archlang import program
+from archlang.backends import graphviz as graphviz_backend
+from archlang.backends import table
+from archlang.diagnostics import SpecError, UsageError, render_json, render_pretty, render_short
+from archlang.limits import DEFAULT_LIMITS, Limits
+
+MAX_NETWORKS = 3   # a fuzzed file may hold many networks; the first few are elaborated
+
+
+class Timeout(BaseException):
+    """The input ran past its time."""
+
+
+@dataclass
+class Outcome:
+    status: str                  # "ok", "crash" or "hang"
+    seconds: float
+    codes: list[str] = field(default_factory=list)   # the diagnostics' codes, in order
+    stage: str = ""              # where it crashed or hung
+    error: str = ""              # "ValueError: ..." for a crash
+    where: str = ""              # the innermost archlang frame of the crash: "parser.py:512 in _number_value"
+    trace: str = ""
+
+    @property
+    def signature(self) -> str:
+        """What makes two crashes the same bug: the exception type and where it was raised."""
+        return f"{self.stage} | {self.error.split(':')[0]} | {self.where}"
+
+
+class _Stage:
+    """Remembers which stage is running, for the report."""
+
+    def __init__(self) -> None:
+        self.name = "start"
+
+    def __call__(self, name: str) -> "_Stage":
+        self.name = name
+        return self
+
+
+def run_input(data: bytes, workdir: Path, limits: Limits | None = None, timeout: float = 10.0,
+              build: bool = True) -> Outcome:
+    """Write `data` to workdir/spec.arch and run it; never raises (but KeyboardInterrupt)."""
+    spec = workdir / "spec.arch"
+    spec.write_bytes(data)
+    return run_file(spec, limits, timeout, build)
+
+
+def run_file(spec: Path, limits: Limits | None = None, timeout: float = 10.0, build: bool = True) -> Outcome:
+    """Run the spec at `spec` (its imports relative to it) through every stage."""
+    stage = _Stage()
+    codes: list[str] = []
+    start = time.perf_counter()
+    try:
+        with _alarm(timeout):
+            _stages(spec, limits or DEFAULT_LIMITS, stage, codes, build)
+    except Timeout:
+        return Outcome("hang", time.perf_counter() - start, codes, stage.name, f"Timeout: over {timeout} s")
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - anything else escaping archlang is the finding
+        return Outcome("crash", time.perf_counter() - start, codes, stage.name,
+                       f"{type(exc).__name__}: {_short(str(exc))}", _innermost(exc), _trace(exc))
+    return Outcome("ok", time.perf_counter() - start, codes)
+
+
+def _stages(spec: Path, limits: Limits, stage: _Stage, codes: list[str], build: bool) -> None:
+    stage("load")
+    try:
+        prog = program.build(spec, limits)
+    except UsageError:
+        codes.append("usage")
+        return
+    _diagnostics(prog.diagnostics, codes, stage)
+    if not prog.ok:
+        return
+    for name in prog.networks[:MAX_NETWORKS]:
+        stage("elaborate")
+        graph = prog.elaborate(name)
+        _diagnostics(graph.diagnostics, codes, stage)
+        stage("shapes")
+        table.render(graph, "table")
+        json.dumps(table.to_json(graph))
+        stage("render")
+        graphviz_backend.to_dot(graph)
+        if build and graph.ok:
+            _build(graph, stage, codes)
+
+
+def _diagnostics(diags, codes: list[str], stage: _Stage) -> None:
+    """Every rendering of every diagnostic: spans, excerpts and JSON must hold up."""
+    stage("diagnostics")
+    codes.extend(d.code for d in diags)
+    render_pretty(diags, color=True)
+    render_short(diags)
+    json.loads(render_json(diags))
+
+
+def _build(graph, stage: _Stage, codes: list[str]) -> None:
+    from archlang.backends import torch_source  # imports torch once per process
+
+    stage("build")
+    try:
+        emitted = torch_source.emit(graph)
+    except SpecError as err:  # a layer argument that depends on a symbolic size
+        codes.extend(d.code for d in err.diagnostics)
+        return
+    stage("build: compile the generated source")
+    tree = python_ast.parse(emitted.source)
+    compile(tree, "<generated>", "exec")
+    classes = [n.name for n in tree.body if isinstance(n, python_ast.ClassDef)]
+    if emitted.network_class not in classes:
+        raise AssertionError(f"the generated source defines no class {emitted.network_class}")
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float):
+    def ring(signum, frame):
+        raise Timeout()
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _innermost(exc: BaseException) -> str:
+    """The deepest frame inside archlang/ (else the deepest of all): file:line in function."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if "/archlang/" in f.filename.replace("\\", "/")] or frames
+    if not ours:
+        return "?"
+    f = ours[-1]
+    return f"{Path(f.filename).name}:{f.lineno} in {f.name}"
+
+
+def _trace(exc: BaseException) -> str:
+    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    text = "".join(lines)
+    return text if len(text) < 20_000 else text[:5_000] + "\n...\n" + text[-10_000:]
+
+
+def _short(text: str, width: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
