@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import inspect
 import json
+import textwrap
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from torch import nn
 
 from ..ir import Graph, Node, Scope
-from .torch_common import BlockPlan, Step, constructors, plan, safe_variable
+from .torch_common import MERGES, BlockPlan, Step, constructors, plan, safe_variable
 
 LINE = 88          # black's default line length
 INDENT = "    "
@@ -82,14 +83,15 @@ class _FileWriter:
         are; comparing text also guards against a key that misses something.
         """
         scope = block_plan.scope
-        init = self._init_lines(block_plan)
-        forward = _Forward(self, block_plan, ["x"], {scope.entry: "x"}, [scope.exit]).lines()
+        forward_writer = _Forward(self, block_plan, ["x"], {scope.entry: "x"}, [scope.exit])
+        forward = forward_writer.lines()
+        init = self._init_lines(block_plan, forward_writer.inplace)
         key = (scope.block, tuple(init), tuple(forward))
         name = self._by_body.get(key)
         if name is None:
             name = self._by_body[key] = self.reserve_class_name(scope.block)
-            doc = _docstring(self._block_summary(scope))
-            self.classes.append(_class_text(name, doc, [], "self", init, "self, x", forward))
+            doc = self._block_doc(scope)
+            self.classes.append(_class_text(name, doc, [], ["self"], init, ["self", "x"], forward))
         self.class_of[id(block_plan)] = name
 
     def add_network(self, root: BlockPlan, name: str) -> None:
@@ -97,67 +99,77 @@ class _FileWriter:
         params = {safe_variable(k): v for k, v in g.params.items()}
         ports = [safe_variable(p.name) for p in g.inputs]
         values = {p.node: var for p, var in zip(g.inputs, ports)}
-        forward = _Forward(self, root, ports, values, [p.node for p in g.outputs]).lines()
+        forward_writer = _Forward(self, root, ports, values, [p.node for p in g.outputs])
+        forward = forward_writer.lines()
         attributes = [
-            f"arch_params = {_literal(dict(g.params))}",
-            f"arch_inputs = {_literal([(p.name, tuple(map(_dim_value, g.nodes[p.node].shape))) for p in g.inputs])}",
-            f"arch_outputs = {_literal([(p.name, tuple(map(_dim_value, g.nodes[p.node].shape))) for p in g.outputs])}",
+            *_layout(_Bracket("{", "}", [f"{_literal(k)}: {_literal(v)}" for k, v in g.params.items()]), 1,
+                     "arch_params = ", ""),
+            *_layout(_Bracket("[", "]", [_port_literal(g, p) for p in g.inputs]), 1, "arch_inputs = ", ""),
+            *_layout(_Bracket("[", "]", [_port_literal(g, p) for p in g.outputs]), 1, "arch_outputs = ", ""),
         ]
-        init = self._params_check(name, params) + self._init_lines(root)
-        signature = ", ".join(["self"] + [f"{k}={_literal(v)}" for k, v in params.items()])
-        doc = _docstring(f"{g.name}{_call_args(g.params)}: {_ports_summary(g)}.")
-        self.classes.append(_class_text(name, doc, attributes, signature, init, ", ".join(["self"] + ports), forward))
+        init = self._params_check(name, params) + self._init_lines(root, forward_writer.inplace)
+        init_signature = ["self"] + [f"{k}={_literal(v)}" for k, v in params.items()]
+        doc = _docstring([f"{g.name}{_call_args(g.params)}: {_ports_summary(g)}."], 1)
+        self.classes.append(_class_text(name, doc, attributes, init_signature, init, ["self", *ports], forward))
 
-    def _init_lines(self, block_plan: BlockPlan) -> list[str]:
+    def _init_lines(self, block_plan: BlockPlan, inplace: set[str]) -> list[str]:
         lines = []
         for step in block_plan.members:
             if step.block is not None:
-                value: Any = _Call(self.class_of[id(step.block)], [])
+                value: Any = _call(self.class_of[id(step.block)], [])
             else:
-                value = self._constructor(step.node)
+                value = self._constructor(step.node, step.attr in inplace)
             lines.extend(_layout(value, 2, f"self.{step.attr} = ", ""))
         return lines
 
-    def _constructor(self, node: Node) -> "_Call":
+    def _constructor(self, node: Node, inplace: bool) -> _Bracket:
         cls_name, kwargs = self.layers[node.id]
-        return _Call(f"nn.{cls_name}", _constructor_args(cls_name, kwargs))
+        if inplace:
+            kwargs = {**kwargs, "inplace": True}
+        return _call(f"nn.{cls_name}", _constructor_args(cls_name, kwargs))
 
     def _params_check(self, name: str, params: dict[str, Any]) -> list[str]:
         """The honest answer to "what if a parameter changes": refuse, say how to rebuild."""
         if not params:
             return []
-        names = ", ".join(params) + ("," if len(params) == 1 else "")
-        values = ", ".join(_literal(v) for v in params.values()) + ("," if len(params) == 1 else "")
+        if len(params) == 1:
+            ((param, value),) = params.items()
+            test = f"{param} != {_literal(value)}"
+        else:
+            test = f"({', '.join(params)}) != ({', '.join(_literal(v) for v in params.values())})"
         built = ", ".join(f"{k}={_literal(v)}" for k, v in params.items())
         return [
-            f"{INDENT * 2}if ({names}) != ({values}):",
+            f"{INDENT * 2}if {test}:",
             f"{INDENT * 3}raise ValueError(",
             f"{INDENT * 4}{_string(f'{name} was generated for {built}; ')}",
             f"{INDENT * 4}{_string('build it again with `archlang build --set NAME=VALUE` for other values')}",
             f"{INDENT * 3})",
         ]
 
-    def _block_summary(self, scope: Scope) -> str:
-        entry = self.graph.nodes[scope.entry].shape
-        where = f", called at {_location(scope.span)}" if scope.span is not None else ""
-        return f"{scope.call} on {_spec_shape(entry)}{where}."
+    def _block_doc(self, scope: Scope) -> list[str]:
+        summary = f"{_inert(scope.call)} on {_spec_shape(self.graph.nodes[scope.entry].shape)}"
+        if scope.span is None:
+            return _docstring([summary + "."], 1)
+        return _docstring([f"{summary}; called at {_location(scope.span)}.", f"{summary}.",
+                           f"Called at {_location(scope.span)}."], 1)
 
     def text(self) -> str:
         g = self.graph
-        file = _location(g.span, line=False) if g.span is not None else None
-        origin = f" from {file}" if file else ""
-        rebuild = " ".join(
-            ["archlang build", file or "SPEC", f"--network {g.name}"]
-            + [f"--set {k}={_arch_literal(v)}" for k, v in g.params.items()]
-        )
+        file = _location(g.span, line=False) if g.span is not None else "SPEC"
+        rebuild = _command(["archlang", "build", file, "--network", g.name]
+                           + [f"--set {k}={_arch_literal(v)}" for k, v in g.params.items()])
+        about = (f"Depends on torch only. Input {_ports_summary(g)}; the shapes in the comments lead "
+                 f"with the batch N. The classes are specialised to the parameter values they "
+                 f"were built with; to change one, build again:")
+        raw = "r" if "\\" in rebuild else ""  # the continuation backslash, kept as written
+        title = textwrap.wrap(f"{g.name}: PyTorch source generated by archlang from {file}.", LINE - 4)
         header = [
-            '"""' + f"{g.name}, generated by archlang{origin}. Depends on torch only.",
+            f'{raw}"""{title[0]}',
+            *title[1:],
             "",
-            f"Input {_ports_summary(g)}; shapes in comments lead with the batch N.",
-            "The classes are specialised to the parameter values they were built with;",
-            "to change one, build again:",
+            *textwrap.wrap(about, LINE),
             "",
-            f"    {rebuild}",
+            *rebuild.splitlines(),
             '"""',
             "",
         ]
@@ -176,7 +188,22 @@ class _Line:
     inputs: tuple            # the value keys it reads
     build: Callable[[list[str]], Any]   # input variables -> expression
     comment: str
-    droppable: bool          # a merge: no effect besides its value
+    op: str                  # the node's op, or "block"
+    attr: str | None = None  # the module it calls
+
+    @property
+    def droppable(self) -> bool:
+        """A merge has no effect besides its value."""
+        return self.op in MERGES
+
+
+# In place, as torchvision writes `out += identity` and `nn.ReLU(inplace=True)`:
+# saves an activation per ReLU in training. Only where nothing can tell: the
+# value dies at this step, was made in this forward by an op whose backward
+# does not read its output, and no view of it (flatten, dropout's identity in
+# eval) or block call may still hold it.
+SAFE_PRODUCERS = frozenset({"conv", "linear", "bn", "add", "concat", "maxpool", "avgpool", "gap", "adaptive_avgpool"})
+ALIASING = frozenset({"flatten", "dropout"})
 
 
 class _Forward:
@@ -186,7 +213,8 @@ class _Forward:
     and a layer's output takes its input's name when that input dies there,
     so chains read `x = self.conv1(x)` and intermediates are freed early.
     Merges whose result nobody reads are dropped; layers always run (their
-    parameters exist and are trained, and the spec asked for them).
+    parameters exist and are trained, and the spec asked for them). ReLUs and
+    two-way adds work in place where that is safe (see SAFE_PRODUCERS).
     """
 
     POOL_START = ("x", "y", "z")
@@ -199,6 +227,8 @@ class _Forward:
         self.params = params
         self.values = dict(values)      # value key -> its variable
         self.outputs = outputs
+        self.inplace: set[str] = set()  # attributes of ReLUs that run in place
+        self._param_keys = set(values)
 
     def lines(self) -> list[str]:
         steps = _drop_dead_merges([self._describe(i, s) for i, s in enumerate(self.plan.steps)], self.outputs)
@@ -217,12 +247,28 @@ class _Forward:
             if step.key not in last_use:   # nobody reads it: run it for its effects only
                 out.extend(_statement(step.build(in_vars), "", step.comment))
                 continue
-            var = self.values[dying[0]] if dying else _free_name(live, self.POOL_START)
+            overwritable = [k for k in dying if self._overwritable(k)]
+            if step.op == "add" and len(step.inputs) == 2 and overwritable:
+                var = self.values[overwritable[0]]
+                other = in_vars[1] if step.inputs[0] == overwritable[0] else in_vars[0]
+                out.extend(_statement(other, f"{var} += ", step.comment))
+            else:
+                if step.op == "relu" and overwritable:
+                    self.inplace.add(step.attr)
+                var = self.values[dying[0]] if dying else _free_name(live, self.POOL_START)
+                out.extend(_statement(step.build(in_vars), f"{var} = ", step.comment))
             live.add(var)
             self.values[step.key] = var
-            out.extend(_statement(step.build(in_vars), f"{var} = ", step.comment))
         out.append(f"{INDENT * 2}return {', '.join(self.values[k] for k in self.outputs)}")
         return out
+
+    def _overwritable(self, key) -> bool:
+        if key in self._param_keys or not isinstance(key, int):
+            return False
+        g = self.graph
+        scope = self.plan.scope
+        return g.nodes[key].op in SAFE_PRODUCERS and all(
+            g.nodes[u].op not in ALIASING and g.nodes[u].scope is scope for u in g.users(key))
 
     def _describe(self, index: int, step: Step) -> _Line:
         g = self.graph
@@ -230,24 +276,24 @@ class _Forward:
             scope = step.block.scope
             # A block yielding its own input (all its layers unused) still runs.
             key = scope.exit if scope.exit != scope.entry else ("call", index)
-            call = _caller(f"self.{step.attr}")
-            return _Line(key, (scope.entry,), call, _comment(g.nodes[scope.exit].shape, scope.span), False)
+            comment = _comment(g.nodes[scope.exit].shape, scope.span)
+            return _Line(key, (scope.entry,), _caller(f"self.{step.attr}"), comment, "block", step.attr)
         node = step.node
         comment = _comment(node.shape, node.span)
         if step.kind == "layer":
-            return _Line(node.id, node.inputs, _caller(f"self.{step.attr}"), comment, False)
+            return _Line(node.id, node.inputs, _caller(f"self.{step.attr}"), comment, node.op, step.attr)
         if node.op == "add":
-            return _Line(node.id, node.inputs, " + ".join, comment, True)
+            return _Line(node.id, node.inputs, " + ".join, comment, "add")
         self.writer.uses_torch = True
-        return _Line(node.id, node.inputs, _concat, comment, True)
+        return _Line(node.id, node.inputs, _concat, comment, "concat")
 
 
-def _caller(func: str) -> Callable[[list[str]], "_Call"]:
-    return lambda variables: _Call(func, list(variables))
+def _caller(func: str) -> Callable[[list[str]], _Bracket]:
+    return lambda variables: _call(func, list(variables))
 
 
-def _concat(variables: list[str]) -> "_Call":
-    return _Call("torch.cat", [_List(list(variables)), "dim=1"])
+def _concat(variables: list[str]) -> _Bracket:
+    return _call("torch.cat", [_list(list(variables)), "dim=1"])
 
 
 def _drop_dead_merges(steps: list[_Line], outputs: list) -> list[_Line]:
@@ -286,28 +332,24 @@ def _free_name(live: set[str], start: tuple[str, ...]) -> str:
 # -- layout: black's rules for the few shapes of code we emit ----------------------
 
 @dataclass(frozen=True)
-class _Call:
-    func: str
-    args: list          # each a str (an atom or `name=value`) or a _Call/_List
+class _Bracket:
+    """Items between brackets: `[a, b]`, `{k: v}`; laid out like a call's arguments."""
 
-    open, close = "(", ")"
-
-    def flat(self) -> str:
-        return f"{self.func}({', '.join(_flat(a) for a in self.args)})"
-
-
-@dataclass(frozen=True)
-class _List:
-    items: list
-    func = ""
-    open, close = "[", "]"
-
-    @property
-    def args(self) -> list:
-        return self.items
+    open: str
+    close: str
+    args: list          # each a str (an atom, `name=value`, `k: v`) or a nested bracket
+    func: str = ""
 
     def flat(self) -> str:
-        return f"[{', '.join(_flat(a) for a in self.items)}]"
+        return f"{self.func}{self.open}{', '.join(_flat(a) for a in self.args)}{self.close}"
+
+
+def _call(func: str, args: list) -> _Bracket:
+    return _Bracket("(", ")", args, func)
+
+
+def _list(items: list) -> _Bracket:
+    return _Bracket("[", "]", items)
 
 
 def _flat(value) -> str:
@@ -352,13 +394,13 @@ def _comment(shape, span) -> str:
 
 # -- classes -----------------------------------------------------------------------
 
-def _class_text(name: str, doc: str, attributes: list[str], init_signature: str,
-                init: list[str], forward_signature: str, forward: list[str]) -> list[str]:
-    lines = [f"class {name}(nn.Module):", INDENT + doc, ""]
+def _class_text(name: str, doc: list[str], attributes: list[str], init_signature: list[str],
+                init: list[str], forward_signature: list[str], forward: list[str]) -> list[str]:
+    lines = [f"class {name}(nn.Module):", *doc, ""]
     if attributes:
-        lines += [INDENT + a for a in attributes] + [""]
-    lines += [f"{INDENT}def __init__({init_signature}):", f"{INDENT * 2}super().__init__()", *init, ""]
-    lines += [f"{INDENT}def forward({forward_signature}):", *forward]
+        lines += [*attributes, ""]
+    lines += [*_layout(_call("def __init__", init_signature), 1, "", ":"), f"{INDENT * 2}super().__init__()", *init, ""]
+    lines += [*_layout(_call("def forward", forward_signature), 1, "", ":"), *forward]
     return lines
 
 
@@ -429,8 +471,10 @@ def _arch_literal(value: Any) -> str:
     return repr(value)
 
 
-def _dim_value(d: Any) -> Any:
-    return d if isinstance(d, int) else str(d)
+def _port_literal(g: Graph, port) -> str:
+    """`("x", (3, 224, 224))`; symbolic sizes as their text: `("x", (3, "H", "W"))`."""
+    shape = tuple(d if isinstance(d, int) else str(d) for d in g.nodes[port.node].shape)
+    return _literal((port.name, shape))
 
 
 def _spec_shape(shape) -> str:
@@ -442,7 +486,7 @@ def _batch_shape(shape) -> str:
 
 
 def _location(span, line: bool = True) -> str:
-    return f"{span.file}:{span.line}" if line else span.file
+    return _inert(f"{span.file}:{span.line}" if line else span.file)
 
 
 def _call_args(params: dict[str, Any]) -> str:
@@ -455,5 +499,32 @@ def _ports_summary(g: Graph) -> str:
     return f"{ins} -> {outs}"
 
 
-def _docstring(text: str) -> str:
-    return '"""' + text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"') + '"""'
+def _docstring(forms: list[str], depth: int) -> list[str]:
+    """`forms[0]` on one line if it fits; else `forms[1]` as the summary and the rest as a body."""
+    pad = INDENT * depth
+    one = f'{pad}"""{_quoted(forms[0])}"""'
+    if len(forms) == 1 or len(one) <= LINE:
+        return [one]
+    return [f'{pad}"""{_quoted(forms[1])}', "", *(pad + _quoted(f) for f in forms[2:]), f'{pad}"""']
+
+
+def _quoted(text: str) -> str:
+    """Text that stays inside a triple-quoted string."""
+    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+
+
+def _inert(text: str) -> str:
+    """Spec text (a call as written, a file name) made safe for a comment or a docstring:
+    control characters such as a newline become escapes, so they cannot end the comment."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def _command(words: list[str]) -> str:
+    """A shell command indented under the docstring, continued with `\\` past the line length."""
+    lines, current = [], "   "
+    for word in words:
+        if len(current) + 1 + len(word) > LINE - 2 and current.strip():
+            lines.append(current + " \\")
+            current = "       "
+        current += " " + word
+    return "\n".join(lines + [current])

@@ -1,0 +1,139 @@
+"""Is the module archlang builds as fast as the hand-written one? Side by side, one run.
+
+Pairs (compiled from a spec / written by hand, same weights):
+
+- resnet18:  specs/tv_resnet18.arch  vs torchvision.models.resnet18, batch 8 at 3x96x96
+- lenet_bn:  specs/lenet_bn.arch     vs d2l's LeNet with batch norm (7.5), batch 256 at 1x28x28
+
+For each pair: training steps per second (forward, cross-entropy, backward,
+SGD step) and inference latency (eval mode, no grad). Each repetition times
+both models back to back, alternating which goes first, so that machine noise
+hits both alike. Reported: median times, and the median of the per-repetition
+speed ratios compiled / hand-written (>= 1: the compiled module is at least as
+fast).
+
+    .venv/bin/python bench/torch_speed.py [--reps 15] [--threads N] [--only resnet18]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import archlang  # noqa: E402 - after the path is set
+
+
+def d2l_lenet_bn(classes: int = 10) -> nn.Module:
+    """d2l 7.5's concise LeNet with batch norm, as the course notes write it."""
+    return nn.Sequential(
+        nn.Conv2d(1, 6, kernel_size=5), nn.BatchNorm2d(6), nn.Sigmoid(),
+        nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Conv2d(6, 16, kernel_size=5), nn.BatchNorm2d(16), nn.Sigmoid(),
+        nn.AvgPool2d(kernel_size=2, stride=2), nn.Flatten(),
+        nn.Linear(256, 120), nn.BatchNorm1d(120), nn.Sigmoid(),
+        nn.Linear(120, 84), nn.BatchNorm1d(84), nn.Sigmoid(),
+        nn.Linear(84, classes))
+
+
+PAIRS = {
+    # name: (spec, network parameters, hand-written model, input shape, batch, classes)
+    "resnet18": ("specs/tv_resnet18.arch", {}, lambda: torchvision.models.resnet18(), (3, 96, 96), 8, 1000),
+    "lenet_bn": ("specs/lenet_bn.arch", {}, d2l_lenet_bn, (1, 28, 28), 256, 10),
+}
+
+
+def copy_weights(src: nn.Module, dst: nn.Module) -> None:
+    """Parameters and buffers by order; the shapes must agree one to one."""
+    with torch.no_grad():
+        for a, b in zip(list(src.parameters()) + list(src.buffers()), list(dst.parameters()) + list(dst.buffers())):
+            if a.shape != b.shape:
+                raise SystemExit(f"models do not correspond: {tuple(a.shape)} vs {tuple(b.shape)}")
+            b.copy_(a)
+
+
+def train_seconds(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int) -> float:
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    loss_fn = nn.CrossEntropyLoss()
+    start = time.perf_counter()
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model(x), y).backward()
+        opt.step()
+    return (time.perf_counter() - start) / steps
+
+
+def infer_seconds(model: nn.Module, x: torch.Tensor, steps: int) -> float:
+    model.eval()
+    with torch.inference_mode():
+        start = time.perf_counter()
+        for _ in range(steps):
+            model(x)
+        return (time.perf_counter() - start) / steps
+
+
+def measure(name: str, reps: int, steps: int) -> dict[str, dict[str, float]]:
+    """Median seconds per step of each model, and the median of the paired ratios.
+
+    Each repetition times the two models back to back (alternating which goes
+    first), so its ratio hand / compiled is taken under the same machine load;
+    the median of those ratios is what the table reports.
+    """
+    spec, params, hand_fn, shape, batch, classes = PAIRS[name]
+    torch.manual_seed(0)
+    compiled = archlang.compile(str(ROOT / spec), **params)
+    hand = hand_fn()
+    copy_weights(hand, compiled)
+    x = torch.randn(batch, *shape)
+    y = torch.randint(0, classes, (batch,))
+    models = {"compiled": compiled, "hand": hand}
+    for m in models.values():  # warm-up: allocator, kernels, autograd graph
+        train_seconds(m, x, y, 2)
+        infer_seconds(m, x, 2)
+    timers = {"train": lambda m: train_seconds(m, x, y, steps), "infer": lambda m: infer_seconds(m, x, steps)}
+    out = {}
+    for what, timer in timers.items():
+        times: dict[str, list[float]] = {k: [] for k in models}
+        ratios = []
+        for rep in range(reps):
+            order = list(models) if rep % 2 == 0 else list(models)[::-1]
+            now = {key: timer(models[key]) for key in order}
+            for key, t in now.items():
+                times[key].append(t)
+            ratios.append(now["hand"] / now["compiled"])
+        out[what] = {"compiled": statistics.median(times["compiled"]), "hand": statistics.median(times["hand"]),
+                     "ratio": statistics.median(ratios)}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=15, help="alternating repetitions (default 15)")
+    parser.add_argument("--steps", type=int, default=3, help="steps timed per repetition (default 3)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--only", choices=sorted(PAIRS), action="append", help="run only these pairs")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, CPU only; "
+          f"{args.reps} paired reps x {args.steps} steps, medians")
+    print(f"{'pair':10} {'what':18} {'compiled':>12} {'hand-written':>13} {'speed ratio':>12}")
+    for name in args.only or PAIRS:
+        m = measure(name, args.reps, args.steps)
+        t, i = m["train"], m["infer"]
+        print(f"{name:10} {'train steps/s':18} {1 / t['compiled']:12.2f} {1 / t['hand']:13.2f} {t['ratio']:12.3f}")
+        print(f"{name:10} {'inference ms':18} {i['compiled'] * 1e3:12.2f} {i['hand'] * 1e3:13.2f} {i['ratio']:12.3f}")
+
+
+if __name__ == "__main__":
+    main()

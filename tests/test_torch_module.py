@@ -1,0 +1,262 @@
+"""archlang.compile: the runtime nn.Module.
+
+Every spec runs forward and backward with the shapes the checker predicted;
+errors are SpecErrors; batch norm follows PyTorch's conventions as the spec
+writes them; the module survives what training code does to a model (deepcopy,
+pickle into another process, TorchScript, torch.export, channels_last,
+autocast, torch.compile).
+"""
+from __future__ import annotations
+
+import copy
+import math
+import pickle
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import archlang
+from archlang.backends import torch_common, torch_module
+
+ROOT = Path(__file__).resolve().parent.parent
+# Every network of every spec: (file name, network name).
+NETWORKS = [(p.name, name) for p in sorted((ROOT / "specs").glob("*.arch")) for name in archlang.load(p).networks]
+
+
+def graph_of(spec: str, network: str | None = None, **params):
+    return archlang.load(ROOT / "specs" / spec).network(network, **params)
+
+
+def inputs_for(graph) -> list[torch.Tensor]:
+    """Two samples (batch norm needs more than one value per channel); one for 224x224 nets, for speed."""
+    shapes = [graph.nodes[p.node].shape for p in graph.inputs]
+    batch = 2 if all(math.prod(s) <= 3 * 96 * 96 for s in shapes) else 1
+    torch.manual_seed(0)
+    return [torch.randn(batch, *s) for s in shapes]
+
+
+# -- every spec: forward, backward, shapes at run time equal the checker's ---------
+
+@pytest.mark.parametrize(("spec", "network"), NETWORKS)
+def test_spec_runs_with_the_checked_shapes(spec, network):
+    graph = graph_of(spec, network)
+    torch.manual_seed(0)
+    model = torch_module.build_module(graph)
+    paths = torch_common.module_paths(torch_common.plan(graph))
+    by_path = {path: graph.nodes[node_id] for node_id, path in paths.items()}
+    seen: dict[str, tuple] = {}
+
+    def record(name):
+        def hook(module, args, output):
+            seen[name] = (tuple(a.shape[1:] for a in args), tuple(output.shape[1:]))
+        return hook
+
+    for name, module in model.named_modules():
+        if name in by_path:
+            module.register_forward_hook(record(name))
+    out = model(*inputs_for(graph))
+    outs = out if isinstance(out, tuple) else (out,)
+    sum(o.float().square().mean() for o in outs).backward()
+
+    assert set(seen) == set(by_path), "every layer of the graph is a module that runs"
+    for name, (in_shapes, out_shape) in seen.items():
+        node = by_path[name]
+        assert out_shape == node.shape, f"{name}: ran {out_shape}, checker said {node.shape}"
+        assert in_shapes == tuple(graph.nodes[i].shape for i in node.inputs), name
+    assert [tuple(o.shape[1:]) for o in outs] == graph.output_shapes()
+    params = [p for p in model.parameters()]
+    assert sum(p.numel() for p in params) == graph.params_total
+    assert all(p.grad is not None for p in params), "every parameter takes part in the loss"
+
+
+def test_compile_api_returns_a_module_with_ports():
+    model = archlang.compile(ROOT / "specs" / "lenet_bn.arch", classes=7)
+    assert isinstance(model, nn.Module)
+    assert model.arch_inputs == [(model.arch_inputs[0][0], (1, 28, 28))]
+    assert [shape for _, shape in model.arch_outputs] == [(7,)]
+    assert model(torch.randn(3, 1, 28, 28)).shape == (3, 7)
+
+
+def test_state_dict_keys_are_the_graph_names():
+    graph = graph_of("tv_resnet18.arch")
+    model = torch_module.build_module(graph)
+    layer_names = {n.name for n in graph.layers() if n.op not in torch_common.MERGES}
+    module_names = {name for name, m in model.named_modules() if not list(m.children())}
+    assert module_names == layer_names
+    assert "layer2.basicblock1.conv1.weight" in model.state_dict() or any(
+        k.startswith("layer2.") and k.endswith("conv1.weight") for k in model.state_dict())
+
+
+def test_alike_block_instances_share_a_class():
+    model = archlang.compile(ROOT / "specs" / "tv_resnet18.arch")
+    blocks = [m for name, m in model.named_modules() if name.count(".") == 1 and name.startswith("layer")]
+    by_layer = {}
+    for name, m in model.named_modules():
+        if name.count(".") == 1 and name.startswith("layer"):
+            by_layer.setdefault(name.split(".")[0], []).append(type(m))
+    # layer1's two blocks are alike; layer2's first block strides and projects, its second does not.
+    assert by_layer["layer1"][0] is by_layer["layer1"][1]
+    assert by_layer["layer2"][0] is not by_layer["layer2"][1]
+    assert len(blocks) == 8
+
+
+# -- errors ------------------------------------------------------------------------
+
+def test_spec_with_errors_raises_spec_error_with_diagnostics():
+    text = "network N {\n    input [3, 8, 8]\n    conv(4, k=3) linear(10)\n}\n"
+    with pytest.raises(archlang.SpecError) as info:
+        archlang.compile(text)
+    codes = [d.code for d in info.value.diagnostics]
+    assert "E306" in codes
+    assert "error[E306]" in str(info.value) and "-->" in str(info.value)
+
+
+def test_symbolic_input_builds_and_runs_at_any_size():
+    text = "network N {\n    input [3, H, W]\n    conv(8, k=3, p=1) bn relu maxpool(2) gap flatten linear(5)\n}\n"
+    model = archlang.compile(text)
+    for size in (8, 13, 32):
+        assert model(torch.randn(2, 3, size, size + 2)).shape == (2, 5)
+
+
+def test_symbolic_layer_argument_is_a_located_error():
+    text = "network N {\n    input [3, H, W]\n    avgpool(cur.h)\n}\n"
+    graph = archlang.load(text).elaborate()
+    if not graph.ok:
+        pytest.skip("the checker already rejects a symbolic pooling size")
+    with pytest.raises(archlang.SpecError) as info:
+        torch_module.build_module(graph)
+    diag = info.value.diagnostics[0]
+    assert diag.span.line == 3
+    assert "--input" in diag.help
+
+
+# -- batch norm as the notes teach it -----------------------------------------------
+
+def test_batch_norm_uses_batch_statistics_in_training_and_running_ones_in_eval():
+    text = "network N {\n    input [4, 5, 5]\n    bn(eps=1e-3, momentum=0.25)\n}\n"
+    model = archlang.compile(text)
+    norm = next(m for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    assert (norm.eps, norm.momentum) == (1e-3, 0.25)
+    x = torch.randn(6, 4, 5, 5) * 3 + 2
+    y = model(x)
+    mean, var = x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3), unbiased=False)
+    expected = (x - mean[None, :, None, None]) / torch.sqrt(var[None, :, None, None] + 1e-3)
+    torch.testing.assert_close(y, expected, rtol=1e-4, atol=1e-4)
+    # PyTorch's convention: running = (1 - momentum) * running + momentum * batch (unbiased var).
+    torch.testing.assert_close(norm.running_mean, 0.25 * mean)
+    torch.testing.assert_close(norm.running_var, 0.75 + 0.25 * x.var(dim=(0, 2, 3), unbiased=True))
+    model.eval()
+    expected = (x - norm.running_mean[None, :, None, None]) / torch.sqrt(norm.running_var[None, :, None, None] + 1e-3)
+    torch.testing.assert_close(model(x), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_bn_after_linear_is_batchnorm1d():
+    model = archlang.compile(ROOT / "specs" / "lenet_bn.arch")
+    kinds = [type(m).__name__ for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    assert kinds == ["BatchNorm2d", "BatchNorm2d", "BatchNorm1d", "BatchNorm1d"]
+
+
+# -- several inputs and outputs ------------------------------------------------------
+
+TWO_PORTS = textwrap.dedent("""\
+    network Two {
+        input a: [3, 8, 8]
+        input b: [5, 8, 8]
+        f = a -> conv(4, k=1)
+        g = cat(f, b) -> conv(2, k=3, p=1)
+        h = add(f, f) -> gap flatten
+        output g, h
+    }
+""")
+
+
+def test_inputs_in_declared_order_and_a_tuple_of_outputs():
+    model = archlang.compile(TWO_PORTS).eval()
+    a, b = torch.randn(2, 3, 8, 8), torch.randn(2, 5, 8, 8)
+    g, h = model(a, b)
+    assert g.shape == (2, 2, 8, 8) and h.shape == (2, 4)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    f = convs[0](a)
+    torch.testing.assert_close(g, convs[1](torch.cat([f, b], dim=1)))
+    torch.testing.assert_close(h, (f + f).mean(dim=(2, 3)))
+    assert [name for name, _ in model.arch_inputs] == ["a", "b"]
+
+
+# -- what training code does to a model ----------------------------------------------
+
+@pytest.fixture(scope="module")
+def resnet():
+    torch.manual_seed(0)
+    model = archlang.compile(ROOT / "specs" / "resnet18.arch").eval()
+    x = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        y = model(x)
+    return model, x, y
+
+
+def test_deepcopy_is_independent_and_equal(resnet):
+    model, x, y = resnet
+    twin = copy.deepcopy(model)
+    assert type(twin) is type(model)
+    with torch.no_grad():
+        torch.testing.assert_close(twin(x), y)
+        next(twin.parameters()).add_(1.0)
+    assert not torch.equal(next(twin.parameters()), next(model.parameters()))
+
+
+def test_pickle_loads_in_a_fresh_process(resnet, tmp_path):
+    model, x, y = resnet
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps(model))
+    torch.save({"x": x, "y": y}, tmp_path / "data.pt")
+    script = textwrap.dedent(f"""
+        import pickle, torch
+        model = pickle.loads(open({str(tmp_path / 'model.pkl')!r}, 'rb').read())
+        data = torch.load({str(tmp_path / 'data.pt')!r})
+        with torch.no_grad():
+            torch.testing.assert_close(model(data["x"]), data["y"])
+        print(type(model).__name__)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == type(model).__name__
+
+
+def test_torchscript_and_export(resnet):
+    model, x, y = resnet
+    with pytest.warns(FutureWarning):  # deprecated in favour of torch.export, still used
+        scripted = torch.jit.script(model)
+    with torch.no_grad():
+        torch.testing.assert_close(scripted(x), y)
+    exported = torch.export.export(model, (x,))
+    with torch.no_grad():
+        torch.testing.assert_close(exported.module()(x), y)
+
+
+def test_channels_last_gives_the_same_outputs(resnet):
+    model, x, y = resnet
+    twin = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    with torch.no_grad():
+        torch.testing.assert_close(twin(x.to(memory_format=torch.channels_last)), y, rtol=1e-4, atol=1e-5)
+
+
+def test_bf16_autocast_on_cpu(resnet):
+    model, x, y = resnet
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), y, rtol=0.1, atol=0.1)
+
+
+def test_torch_compile_matches_eager():
+    torch.manual_seed(0)
+    model = archlang.compile(ROOT / "specs" / "lenet_bn.arch").eval()
+    x = torch.randn(4, 1, 28, 28)
+    with torch.no_grad():
+        expected = model(x)
+        torch.testing.assert_close(torch.compile(model)(x), expected, rtol=1e-4, atol=1e-5)

@@ -1,0 +1,171 @@
+"""`archlang build`: standalone PyTorch source.
+
+The generated file is imported on its own and compared with archlang.compile
+on every spec (same state_dict keys, same outputs); three specs have golden
+files; the text is byte-identical from run to run, depends on torch only and
+is laid out as black lays it out.
+"""
+from __future__ import annotations
+
+import ast
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+import archlang
+from archlang.backends import torch_module, torch_source
+
+ROOT = Path(__file__).resolve().parent.parent
+# Every network of every spec: (file name, network name).
+NETWORKS = [(p.name, name) for p in sorted((ROOT / "specs").glob("*.arch")) for name in archlang.load(p).networks]
+GOLDEN = ROOT / "tests" / "golden" / "source"
+GOLDEN_SPECS = ("lenet_bn", "resnet18", "googlenet")
+
+
+def graph_of(spec: str, network: str | None = None, **params):
+    # Relative paths, as users type them: the file name is part of the comments.
+    return archlang.load(f"specs/{spec}").network(network, **params)
+
+
+@pytest.fixture(autouse=True)
+def at_root(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+def import_file(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(("spec", "network"), NETWORKS)
+def test_generated_source_equals_the_compiled_module(spec, network, tmp_path):
+    graph = graph_of(spec, network)
+    emitted = torch_source.emit(graph)
+    path = tmp_path / "model.py"
+    path.write_text(emitted.source)
+    generated_cls = getattr(import_file(path, f"generated_{spec[:-5]}_{network}"), emitted.network_class)
+    torch.manual_seed(0)
+    compiled = torch_module.build_module(graph)
+    with torch.device("meta"):  # no second initialisation: the weights come from `compiled`
+        generated = generated_cls()
+    assert list(generated.state_dict()) == list(compiled.state_dict())
+    generated.load_state_dict(compiled.state_dict(), assign=True)
+    # The 224x224 networks run one sample, in eval mode only, to keep the suite fast.
+    small = all(math.prod(graph.nodes[p.node].shape) <= 3 * 96 * 96 for p in graph.inputs)
+    torch.manual_seed(1)
+    xs = [torch.randn(2 if small else 1, *graph.nodes[p.node].shape) for p in graph.inputs]
+    for mode in ("eval", "train") if small else ("eval",):
+        compiled.train(mode == "train")
+        generated.train(mode == "train")
+        torch.manual_seed(2)  # dropout draws the same masks in both
+        expected = compiled(*xs)
+        torch.manual_seed(2)
+        torch.testing.assert_close(generated(*xs), expected, rtol=0, atol=0, msg=f"{spec} in {mode} mode")
+
+
+@pytest.mark.parametrize("name", GOLDEN_SPECS)
+def test_golden_source(name, golden):
+    golden(GOLDEN / f"{name}.py", torch_source.generate(graph_of(f"{name}.arch")))
+
+
+def test_output_is_byte_identical_across_processes(archlang_process):
+    # Different hash seeds change set and dict-of-set orders: the text must not move.
+    runs = [archlang_process("build", "specs/googlenet.arch", env={"PYTHONHASHSEED": seed}) for seed in ("1", "2")]
+    assert all(r.code == 0 for r in runs), runs[0]
+    assert runs[0].out == runs[1].out
+    assert runs[0].out == torch_source.generate(graph_of("googlenet.arch"))
+
+
+@pytest.mark.parametrize("spec", ["resnet18.arch", "tv_densenet121.arch", "googlenet.arch"])
+def test_depends_on_torch_only_and_lines_fit(spec):
+    text = torch_source.generate(graph_of(spec))
+    tree = ast.parse(text)
+    imported = {alias.name for n in ast.walk(tree) if isinstance(n, ast.Import) for alias in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert imported <= {"torch"}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.lstrip().startswith("#"):  # own-line comments may run long, as black allows
+            assert len(line) <= 88, f"line {number} is {len(line)} long: {line}"
+
+
+def test_black_would_not_change_it():
+    import black  # a test dependency (pyproject's `test` extra)
+
+    for spec in ("lenet_bn.arch", "googlenet.arch", "tv_densenet121.arch"):
+        text = torch_source.generate(graph_of(spec))
+        assert black.format_str(text, mode=black.Mode()) == text, spec
+
+
+def test_forward_lines_carry_shape_and_spec_line():
+    text = torch_source.generate(graph_of("lenet_bn.arch"))
+    lines = [line.strip() for line in text.splitlines()]
+    assert "x = self.conv1(x)  # (N, 6, 24, 24)  specs/lenet_bn.arch:15" in lines
+    assert "from torch import nn" in lines and "import torch" not in lines  # no concat: no torch.cat
+
+
+def test_blocks_become_classes_reused_where_alike():
+    text = torch_source.generate(graph_of("tv_resnet18.arch"))
+    tree = ast.parse(text)
+    classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
+    assert classes[-1] == "TVResNet18"
+    # Four Layer instances, each different; BasicBlock: 64 (x2 alike), then per stage a strided one and a plain one.
+    assert sorted(c for c in classes if c.startswith("BasicBlock")) == [
+        "BasicBlock", "BasicBlock2", "BasicBlock3", "BasicBlock4", "BasicBlock5", "BasicBlock6", "BasicBlock7"]
+
+
+def test_constructor_refuses_other_parameter_values(tmp_path):
+    emitted = torch_source.emit(graph_of("lenet_bn.arch", classes=7))
+    path = tmp_path / "lenet.py"
+    path.write_text(emitted.source)
+    cls = getattr(import_file(path, "generated_lenet_params"), emitted.network_class)
+    assert cls().arch_params == {"classes": 7}
+    assert cls(classes=7)(torch.randn(2, 1, 28, 28)).shape == (2, 7)
+    with pytest.raises(ValueError, match="classes=7"):
+        cls(classes=10)
+
+
+# -- the command ---------------------------------------------------------------------
+
+def test_build_prints_source_on_stdout(cli):
+    result = cli("build", "specs/lenet_bn.arch", "--set", "classes=3")
+    assert result.code == 0, result
+    assert result.out == torch_source.generate(graph_of("lenet_bn.arch", classes=3))
+
+
+def test_build_writes_the_file_atomically(cli, tmp_path):
+    target = tmp_path / "out" / "model.py"
+    result = cli("build", "specs/nin.arch", "-o", target)
+    assert result.code == 0, result
+    assert target.read_text() == torch_source.generate(graph_of("nin.arch"))
+    assert result.out == "" and "wrote" in result.err
+    assert [p.name for p in target.parent.iterdir()] == ["model.py"]  # no temporary left behind
+
+
+def test_build_of_a_bad_spec_writes_nothing(cli, tmp_path):
+    bad = tmp_path / "bad.arch"
+    bad.write_text("network N {\n    input [3, 8, 8]\n    conv(4, k=3) linear(10)\n}\n")
+    target = tmp_path / "model.py"
+    target.write_text("previous")
+    result = cli("build", bad, "-o", target)
+    assert result.code == 1
+    assert "error[E306]" in result.err
+    assert target.read_text() == "previous"
+
+
+def test_build_into_a_directory_is_a_usage_error(cli, tmp_path):
+    result = cli("build", "specs/lenet.arch", "-o", tmp_path)
+    assert result.code == 2
+    assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.err
+
+
+def test_build_needs_network_for_several(cli, tmp_path):
+    two = tmp_path / "two.arch"
+    two.write_text("network A {\n input [3]\n linear(2)\n}\nnetwork B {\n input [3]\n linear(4)\n}\n")
+    assert cli("build", two).code == 2
+    result = cli("build", two, "--network", "B")
+    assert result.code == 0 and "class B(nn.Module)" in result.out
