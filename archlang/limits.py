@@ -32,3 +32,8 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+
+# Fixed bounds, with no flag: far beyond any real spec, and what keeps the
+# compiler itself safe (its recursion, its integers) whatever a spec says.
+MAX_INT = 2**63 - 1              # E103 / E212: integers are int64, as sizes are in PyTorch and ONNX
+MAX_EXPRESSION_DEPTH = 50        # E403: operators and brackets nested in one expression

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import re
 import threading
 import unicodedata
@@ -26,6 +27,7 @@ from lark.lexer import Lexer, PatternStr
 
 from . import syntax as ast
 from .diagnostics import Collector
+from .limits import MAX_EXPRESSION_DEPTH, MAX_INT
 from .source import Source, Span
 
 OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
@@ -105,6 +107,10 @@ class _Run:
         self.pos = 0  # where the lexer goes on from
         self.brackets = _Brackets()
         self.recovery = _Recovery(self)
+        # id(expression) -> (the expression, its depth), for composite expressions
+        # only (a leaf has depth 1). Holding the node keeps its id its own.
+        self.depths: dict[int, tuple[object, int]] = {}
+        self.too_deep = False
 
     def span(self, start: int, end: int) -> Span:
         return Span(self.source, start, end)
@@ -381,7 +387,7 @@ class _Recovery:
         expected = set(ip.accepts())
         span = run.token_span(tok)
         if tok.type == "NUMBER" and not _number_value(tok.value)[1]:
-            run.collector.error("E103", f"bad number `{tok.value}`", span, help=_number_help(tok.value))
+            run.collector.error("E103", _number_message(tok.value), span, help=_number_help(tok.value))
             return
         closer, unclosed = run.brackets.closed_by.get(id(tok), (None, None))
         if closer is not tok:
@@ -617,7 +623,7 @@ class _Builder:
         tok = c[0]
         value, ok = _number_value(tok.value)
         if not ok:
-            self.run.collector.error("E103", f"bad number `{tok.value}`", self.run.token_span(tok),
+            self.run.collector.error("E103", _number_message(tok.value), self.run.token_span(tok),
                                      help=_number_help(tok.value))
         return ast.Num(value, span=self.run.token_span(tok))
 
@@ -634,25 +640,56 @@ class _Builder:
         return ast.Name(c[0].value, span=self.run.token_span(c[0]))
 
     def list(self, c):
-        return ast.List(tuple(c[1:-1]), span=self._span(c[0], c[-1]))
+        items = c[1:-1]
+        return self._nested(ast.List(tuple(items), span=self._span(c[0], c[-1])), items)
 
     def paren(self, c):
         # The same node, its span widened to the parentheses, so that the span
-        # of `c2[0] * (a + 1)` runs to the last `)`.
-        return dataclasses.replace(c[1], span=self._span(c[0], c[2]))
+        # of `c2[0] * (a + 1)` runs to the last `)`. Parentheses add no depth.
+        return self._nested(dataclasses.replace(c[1], span=self._span(c[0], c[2])), (c[1],), 0)
 
     def attr(self, c):
-        return ast.Attr(c[0], c[1].value, span=self._span(c[0], c[1]))
+        return self._nested(ast.Attr(c[0], c[1].value, span=self._span(c[0], c[1])), (c[0],))
 
     def index(self, c):
-        return ast.Index(c[0], c[2], span=self._span(c[0], c[-1]))
+        return self._nested(ast.Index(c[0], c[2], span=self._span(c[0], c[-1])), (c[0], c[2]))
 
     def cond(self, c):
-        return ast.Cond(c[0], c[2], c[4], span=self._span(c[0], c[4]))
+        return self._nested(ast.Cond(c[0], c[2], c[4], span=self._span(c[0], c[4])), (c[0], c[2], c[4]))
 
     def ops(self, c):
+        if _longest_prefix_run(c) > MAX_EXPRESSION_DEPTH:  # `- - - ... x`: too deep to even climb
+            span = self._span(c[0], c[-1])
+            self._report_too_deep(span)
+            return ast.Num(0, span=span)
         expr, _ = self._climb(c, 0, 0)
         return expr
+
+    def _nested(self, node, children, levels: int = 1):
+        """Record the depth of a composite expression; E403 (once) past MAX_EXPRESSION_DEPTH.
+
+        Everything after the parser (evaluation, messages, printing) walks
+        expressions recursively; bounding their depth here keeps it safe.
+        """
+        depths = self.run.depths
+        deepest = 1
+        for child in children:
+            entry = depths.get(id(child))
+            if entry is not None and entry[1] > deepest:
+                deepest = entry[1]
+        depth = deepest + levels
+        if depth > 1:
+            depths[id(node)] = (node, depth)
+        if depth > MAX_EXPRESSION_DEPTH:
+            self._report_too_deep(node.span)
+        return node
+
+    def _report_too_deep(self, span: Span) -> None:
+        if not self.run.too_deep:
+            self.run.too_deep = True
+            self.run.collector.error("E403", f"expression nested more than {MAX_EXPRESSION_DEPTH} deep", span,
+                                     label="too many operators or brackets inside one another",
+                                     help="split it with `let`, or write the value out")
 
     def _climb(self, items: list, pos: int, min_prec: int):
         """Precedence climbing over [prefix..., operand, op, prefix..., operand, ...]."""
@@ -664,7 +701,7 @@ class _Builder:
                 if prec < min_prec:
                     break
                 right, pos = self._climb(items, pos + 1, prec + 1)
-                left = ast.Binary(op, left, right, span=self._span(left, right))
+                left = self._nested(ast.Binary(op, left, right, span=self._span(left, right)), (left, right))
                 continue
             if ast.COMPARE_PRECEDENCE < min_prec:
                 break
@@ -673,7 +710,8 @@ class _Builder:
                 ops.append(items[pos].value)
                 right, pos = self._climb(items, pos + 1, ast.COMPARE_PRECEDENCE + 1)
                 operands.append(right)
-            left = ast.Compare(tuple(ops), tuple(operands), span=self._span(operands[0], operands[-1]))
+            left = self._nested(ast.Compare(tuple(ops), tuple(operands), span=self._span(operands[0], operands[-1])),
+                                operands)
         return left, pos
 
     def _operand(self, items: list, pos: int):
@@ -683,21 +721,49 @@ class _Builder:
             return first, pos + 1
         if first.type == "NOT":
             operand, pos = self._climb(items, pos + 1, ast.NOT_PRECEDENCE + 1)
-            return ast.Unary("not", operand, span=self._span(first, operand)), pos
+            return self._nested(ast.Unary("not", operand, span=self._span(first, operand)), (operand,)), pos
         operand, pos = self._climb(items, pos + 1, ast.UNARY_PRECEDENCE)
-        return ast.Unary(first.value, operand, span=self._span(first, operand)), pos
+        return self._nested(ast.Unary(first.value, operand, span=self._span(first, operand)), (operand,)), pos
+
+
+def _longest_prefix_run(items: list) -> int:
+    """The most tokens in a row in an `ops` sequence: an operator and the prefixes after it."""
+    longest = run = 0
+    for item in items:
+        run = run + 1 if type(item) is Token else 0
+        longest = max(longest, run)
+    return longest
 
 
 def _number_value(text: str) -> tuple[int | float, bool]:
-    """The value of a NUMBER token's text, and whether the text is a number at all."""
+    """The value of a NUMBER token's text, and whether it is a number archlang takes.
+
+    Integers are at most MAX_INT and floats finite: `1e999` is no number, and
+    a thousand-digit integer never reaches int() (which refuses 4,300 digits).
+    """
     if _INT.fullmatch(text):
+        digits = text.replace("_", "").lstrip("0")
+        if len(digits) > len(str(MAX_INT)) or int(digits or "0") > MAX_INT:
+            return 0, False
         return int(text), True
     if _FLOAT.fullmatch(text):
-        return float(text), True
+        value = float(text)
+        return value, math.isfinite(value)
     return 0, False
 
 
+def _number_message(text: str) -> str:
+    shown = text if len(text) <= 30 else text[:27] + "..."
+    if _INT.fullmatch(text) or _FLOAT.fullmatch(text):
+        return f"number `{shown}` is too large"
+    return f"bad number `{shown}`"
+
+
 def _number_help(text: str) -> str | None:
+    if _INT.fullmatch(text):
+        return f"integers are at most {MAX_INT:,} (2**63 - 1)"
+    if _FLOAT.fullmatch(text):
+        return "numbers with a fraction or an exponent are at most about 1.8e308"
     m = re.match(r"(\d+)([A-Za-z_]\w*)$", text)
     if m:
         return f"a number cannot run into a name; did you mean `{m.group(1)} * {m.group(2)}`?"
