@@ -481,22 +481,43 @@ def _reference(ctx: InferContext, key: Callable[[Shape], Any]) -> int:
 
 
 def _merge_check(ctx: InferContext, code: str, dims_of: Callable[[Shape], tuple], what: str) -> None:
-    """Every input has the reference rank and equal `dims_of`; record what depends on sizes."""
+    """Every input has the reference rank and equal `dims_of`; record what depends on sizes.
+
+    An add path of [C, ...] tensors that differs from the reference in
+    channels alone is E301, unless another path's sizes differ too: then
+    E304 says more.
+    """
     ref = _reference(ctx, lambda s: (len(s), dims_of(s)))
     want = ctx.inputs[ref]
+    channels_only = None  # the first add path whose channels alone differ
     for i, shape in enumerate(ctx.inputs):
         if i == ref:
             continue
         if len(shape) != len(want):
             raise ShapeFailure(code, f"{ctx.op} paths have different ranks", label=f"this path yields {format_shape(shape)}",
                                notes=_path_list(ctx, skip=i), input_index=i)
-        for a, b in zip(dims_of(shape), dims_of(want)):
-            verdict = compare_eq(a, b)
-            if verdict is False:
-                raise ShapeFailure(code, f"{ctx.op} paths disagree on {what}", label=f"this path yields {format_shape(shape)}",
-                                   notes=_path_list(ctx, skip=i), input_index=i)
+        pairs = list(zip(dims_of(shape), dims_of(want)))
+        verdicts = [compare_eq(a, b) for a, b in pairs]
+        if ctx.op == "add" and len(shape) > 1 and verdicts[0] is False and False not in verdicts[1:]:
+            channels_only = i if channels_only is None else channels_only
+            continue
+        if False in verdicts:
+            raise ShapeFailure(code, f"{ctx.op} paths disagree on {what}", label=f"this path yields {format_shape(shape)}",
+                               notes=_path_list(ctx, skip=i), input_index=i)
+        for (a, b), verdict in zip(pairs, verdicts):
             if verdict is None:
                 ctx.require(code, a, "==", b, input_index=i)
+    if channels_only is not None:
+        raise _channel_mismatch(ctx, channels_only, ctx.inputs[channels_only], want)
+
+
+def _channel_mismatch(ctx: InferContext, i: int, shape: Shape, want: Shape) -> ShapeFailure:
+    """E301: an add whose paths agree on every size but the channels; a 1x1 conv projects them."""
+    target = (want[0], *shape[1:])
+    return ShapeFailure("E301", f"{ctx.op} paths disagree on channels", label=f"this path yields {format_shape(shape)}",
+                        notes=_path_list(ctx, skip=i), input_index=i,
+                        help=f"a 1x1 conv, conv({want[0]}, k=1), projects {format_shape(shape)} to "
+                             f"{format_shape(target)}")
 
 
 def _simplest(dims) -> Any:

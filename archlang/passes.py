@@ -117,7 +117,8 @@ def _failure_diagnostic(graph: Graph, node: Node, failure: ShapeFailure) -> Diag
         label = f"path {index + 1} yields {format_shape(shapes[index])}"
     else:
         label = f"this path yields {format_shape(shapes[index])}"
-    help = failure.help or _merge_help(graph, node, index, culprit)
+    # The graph knows more than the rule (which path is an identity): its advice first.
+    help = _merge_help(graph, node, index, culprit) or failure.help
     return Diagnostic(failure.code, failure.message, span, label=label, notes=path_notes(shapes, skip=index),
                       help=help, call_stack=node.scope.frames())
 

@@ -41,9 +41,6 @@ SETTING = re.compile(r"(\w+)\s*=\s*(\d+)")
 # must have a case in the corpus (test_corpus_covers_every_code).
 NOT_FROM_A_SPEC: dict[str, str] = {
     "E216": "an unknown network is named by --network or the API, not in the spec's text",
-    "E301": "no layer takes its input channels as an argument (conv, bn and linear read them "
-            "from the flow), so channels cannot mismatch a declaration; tensors that disagree "
-            "are E303/E304, a channel count that differs from an expect is E307",
 }
 
 Key = tuple[str, int, str]  # (file relative to the case, line, code)

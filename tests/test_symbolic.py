@@ -309,8 +309,9 @@ def test_merge_of_named_tensors_points_at_the_merge():
     b = net.layer("conv", x, 32, k=1, at="conv(c, k=1, s=s)")
     net.merge("add", [a, b], at="add(a, b)")
     (diag,) = net.col.items
-    assert diag.code == "E304" and diag.span.text == "add(a, b)"
-    assert diag.label == "path 2 yields [32, 8, 8]"
+    assert diag.code == "E301" and diag.span.text == "add(a, b)"  # only the channels differ
+    assert diag.label == "path 2 yields [32, 8, 8]" and diag.notes == ["path 1 yields [16, 8, 8]"]
+    assert diag.help == "a 1x1 conv, conv(16, k=1), projects [32, 8, 8] to [16, 8, 8]"
 
 
 def test_a_failed_layer_makes_the_rest_unknown_silently():
@@ -352,3 +353,29 @@ def test_an_expect_of_fixed_sizes_reads_as_a_range():
     assert net.codes() == []
     assert g.smallest_input == [(3, 28, 10)]
     assert g.conditions == ["28 <= H <= 29", "10 <= W <= 11"]
+
+
+def test_add_of_channels_alone_with_an_identity_path_suggests_the_projection_there():
+    net = Net(RESIDUAL)
+    x = net.input([64, 28, 28])
+    y = net.layer("conv", x, 128, k=3, p=1, at="conv(128, k=3, p=1, s=2)")
+    net.merge("add", [y, x], at=RESIDUAL[: RESIDUAL.index("}\ny")] + "}")
+    (diag,) = net.col.items
+    assert diag.code == "E301" and diag.message == "add paths disagree on channels"
+    assert diag.span.text == "conv(128, k=3, p=1, s=2)" and diag.notes == ["path 2 yields [64, 28, 28]"]
+    assert diag.help == ("path 2 passes its input [64, 28, 28] through unchanged; a 1x1 conv there, "
+                         "conv(128, k=1), gives [128, 28, 28]")
+
+
+def test_add_of_unequal_sizes_and_channels_stays_e304():
+    net = Net()
+    x = net.input([8, "H", "W"])
+    net.merge("add", [net.layer("conv", x, 16, k=1), net.layer("maxpool", x, 2)])
+    assert net.codes() == ["E304"]
+
+
+def test_add_of_feature_vectors_of_unequal_width_is_e304():
+    net = Net()
+    x = net.input([8])
+    net.merge("add", [net.layer("linear", x, 16), x])
+    assert net.codes() == ["E304"]
