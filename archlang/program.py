@@ -149,6 +149,8 @@ class _Loader:
                 size = path.stat().st_size
             except OSError:
                 size = 0
+            if path.exists() and not path.is_file() and not path.is_dir():  # /dev/zero, a pipe: never ends
+                raise UsageError(f"{path_or_text}: not a regular file")
             if size > self.limits.max_file_bytes and path.is_file():
                 source = Source(str(path_or_text), _head_of(path))
                 self._too_large(source.span(0, 0), str(path_or_text), size)
@@ -204,7 +206,12 @@ class _Loader:
 
     def _import(self, imp: ast.Import, importer: _File) -> None:
         base = importer.path.parent if importer.path is not None else Path.cwd()
-        target = (base / imp.path.value).resolve()
+        try:
+            target = (base / imp.path.value).resolve()
+        except (OSError, ValueError) as exc:  # a NUL byte, a symlink loop
+            self.collector.error("E205", f"cannot import {imp.path.value!r}: not a usable path ({exc})",
+                                 imp.path.span)
+            return
         shown = os.path.normpath(os.path.join(os.path.dirname(importer.name), imp.path.value)) \
             if importer.path is not None else imp.path.value
         span = imp.path.span
@@ -222,7 +229,7 @@ class _Loader:
                                  help="raise the bound with --max-import-depth")
             return
         if not target.is_file():
-            why = "is a directory" if target.is_dir() else "no such file"
+            why = "is a directory" if target.is_dir() else "not a regular file" if target.exists() else "no such file"
             self.collector.error("E205", f"cannot import {imp.path.value}: {why}", span,
                                  label=f"looked for {target}")
             return
@@ -317,29 +324,37 @@ class _Linker:
 
     # -- recursion -------------------------------------------------------------------------------
     def _recursion(self, blocks: dict[str, ast.BlockDef]) -> None:
-        """E208 once per cycle of block calls, at the call in the cycle's first-defined block."""
+        """E208 once per cycle of block calls, at the call in the cycle's first-defined block.
+
+        A depth-first search with its own stack: a chain of thousands of
+        blocks, each calling the next, is no recursion, and must not make one.
+        """
         calls = {name: _calls(block.body, blocks) for name, block in blocks.items()}
         order = list(blocks)
         state: dict[str, int] = {}   # 1: on the stack, 2: done
         reported: set[frozenset] = set()
-
-        def visit(name: str, stack: list[str]) -> None:
-            state[name] = 1
-            stack.append(name)
-            for callee, _ in calls[name]:
+        for root in order:
+            if root in state:
+                continue
+            state[root] = 1
+            stack: list[str] = [root]
+            todo = [iter(calls[root])]  # per block on the stack, the calls still to follow
+            while todo:
+                step = next(todo[-1], None)
+                if step is None:
+                    state[stack.pop()] = 2
+                    todo.pop()
+                    continue
+                callee = step[0]
                 if state.get(callee) == 1:
                     cycle = stack[stack.index(callee):]
                     if frozenset(cycle) not in reported:
                         reported.add(frozenset(cycle))
                         self._report_cycle(cycle, calls, order)
                 elif callee not in state:
-                    visit(callee, stack)
-            stack.pop()
-            state[name] = 2
-
-        for name in order:
-            if name not in state:
-                visit(name, [])
+                    state[callee] = 1
+                    stack.append(callee)
+                    todo.append(iter(calls[callee]))
 
     def _report_cycle(self, cycle: list[str], calls: dict, order: list[str]) -> None:
         start = min(range(len(cycle)), key=lambda i: order.index(cycle[i]))
