@@ -62,7 +62,7 @@ CODES: dict[str, str] = {
     "W501": "unused block",
     "W502": "unused parameter",
     "W503": "a layer that does nothing",
-    "W504": "unused named tensor",
+    "W504": "unused tensor (a name bound, or a chain's result, that nothing reads)",
 }
 
 

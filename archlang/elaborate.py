@@ -406,6 +406,15 @@ class Flow:
         return Flow(self.node, True)
 
 
+@dataclass(frozen=True)
+class _Result:
+    """What a statement made: a bound tensor (`name`) or a chain's result (None)."""
+
+    name: str | None
+    span: Span
+    frames: tuple
+
+
 class _Stop(Exception):
     """A limit was hit (E403, E404): stop elaborating this network."""
 
@@ -516,7 +525,10 @@ class Elaborator:
         self.graph: Graph | None = None
         self.evaluate = Evaluator()
         self.active_blocks: list[str] = []     # the block calls being elaborated, outermost first
-        self.bindings: list[tuple[str, Flow, Span]] = []  # for W504
+        # For W504: the tensor each statement made, by node. An outer statement ends after
+        # the inner ones it holds (a block call after the block's last line), so it has
+        # the last word on a node they share.
+        self.results: dict[int, _Result] = {}
         self.input_override: list | None = None
         self.symbols: dict[str, None] = {}  # the inputs' symbols so far, in order (a set that keeps it)
         self.block_labels: dict[str, set[str]] = {}  # block name -> the labels in its body
@@ -592,15 +604,30 @@ class Elaborator:
             node.name = name
 
     def _unused_tensors(self) -> None:
+        """W504: a bound tensor, or the result of a chain, that nothing reads and that is no output."""
         if self.collector.has_errors:
             return  # an error upstream is the likelier reason a tensor goes unread
         graph = self.graph
         outputs = {p.node for p in graph.outputs}
-        for name, flow, span in self.bindings:
-            if flow.failed or flow.node in outputs or graph.users(flow.node):
+        warned: set[tuple[str, int]] = set()  # a block's line once, however many calls reach it
+        for node, result in self.results.items():
+            where = (result.span.file, result.span.start)
+            if node in outputs or graph.users(node) or where in warned:
                 continue
-            self.collector.warning("W504", f"tensor `{name}` is never used", span,
-                                   label="bound here, read nowhere", help="use it, output it, or remove the binding")
+            warned.add(where)
+            if result.name is not None:
+                self.collector.warning("W504", f"tensor `{result.name}` is never used", result.span,
+                                       label="bound here, read nowhere", help="use it, output it, or remove the binding",
+                                       call_stack=result.frames)
+            else:
+                self.collector.warning("W504", "the result of this chain is never used", result.span,
+                                       label="computed here, read nowhere", call_stack=result.frames,
+                                       help="bind it (`a = ...`) to read it later, output it, or remove it")
+
+    def _made(self, start: Flow, result: Flow, span: Span, body: _Body, name: str | None = None) -> None:
+        """Remember the tensor a statement made, for W504."""
+        if not result.failed and result.node is not None and (name is not None or result.node != start.node):
+            self.results[result.node] = _Result(name, span, body.report.frames)
 
     # -- statements -------------------------------------------------------------------------------
     def run(self, stmts: Iterable, body: _Body, flow: Flow | None) -> Flow | None:
@@ -744,8 +771,11 @@ class Elaborator:
         if start is None:
             return self._no_input(stmt, body)
         if stmt.label is None:
-            return self._chain_items(items, body, start)
-        return self._labelled(stmt.label, items, body, start, stmt.chain)
+            result = self._chain_items(items, body, start)
+        else:
+            result = self._labelled(stmt.label, items, body, start, stmt.chain)
+        self._made(start, result, stmt.span, body)
+        return result
 
     def _bind(self, stmt: ast.Bind, body: _Body, flow: Flow | None) -> Flow | None:
         start, items = self._head(stmt.chain, body, flow)
@@ -754,7 +784,7 @@ class Elaborator:
         result = self._chain_items(items, body, start)
         if not self._bound_twice(stmt.target, body):
             body.tensors[stmt.target.name] = result
-            self.bindings.append((stmt.target.name, result, stmt.target.span))
+            self._made(start, result, stmt.target.span, body, stmt.target.name)
         return result
 
     _STATEMENTS: dict[type, Callable] = {}

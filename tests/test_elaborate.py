@@ -421,3 +421,16 @@ def test_unknown_network_parameters_and_missing_ones() -> None:
     graph = program.elaborate(classes=3, widht=4)
     assert codes(graph) == ["E203"] and graph.diagnostics[0].help == "did you mean width?"
     assert "E202" in codes(program.elaborate())
+
+
+def test_unused_chain_warning() -> None:
+    graph = graph_of("input x: [3, 8, 8]\nconv(4, k=1) relu\ny = x -> bn\noutput y")
+    (d,) = graph.diagnostics
+    assert d.code == "W504" and d.span.text == "conv(4, k=1) relu" and "chain" in d.message
+    # Read by the next statement, the default output, an explicit output, or a merge: no warning.
+    assert clean("input x: [3, 8, 8]\nconv(4, k=1)\nrelu\nexpect [4, 8, 8]").diagnostics == []
+    assert clean("input x: [3, 8, 8]\ny = x -> bn\nconv(4, k=1)\noutput y, cur").diagnostics == []
+    assert clean("input x: [3, 8, 8]\nconv(4, k=1)\ny = cat(x, cur)\noutput y").diagnostics == []
+    # One warning for a bound tensor: at the binding, not also at the block line that made it.
+    graph = graph_of("input x: [3, 8, 8]\na = x -> B\ny = x -> bn\noutput y", "block B { conv(4, k=1) }")
+    assert [(d.code, d.span.text, d.call_stack) for d in graph.diagnostics] == [("W504", "a", ())]
