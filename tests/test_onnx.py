@@ -323,10 +323,10 @@ def test_a_failed_export_leaves_the_previous_file_intact(tmp_path, monkeypatch, 
 def test_providers_ask_for_cuda_only_when_a_gpu_is_usable(monkeypatch):
     import onnxruntime as ort
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert export_onnx.providers() == ["CPUExecutionProvider"]
+    assert export_onnx.choose_providers() == ["CPUExecutionProvider"]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
-    assert export_onnx.providers() == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert export_onnx.choose_providers() == ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
@@ -385,7 +385,7 @@ def test_export_command_on_a_spec_with_errors_exits_1(cli, tmp_path):
 def test_symbolic_inputs_need_concrete_sizes(cli, tmp_path):
     out = tmp_path / "unet.onnx"
     result = cli("export", "examples/unet.arch", "--onnx", out)
-    assert result.code == 2 and "give concrete ones with --input, e.g. --input 3x" in result.err, result
+    assert result.code == 2 and "give concrete ones with --input, e.g. --input 3x224x224" in result.err, result
     result = cli("export", "examples/unet.arch", "--onnx", out, "--input", "3x32x32")
     assert result.code == 0, result
     assert op_types(out).count("Concat") == 2

@@ -44,7 +44,7 @@ from .torch_inference import WeightsError, fold_batchnorm, load_weights
 from .torch_module import build_module
 
 MIN_OPSET = 18        # the torch.export-based exporter writes opset 18 and later only
-DEFAULT_OPSET = 20    # PyTorch's default; onnxruntime 1.18+ runs it
+DEFAULT_OPSET = 20    # PyTorch's default; onnxruntime 1.17 and later run it
 BATCH_DIM = "batch"
 VERIFY_BATCHES = (1, 3)
 ATOL = 1e-4           # verification tolerance: ATOL + RTOL * (largest PyTorch output magnitude)
@@ -84,7 +84,7 @@ class Exported:
 
 # -- runtime: providers and sessions ----------------------------------------------------------
 
-def providers() -> list[str]:
+def choose_providers() -> list[str]:
     """CUDA first when a GPU is usable, then the CPU.
 
     onnxruntime-gpu lists CUDAExecutionProvider even on machines without a
@@ -100,8 +100,13 @@ def providers() -> list[str]:
     return chosen
 
 
-def session(path: str | Path, providers_: Sequence[str] | None = None, threads: int | None = None):
-    """An onnxruntime InferenceSession on `path` with archlang's provider choice, quietly."""
+def session(path: str | Path, providers: Sequence[str] | None = None, threads: int | None = None,
+            exact: bool = False):
+    """An onnxruntime InferenceSession on `path` with archlang's provider choice, quietly.
+
+    `exact` turns off TF32 on CUDA (onnxruntime's default there), for
+    comparing with PyTorch's float32 results to float32 precision.
+    """
     import onnxruntime as ort
 
     ort.set_default_logger_severity(ORT_LOG_ERRORS_ONLY)
@@ -109,7 +114,10 @@ def session(path: str | Path, providers_: Sequence[str] | None = None, threads: 
     options.log_severity_level = ORT_LOG_ERRORS_ONLY
     if threads:
         options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), options, providers=list(providers_ or providers()))
+    chosen: list = list(providers or choose_providers())
+    if exact:
+        chosen = [(p, {"use_tf32": "0"}) if p == "CUDAExecutionProvider" else p for p in chosen]
+    return ort.InferenceSession(str(path), options, providers=chosen)
 
 
 # -- export ----------------------------------------------------------------------------
@@ -165,11 +173,22 @@ def _check_opset(opset: int | None) -> int:
 
 def _check_concrete(graph: Graph) -> None:
     """A file needs numbers for every size but the batch; symbolic inputs need --input."""
-    for port, shape in zip(graph.inputs, graph.input_shapes()):
+    for index, (port, shape) in enumerate(zip(graph.inputs, graph.input_shapes())):
         if not all(isinstance(d, int) for d in shape):
-            example = "x".join(str(d) if isinstance(d, int) else "64" for d in shape)
+            example = "x".join(map(str, _valid_input(graph, index)))
             raise ExportError(f"input {port.name} has symbolic sizes [{', '.join(map(str, shape))}]: "
                               f"give concrete ones with --input, e.g. --input {example}")
+
+
+def _valid_input(graph: Graph, index: int, sizes=(224, 128, 96, 64, 32)) -> tuple[int, ...]:
+    """Concrete sizes for input `index` that meet the network's conditions: a round size, else the smallest."""
+    shape = graph.input_shapes()[index]
+    for size in sizes:
+        env = {symbol: size for symbol in graph.symbols}
+        if all(c.holds(env) for c in graph.constraints):
+            return tuple(d if isinstance(d, int) else d.evaluate(env) for d in shape)
+    return tuple(graph.smallest_input[index]) if graph.smallest_input else tuple(
+        d if isinstance(d, int) else sizes[-1] for d in shape)
 
 
 def _check(path: Path) -> None:
@@ -245,7 +264,7 @@ def _quiet() -> Iterator[None]:
 def verify_file(path: str | Path, reference: nn.Module, graph: Graph,
                 batches: Sequence[int] = VERIFY_BATCHES) -> Verification:
     """Run the ONNX file in onnxruntime and `reference` in PyTorch on the same random input."""
-    sess = session(path)
+    sess = session(path, exact=True)
     names = [i.name for i in sess.get_inputs()]
     generator = torch.Generator().manual_seed(SEED)
     worst, scale = 0.0, 0.0
