@@ -571,7 +571,7 @@ class Elaborator:
                 close = suggest(name, declared)
                 takes = f"its parameters are {', '.join(declared)}" if declared else "it takes no parameters"
                 report.error("E203", f"network {net.name.name} has no parameter {name}", header,
-                             notes=[takes], help=f"did you mean {close}?" if close else None)
+                             notes=[takes], help=f"did you mean `{close}`?" if close else None)
         for param in net.params:
             if param.name.name in overrides:
                 env.vars[param.name.name] = from_python(overrides[param.name.name])
@@ -983,7 +983,7 @@ class Elaborator:
                 close = suggest(key, params)
                 body.report.error("E203", f"{name} has no parameter {key}", arg.name.span, label="unknown parameter",
                                   notes=[f"it takes {_signature(block)}"],
-                                  help=f"did you mean {close}?" if close else None)
+                                  help=f"did you mean `{close}`?" if close else None)
                 ok = False
             elif key in given:
                 body.report.error("E210", f"parameter {key} of {name} given twice", arg.name.span,

@@ -659,10 +659,13 @@ def bind(op: "str | OpSpec", positional, keywords, call_span, collector: Collect
         ok = False
     for (value, span), arg in zip(positional, spec.args):
         given[arg.name] = (value, span)
+    meant: set[str] = set()  # arguments that an unknown keyword was probably meant to be
     for name, value, name_span, value_span in keywords:
         arg = spec.arg(name)
         if arg is None:
-            _unknown_argument(spec, name, name_span, collector)
+            close = _unknown_argument(spec, name, name_span, collector)
+            if close is not None:
+                meant.add(close.name)
             ok = False
         elif arg.name in given:
             also = f" (as {name})" if name != arg.name else ""
@@ -678,7 +681,7 @@ def bind(op: "str | OpSpec", positional, keywords, call_span, collector: Collect
             converted = _convert(spec, arg, value, span, collector)
             ok = ok and converted is not _BAD
             bound[arg.name] = converted
-        elif arg.required:
+        elif arg.required and arg.name not in meant:  # `kernel_size=3` is one mistake, not two
             collector.error("E202", f"{spec.name} needs argument {arg.name} ({arg.doc})" if arg.doc else
                             f"{spec.name} needs argument {arg.name}", call_span,
                             help=f"{spec.name}({signature(spec)})")
@@ -688,13 +691,23 @@ def bind(op: "str | OpSpec", positional, keywords, call_span, collector: Collect
     return bound if ok else None
 
 
-def _unknown_argument(spec: OpSpec, name: str, span, collector: Collector) -> None:
+# PyTorch's keywords that spell an argument differently, and those archlang reads from the flow.
+_TORCH_KEYWORDS = {"out_channels": "out", "out_features": "out", "kernel_size": "k"}
+_FROM_THE_FLOW = {"in_channels", "in_features", "num_features"}
+
+
+def _unknown_argument(spec: OpSpec, name: str, span, collector: Collector) -> Arg | None:
+    """E203, with the argument the name is closest to (by its name or an alias), which it returns."""
     names = [a.name for a in spec.args] + [al for a in spec.args for al in a.aliases]
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
-    help = f"did you mean {close[0]}?" if close else None
+    arg = spec.arg(_TORCH_KEYWORDS.get(name) or (close[0] if close else ""))
+    help = f"did you mean `{arg.name}`?" if arg is not None else None
+    if name in _FROM_THE_FLOW:
+        help = f"{spec.name} reads its input size from the tensor it receives: leave {name} out"
     takes = f"it takes {signature(spec)}" if spec.args else "it takes no arguments"
     collector.error("E203", f"{spec.name} has no argument {name}", span, label="unknown argument",
                     notes=[takes], help=help)
+    return arg
 
 
 _BAD = object()

@@ -363,7 +363,7 @@ def test_block_argument_errors() -> None:
     blocks = "block B(c, s = 1) { conv(c, k=1, s=s) }"
     graph = graph_of("input [3, 8, 8]\nB()\nB(1, 2, 3)\nB(1, c=2)\nB(1, ss=2)", blocks)
     assert codes(graph) == ["E202", "E214", "E210", "E203"]
-    assert graph.diagnostics[3].help == "did you mean s?"
+    assert graph.diagnostics[3].help == "did you mean `s`?"
 
 
 def test_duplicate_names_in_a_body() -> None:
@@ -419,7 +419,7 @@ def test_unknown_network_parameters_and_missing_ones() -> None:
                             "flatten linear(classes)\n}\n")
     assert program.elaborate(classes=3).output_shapes() == [(3,)]
     graph = program.elaborate(classes=3, widht=4)
-    assert codes(graph) == ["E203"] and graph.diagnostics[0].help == "did you mean width?"
+    assert codes(graph) == ["E203"] and graph.diagnostics[0].help == "did you mean `width`?"
     assert "E202" in codes(program.elaborate())
 
 

@@ -194,7 +194,8 @@ def test_bind_fills_defaults_and_accepts_aliases():
 
 @pytest.mark.parametrize("op,pos,kw,code,help", [
     ("conv", (), {"k": 3}, "E202", "conv(out, k, s=1, p=0, d=1, groups=1, bias=true)"),
-    ("conv", (64,), {"k": 3, "strid": 2}, "E203", "did you mean stride?"),
+    ("conv", (64,), {"k": 3, "strid": 2}, "E203", "did you mean `s`?"),
+    ("conv", (64,), {"kernel_size": 3}, "E203", "did you mean `k`?"),  # and no E202 for the missing k
     ("conv", (64,), {"k": 2.5}, "E204", "use // for integer division"),
     ("conv", (64,), {"k": 3, "bias": 1}, "E204", None),
     ("conv", (64,), {"k": 3, "p": "full"}, "E204", None),
@@ -213,6 +214,14 @@ def test_bind_errors(op, pos, kw, code, help):
     assert args is None
     assert [d.code for d in diags] == [code]
     assert diags[0].help == help
+
+
+def test_an_unknown_keyword_meant_for_a_missing_argument_is_one_error():
+    args, diags = bind("conv", kernel_size=3, padding=1)
+    assert args is None
+    assert [(d.code, d.help) for d in diags] == [("E203", "did you mean `k`?"),
+                                                 ("E202", "conv(out, k, s=1, p=0, d=1, groups=1, bias=true)")]
+    assert "needs argument out" in diags[1].message  # out was meant by nothing: still missing
 
 
 def test_bind_reports_every_problem_of_a_call():
