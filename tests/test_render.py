@@ -134,6 +134,14 @@ def test_a_block_whose_output_is_read_elsewhere_does_not_fold():
     assert ("b0", "n11", "[8, 8, 8]") in edges(dot)   # res1's output read by the merge add1
 
 
+def test_a_block_whose_output_is_a_network_output_does_not_fold():
+    g = residual_chain()
+    g.outputs.append(Port("mid", g.root.children[0].exit))
+    nodes = node_lines(gv.to_dot(g, depth=0))
+    assert nodes["b0"].startswith('label="Res(8)\\nres1')
+    assert nodes["out1"].startswith('label="output mid"')
+
+
 def test_full_depth_never_folds():
     assert " x 3" not in gv.to_dot(residual_chain())
     assert gv.to_dot(residual_chain(), depth=5) == gv.to_dot(residual_chain())
@@ -280,11 +288,13 @@ def test_dot_golden_files(name, spec, depth, direction, golden, monkeypatch):
 @has_dot
 def test_every_spec_renders_to_svg_that_parses(monkeypatch):
     monkeypatch.chdir(ROOT)
+    import archlang
     for spec in sorted(Path("specs").glob("*.arch")):
-        graph = _elaborate(str(spec))
-        assert graph.ok, spec
-        root = ET.fromstring(gv.to_svg(graph, depth=1))
-        assert root.tag == "{http://www.w3.org/2000/svg}svg", spec
+        program = archlang.load(spec)
+        for name in program.networks:  # a file may hold several
+            graph = program.network(name)
+            root = ET.fromstring(gv.to_svg(graph, depth=1))
+            assert root.tag == "{http://www.w3.org/2000/svg}svg", (spec, name)
 
 
 def test_render_command_writes_the_drawing(cli, tmp_path):

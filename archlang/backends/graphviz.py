@@ -173,6 +173,8 @@ class _Drawing:
             return False
         if self._failed(prev) or self._failed(scope):
             return False
+        if any(port.node == prev.exit for port in self.graph.outputs):
+            return False
         readers = self.graph.users(prev.exit)
         return all(id(scope) in self.inside[r] for r in readers)
 
