@@ -365,6 +365,9 @@ class _Reporter:
 
     One problem at one place is reported once, even when a repeat runs the
     statement again with other values (`if i` is not true or false, twice).
+    Inside a block call, one complaint about one value is reported once,
+    wherever the block uses it: `inception(64, 96, ...)` fails at `c2[0]` and
+    at `c2[1]`, but the mistake is the one argument of the call.
     """
 
     def __init__(self, collector: Collector, frames: tuple[Frame, ...] = (), seen: set | None = None) -> None:
@@ -374,11 +377,13 @@ class _Reporter:
 
     def error(self, code: str, message: str, span: Span | None = None, **kw):
         kw.setdefault("call_stack", self.frames)
-        key = (code, span.source.name if span else None, span.start if span else None,
-               tuple(f.span.start for f in kw["call_stack"]))
-        if key in self.seen:
+        stack = tuple(f.span.start for f in kw["call_stack"])
+        keys = [(code, span.source.name if span else None, span.start if span else None, stack)]
+        if stack:
+            keys.append((code, message, stack))
+        if any(k in self.seen for k in keys):
             return None
-        self.seen.add(key)
+        self.seen.update(keys)
         return self.collector.error(code, message, span, **kw)
 
     warning = error

@@ -352,6 +352,15 @@ def test_expression_errors_inside_blocks_carry_the_call_stack() -> None:
     assert d.code == "E212" and "out of range" in d.message and d.call_stack[0].call == "B([1, 2])"
 
 
+def test_one_bad_block_argument_used_twice_is_one_error() -> None:
+    (d,) = graph_of("input [192, 28, 28]\ninception(64, 96, [16, 32], 32)").diagnostics
+    assert d.code == "E212" and d.message == "cannot index an int (96)"
+    assert d.call_stack[0].call == "inception(64, 96, [16, 32], 32)"
+    blocks = "block B(c) { conv(c, k=1) relu conv(c, k=3) }"
+    graph = graph_of("input [3, 8, 8]\nB(0)\nB(0)", blocks)  # once per call: each call is a mistake
+    assert [(d.code, d.call_stack[0].span.line) for d in graph.diagnostics] == [("E211", 4), ("E211", 5)]
+
+
 def test_unknown_layers_suggest_names() -> None:
     graph = graph_of("input [3, 8, 8]\nconv2d(4, k=1)\nReLU\nResidul(4)", "block Residual(c) { relu }")
     helps = [d.help for d in graph.diagnostics]
