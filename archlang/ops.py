@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Callable
@@ -724,7 +725,7 @@ def _convert(spec: OpSpec, arg: Arg, value, span, collector: Collector) -> Any:
         return wrong(KIND_TEXT[arg.kind], help="it depends on the symbolic input size; arguments must be numbers")
     converted = _coerce(arg.kind, value)
     if converted is _BAD:
-        help = "use // for integer division" if isinstance(value, float) and "int" in KIND_TEXT[arg.kind] else None
+        help = _float_help(arg, value, span) if isinstance(value, float) and "int" in KIND_TEXT[arg.kind] else None
         return wrong(KIND_TEXT[arg.kind], help)
     if arg.choices is not None and converted not in arg.choices:
         close = difflib.get_close_matches(str(converted), [str(c) for c in arg.choices], n=1, cutoff=0.5)
@@ -739,6 +740,18 @@ def _convert(spec: OpSpec, arg: Arg, value, span, collector: Collector) -> Any:
                                               f"got {_show(value)}", span)
             return _BAD
     return converted
+
+
+_TRUE_DIVISION = re.compile(r"(?<!/)/(?!/)")
+
+
+def _float_help(arg: Arg, value: float, span) -> str:
+    """Why a float came where an int is needed: a `/` in the argument, or a number given so."""
+    if span is not None and _TRUE_DIVISION.search(span.text):
+        return "use // for integer division"
+    if value.is_integer():
+        return f"{arg.name} takes an int: {int(value)}, not {value}"
+    return f"{arg.name} takes a whole number, such as {math.floor(value)} or {math.ceil(value)}"
 
 
 def _is_int(v) -> bool:

@@ -361,6 +361,13 @@ def test_one_bad_block_argument_used_twice_is_one_error() -> None:
     assert [(d.code, d.call_stack[0].span.line) for d in graph.diagnostics] == [("E211", 4), ("E211", 5)]
 
 
+def test_a_float_where_an_int_is_needed_gets_help_that_fits_the_cause() -> None:
+    program = archlang.load("network N(c = 8) {\n input [3, 8, 8]\n conv(c, k=3)\n conv(c / 2, k=1)\n}\n")
+    assert [d.help for d in program.elaborate(c=8.5).diagnostics] == [  # as from --set c=8.5
+        "out takes a whole number, such as 8 or 9", "use // for integer division"]
+    assert [d.help for d in program.elaborate().diagnostics] == ["use // for integer division"]
+
+
 def test_unknown_layers_suggest_names() -> None:
     graph = graph_of("input [3, 8, 8]\nconv2d(4, k=1)\nReLU\nResidul(4)", "block Residual(c) { relu }")
     helps = [d.help for d in graph.diagnostics]

@@ -196,7 +196,8 @@ def test_bind_fills_defaults_and_accepts_aliases():
     ("conv", (), {"k": 3}, "E202", "conv(out, k, s=1, p=0, d=1, groups=1, bias=true)"),
     ("conv", (64,), {"k": 3, "strid": 2}, "E203", "did you mean `s`?"),
     ("conv", (64,), {"kernel_size": 3}, "E203", "did you mean `k`?"),  # and no E202 for the missing k
-    ("conv", (64,), {"k": 2.5}, "E204", "use // for integer division"),
+    ("conv", (64,), {"k": 2.5}, "E204", "k takes a whole number, such as 2 or 3"),
+    ("conv", (8.0,), {"k": 3}, "E204", "out takes an int: 8, not 8.0"),
     ("conv", (64,), {"k": 3, "bias": 1}, "E204", None),
     ("conv", (64,), {"k": 3, "p": "full"}, "E204", None),
     ("conv", (64, 3), {"k": 3}, "E210", None),
