@@ -199,11 +199,10 @@ class _Line:
 
 # In place, as torchvision writes `out += identity` and `nn.ReLU(inplace=True)`:
 # saves an activation per ReLU in training. Only where nothing can tell: the
-# value dies at this step, was made in this forward by an op whose backward
-# does not read its output, and no view of it (flatten, dropout's identity in
-# eval) or block call may still hold it.
+# value is not this block's input (the caller may hold it), the step is its
+# only reader (no other op saved it for backward, and no view of it exists),
+# and it was made by an op whose backward does not read its own output.
 SAFE_PRODUCERS = frozenset({"conv", "linear", "bn", "add", "concat", "maxpool", "avgpool", "gap", "adaptive_avgpool"})
-ALIASING = frozenset({"flatten", "dropout"})
 
 
 class _Forward:
@@ -247,7 +246,7 @@ class _Forward:
             if step.key not in last_use:   # nobody reads it: run it for its effects only
                 out.extend(_statement(step.build(in_vars), "", step.comment))
                 continue
-            overwritable = [k for k in dying if self._overwritable(k)]
+            overwritable = [k for k in dying if self._overwritable(k, step)]
             if step.op == "add" and len(step.inputs) == 2 and overwritable:
                 var = self.values[overwritable[0]]
                 other = in_vars[1] if step.inputs[0] == overwritable[0] else in_vars[0]
@@ -262,13 +261,12 @@ class _Forward:
         out.append(f"{INDENT * 2}return {', '.join(self.values[k] for k in self.outputs)}")
         return out
 
-    def _overwritable(self, key) -> bool:
-        if key in self._param_keys or not isinstance(key, int):
+    def _overwritable(self, key, step: _Line) -> bool:
+        """May `step` write into the value `key` (see SAFE_PRODUCERS)?"""
+        if key in self._param_keys or not isinstance(key, int) or not isinstance(step.key, int):
             return False
         g = self.graph
-        scope = self.plan.scope
-        return g.nodes[key].op in SAFE_PRODUCERS and all(
-            g.nodes[u].op not in ALIASING and g.nodes[u].scope is scope for u in g.users(key))
+        return g.nodes[key].op in SAFE_PRODUCERS and g.users(key) == [step.key]
 
     def _describe(self, index: int, step: Step) -> _Line:
         g = self.graph
