@@ -46,6 +46,37 @@ network Small {
 """
 
 
+# every op of the table, in every rank it takes, with non-default arguments
+ALL_OPS = """\
+block Act {
+    relu6 gelu silu elu leaky_relu(slope=0.2) tanh sigmoid relu
+}
+network Image {
+    input [3, 16, 16]
+    conv(8, k=3, p="same") bn Act lrn(3) dropout(0.3)
+    conv(8, k=[1, 3], p=[0, 1], groups=2, bias=false) bn relu
+    upsample(2) conv(8, k=3, s=2, p=1) upsample(2, mode="bilinear")
+    maxpool(3, s=2, p=1, ceil=true) avgpool(2, ceil=true) adaptive_avgpool([2, 2])
+    softmax gap flatten linear(12) bn dropout linear(4) softmax
+}
+network Sequence {
+    input [4, 32]
+    conv(8, k=3, p=1) bn relu maxpool(2) upsample(2, mode="linear") avgpool(2) gap flatten linear(3)
+}
+network Volume {
+    input [2, 8, 8, 8]
+    conv(4, k=3, p=1) bn relu maxpool(2) upsample(2, mode="trilinear") gap flatten linear(3)
+}
+network Merges {
+    input a: [4, 8, 8]
+    input b: [4, 8, 8]
+    s = add(a, b) -> conv(4, k=1)
+    c = cat(s, a -> relu) -> conv(2, k=3, p=1)
+    output s, c
+}
+"""
+
+
 def graph_of(text_or_path, **kwargs):
     return archlang.load(text_or_path).network(**kwargs)
 
@@ -106,6 +137,16 @@ def test_every_spec_exports_checks_and_matches_pytorch(stem, network, exported):
     v = result.verification
     assert v.batches == (1, 3) and v.ok and v.max_abs_diff <= v.tolerance, v
     assert model.graph.name == graph.name
+
+
+@pytest.mark.parametrize("network", ["Image", "Sequence", "Volume", "Merges"])
+def test_every_op_exports_in_every_rank(network, tmp_path):
+    graph = graph_of(ALL_OPS, name=network)
+    result = export_onnx.export(graph, tmp_path / "m.onnx", fold_bn=True)
+    assert result.verification.ok, result.verification
+    model = onnx.load(str(tmp_path / "m.onnx"))
+    assert [i.name for i in model.graph.input] == [p.name for p in graph.inputs]
+    assert [o.name for o in model.graph.output] == [p.name for p in graph.outputs]
 
 
 # -- the verification itself ---------------------------------------------------------------

@@ -73,7 +73,9 @@ def _report(result, name: str) -> None:
     print(f"wrote {result.path} ({name}, opset {result.opset}, {result.nodes} nodes, {batch}); "
           f"onnx.checker: ok")
     if result.folded:
-        print(f"folded {len(result.folded)} batch norms into the layers before them")
+        count = len(result.folded)
+        print(f"folded {count} batch norm{'s' if count != 1 else ''} into the layer{'s' if count != 1 else ''} "
+              f"before {'them' if count != 1 else 'it'}")
     v = result.verification
     if v is None:
         print("not verified in onnxruntime (--no-verify)")
