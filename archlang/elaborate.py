@@ -19,6 +19,7 @@ Bindings (`y = ...`) name tensors, not modules.
 """
 from __future__ import annotations
 
+import math
 import operator
 from dataclasses import dataclass
 from typing import Any, Callable, Collection, Iterable
@@ -26,7 +27,7 @@ from typing import Any, Callable, Collection, Iterable
 from . import passes, syntax as ast
 from .diagnostics import Collector, Frame
 from .ir import Graph, Port, Scope
-from .limits import DEFAULT_LIMITS, Limits
+from .limits import DEFAULT_LIMITS, MAX_INT, MAX_SEQUENCE, Limits
 from .ops import OPS, bind, suggest
 from .shapes import UNKNOWN, Expr, compare_eq, format_shape
 from .source import Span
@@ -102,6 +103,25 @@ def from_python(value) -> Any:
     if isinstance(value, list):
         return tuple(from_python(v) for v in value)
     return value
+
+
+def out_of_range(value) -> str | None:
+    """Why a value is no archlang value (a huge int, inf, a dict...), or None.
+
+    The parser and the evaluator never make one; values from Python (`--set`,
+    keyword arguments of the API) are checked with this.
+    """
+    if isinstance(value, bool) or isinstance(value, str):
+        return None
+    if isinstance(value, int):
+        return None if -MAX_INT <= value <= MAX_INT else f"{value} is out of range (integers are at most 2**63 - 1)"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value} is not a finite number"
+    if isinstance(value, tuple):
+        if len(value) > MAX_SEQUENCE:
+            return f"a list of {len(value):,} items is longer than {MAX_SEQUENCE:,}"
+        return next((why for why in map(out_of_range, value) if why), None)
+    return f"{value!r} is not an archlang value (numbers, true/false, strings and lists of them)"
 
 
 # -- environments --------------------------------------------------------------------------
@@ -269,6 +289,11 @@ class Evaluator:
         op = e.op
         if (op == "+" and type(a) is type(b) and isinstance(a, (str, tuple))) or \
                 (op == "*" and isinstance(a, (str, tuple)) and _is_int(b)):
+            length = len(a) + len(b) if op == "+" else len(a) * b
+            if length > MAX_SEQUENCE:  # `[1] * 1000000000` would allocate it all
+                what = "string of {:,} characters" if isinstance(a, str) else "list of {:,} items"
+                return self._fail(ctx, "E404", f"`{syntax_text(e)}` makes a {what.format(length)}, more than "
+                                               f"{MAX_SEQUENCE:,}", e.span)
             return _ARITH[op](a, b)
         numeric = (_is_number(a) or isinstance(a, Expr)) and (_is_number(b) or isinstance(b, Expr))
         if not numeric:
@@ -282,9 +307,15 @@ class Evaluator:
             return self._fail(ctx, "E212", f"division by zero in `{syntax_text(e)}`", e.span,
                               label=f"{syntax_text(e.right)} is 0")
         try:
-            return _ARITH[op](a, b)
+            value = _ARITH[op](a, b)
         except (ZeroDivisionError, TypeError, ValueError, OverflowError) as exc:
             return self._fail(ctx, "E212", f"cannot evaluate `{syntax_text(e)}`: {exc}", e.span)
+        # Values stay int64 and finite, like the literals: no 10**10000 to print, no inf in generated code.
+        if (isinstance(value, int) and not -MAX_INT <= value <= MAX_INT) or \
+                (isinstance(value, float) and not math.isfinite(value)):
+            return self._fail(ctx, "E212", f"`{syntax_text(e)}` is too large", e.span,
+                              help=f"integers are at most {MAX_INT:,} (2**63 - 1); other numbers about 1.8e308")
+        return value
 
     def _compare(self, e: ast.Compare, ctx: "EvalContext"):
         left = self(e.operands[0], ctx)
@@ -579,7 +610,12 @@ class Elaborator:
                              notes=[takes], help=f"did you mean `{close}`?" if close else None)
         for param in net.params:
             if param.name.name in overrides:
-                env.vars[param.name.name] = from_python(overrides[param.name.name])
+                value = from_python(overrides[param.name.name])
+                why = out_of_range(value)
+                if why:
+                    report.error("E211", f"network {net.name.name}'s parameter {param.name.name}: {why}", header)
+                    value = FAIL
+                env.vars[param.name.name] = value
             elif param.default is not None:
                 env.vars[param.name.name] = self.evaluate(param.default, EvalContext(env, report))
             else:
