@@ -249,14 +249,43 @@ class _Lexer(Lexer):
         return m is not None and _accepts(parser_state, self.CONTINUATIONS[m.group()])
 
 
+def _closers_before(parser_state, term: str, most: int) -> list[str] | None:
+    """The tokens (1 to `most` `}`, then a newline if items need one) after
+    which the parser takes a `term` token in place of the statement it is in;
+    tried on a copy. None if no such tokens exist."""
+    trial = _trial(parser_state)
+    _Recovery._unwind(trial)
+    closers: list[str] = []
+    for _ in range(most):
+        try:
+            trial.feed_token(LarkToken("RBRACE", "}"))
+        except UnexpectedInput:
+            return None
+        closers.append("RBRACE")
+        if _accepts(trial, term):
+            return closers
+        if _accepts(trial, "_NL"):
+            after = _trial(trial)
+            after.feed_token(LarkToken("_NL", "\n"))
+            if _accepts(after, term):
+                return closers + ["_NL"]
+    return None
+
+
+def _trial(parser_state):
+    """A copy of the parser's state to try tokens on, building nothing."""
+    trial = parser_state.copy(deepcopy_values=False)
+    trial.parse_conf = copy.copy(trial.parse_conf)
+    trial.parse_conf.callbacks = {}
+    return trial
+
+
 def _accepts(parser_state, term: str) -> bool:
     """Whether the parser can take a `term` token now (tried on a copy: LALR
     tables list some lookaheads that fail after a reduction)."""
     if term not in parser_state.parse_conf.states[parser_state.position]:
         return False
-    trial = parser_state.copy(deepcopy_values=False)
-    trial.parse_conf = copy.copy(trial.parse_conf)
-    trial.parse_conf.callbacks = {}
+    trial = _trial(parser_state)
     try:
         trial.feed_token(LarkToken(term, ""))
     except UnexpectedInput:
@@ -291,8 +320,35 @@ class _Recovery:
             self._unwind(ip.parser_state)
             self._skip_from(b.depth_before)
             return True
+        if self._close_before_item(ip, tok):
+            return True
         self._report_token(ip, tok)
         self._resume(ip.parser_state, tok)
+        return True
+
+    def _close_before_item(self, ip, tok: Token) -> bool:
+        """`block`, `network` or `import` inside a body: the body's `}` is missing.
+
+        One E102 at the unclosed `{`; then the open bodies are closed as if
+        their `}` were there, and the item parses as written (no second error
+        for it, and none at the end of the file).
+        """
+        stack = self.b.stack
+        if tok.type not in _ITEMS or not stack or stack[-1].type != "LBRACE":
+            return False
+        open_braces = len(stack) - next((i + 1 for i in range(len(stack) - 1, -1, -1)
+                                         if stack[i].type != "LBRACE"), 0)
+        ps = ip.parser_state
+        closers = _closers_before(ps, tok.type, open_braces)
+        if closers is None:
+            return False
+        unclosed = stack[-closers.count("RBRACE"):]
+        self._report_unclosed_before(ip, tok, unclosed)
+        self._unwind(ps)
+        del stack[-len(unclosed):]
+        for kind in closers:
+            ps.feed_token(Token(kind, "}" if kind == "RBRACE" else "\n", tok.start_pos, tok.start_pos))
+        ps.feed_token(tok)
         return True
 
     def bad_character(self, parser_state, offset: int) -> None:
@@ -414,6 +470,15 @@ class _Recovery:
                 help_ = "archlang has no tuples: write a list, as in k=[1, 7]"
             run.collector.error("E101", f"expected {_expected_words(expected)}, found {_describe(tok)}",
                                 span, label=_label(tok), help=help_)
+
+    def _report_unclosed_before(self, ip, tok: Token, unclosed: list[Token]) -> None:
+        run = self.run
+        where = run.token_span(tok).location()
+        notes = [f"found {_describe(tok)} at {where}, where {_expected_words(set(ip.accepts()))} was expected"]
+        notes += [f"the `{{` at {run.token_span(o).location()} is not closed either" for o in reversed(unclosed[:-1])]
+        run.collector.error("E102", "unclosed `{`", run.token_span(unclosed[-1]), label="this `{` is never closed",
+                            notes=notes, help=f"`{tok.value}` starts a new item of the file: close the body with "
+                                              f"`}}` before it")
 
     def _report_end(self, ip) -> None:
         run = self.run

@@ -406,8 +406,17 @@ def test_one_error_per_statement_and_every_statement_checked() -> None:
 
 def test_a_network_inside_an_unclosed_block() -> None:
     diags = parse_errors("block B(c) {\n    relu\n\nnetwork N {\n    input [3, 8, 8]\n}\n")
-    assert codes_and_lines(diags) == [("E101", 4), ("E102", 1)]
-    assert "`}` missing" in diags[0].help
+    assert codes_and_lines(diags) == [("E102", 1)]  # one mistake: not also an E101 at `network`
+    assert diags[0].message == "unclosed `{`" and diags[0].label == "this `{` is never closed"
+    assert "found `network` at t.arch:4:1" in diags[0].notes[0]
+
+
+def test_after_an_unclosed_body_the_next_item_parses_as_written() -> None:
+    text = ("block B(c) {\n    repeat 2 {\n        relu\nnetwork N {\n    input [3, 8, 8]\n    conv(4,, k=1)\n}\n"
+            "import \"x.arch\"\n")
+    diags = parse_errors(text)
+    assert codes_and_lines(diags) == [("E102", 2), ("E101", 6)]  # the innermost `{`, and N's own mistake
+    assert diags[0].notes[1] == "the `{` at t.arch:1:12 is not closed either"
 
 
 def test_parse_reports_nothing_for_valid_files_after_an_invalid_one() -> None:
