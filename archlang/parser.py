@@ -462,6 +462,8 @@ class _Recovery:
             help_ = None
             if tok.type in _ITEMS and run.brackets.stack:
                 help_ = f"`{tok.value}` starts a new item of the file: is a `}}` missing before it?"
+            elif tok.type in RESERVED and "NAME" in expected and "_NL" not in expected:
+                help_ = f"`{tok.value}` is a keyword: it cannot be a name"
             elif tok.type in RESERVED and "REPEAT" not in expected:
                 help_ = f"`{tok.value}` starts a statement: put it on a line of its own (or after `;`)"
             elif expected == {"BAR", "_NL"}:

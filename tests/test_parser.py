@@ -422,3 +422,10 @@ def test_after_an_unclosed_body_the_next_item_parses_as_written() -> None:
 def test_parse_reports_nothing_for_valid_files_after_an_invalid_one() -> None:
     assert parse_errors("network N {\n    conv(\n")
     assert parse_ok("network N { relu }\n").items
+
+
+@pytest.mark.parametrize("text", ["let repeat = 3\n", "network N(input = 3) {\n}\n",
+                                  "network N {\n    conv(expect, k=1)\n}\n"])
+def test_a_keyword_where_a_name_belongs_says_so(text: str) -> None:
+    (d,) = parse_errors(text)
+    assert d.code == "E101" and d.help.endswith("is a keyword: it cannot be a name")
