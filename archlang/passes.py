@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from .diagnostics import Collector, Diagnostic
 from .ir import Constraint, Graph, Node
-from .limits import DEFAULT_LIMITS, Limits
+from .limits import DEFAULT_LIMITS, MAX_INT, Limits
 from .ops import OPS, InferContext, ShapeFailure, path_notes
 from .shapes import (UNKNOWN, Expr, compare_eq, compile_dims, conv_out, evaluate, evaluate_shape, format_shape,
                      is_concrete, numel, pool_out)
@@ -56,7 +56,10 @@ def infer_node(graph: Graph, node: Node, collector: Collector, limits: Limits | 
     not dividing out, p="same" with a stride, ...) are still reported, since
     they are independent errors. A rule's failure becomes one diagnostic.
     Conditions that depend on symbolic sizes go to `graph.constraints`.
-    (`limits` is part of the elaborator's call; no rule needs a bound yet.)
+    A tensor of more than 2**63 - 1 elements is E402 at once: a `concat`
+    that doubles the channels in a long repeat must stop there, not grow
+    numbers of thousands of digits (the bound on all activations, much
+    smaller, is checked at the end, in `validate`).
     """
     if node.op == "input":
         _infer_input(graph, node, collector)
@@ -75,11 +78,29 @@ def infer_node(graph: Graph, node: Node, collector: Collector, limits: Limits | 
         node.shape, node.failed = UNKNOWN, True
         collector.add(_failure_diagnostic(graph, node, failure))
         return
+    if _too_large(node, shape, collector):
+        return
     node.shape = tuple(shape)
     for req in ctx.requirements:
         span, _ = _blame(graph, node, req.input_index)
         graph.constraints.append(_constraint(req.text, req.lhs, req.rel, req.rhs, req.code, span,
                                              node.scope.frames()))
+
+
+def _too_large(node: Node, shape, collector: Collector) -> bool:
+    """E402 (and the node failed) when one tensor holds more than MAX_INT elements."""
+    ones = {name: 1 for d in shape if isinstance(d, Expr) for name in d.symbols()}
+    elements = 1
+    for d in shape:  # at the smallest input: every symbol 1, every size at least 1
+        elements *= max(1, evaluate(d, ones))
+    if elements <= MAX_INT:
+        return False
+    shown = format_shape(shape) if len(shape) <= 8 else f"a rank-{len(shape)} tensor"
+    verb = "is" if node.op == "input" else "makes"
+    node.shape, node.failed = UNKNOWN, True
+    collector.error("E402", f"{node.op} {verb} {shown}: more than 2**63 - 1 elements per sample, more than any "
+                            f"tensor can hold", node.span, call_stack=node.scope.frames())
+    return True
 
 
 def _infer_input(graph: Graph, node: Node, collector: Collector) -> None:
@@ -104,6 +125,8 @@ def _infer_input(graph: Graph, node: Node, collector: Collector) -> None:
             node.shape, node.failed = UNKNOWN, True
             return
         dims.append(d)
+    if _too_large(node, dims, collector):
+        return
     node.shape = tuple(dims)
 
 
@@ -643,7 +666,8 @@ def validate(graph: Graph, collector: Collector, limits: Limits | None = None) -
         collector.error("E401", f"{graph.name} has {params:,} parameters, more than the limit of "
                                 f"{limits.max_params:,}", where, help="raise the bound with --max-params")
     elements = activations(graph)
-    if elements > limits.max_activations:
+    one_too_large = any(d.code == "E402" for d in collector.items)  # already said, at the layer
+    if elements > limits.max_activations and not one_too_large:
         collector.error("E402", f"{graph.name} produces {elements:,} activation elements per sample, more than "
                                 f"the limit of {limits.max_activations:,}", where,
                         help="raise the bound with --max-activations, or use a smaller input")
