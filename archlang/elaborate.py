@@ -390,6 +390,21 @@ class EvalContext:
         return [] if isinstance(self.symbols, bool) else list(self.symbols)
 
 
+# `cur` and `in` always mean these tensors: a constant, parameter or tensor of
+# either name could never be read, so defining one is an error.
+TENSOR_WORDS = {"cur": "the tensor the layer being called receives", "in": "the tensor that entered the body"}
+
+
+def hides_tensor_word(ident: ast.Ident, what: str, report) -> bool:
+    """E207 (and True) when `ident` would name a `what` `cur` or `in`."""
+    meaning = TENSOR_WORDS.get(ident.name)
+    if meaning is None:
+        return False
+    report.error("E207", f"`{ident.name}` cannot name a {what}: it always means {meaning}", ident.span,
+                 label="a name the language keeps", help="choose another name")
+    return True
+
+
 # -- reporting with the call stack ----------------------------------------------------------------
 class _Reporter:
     """A collector that stamps the current block call stack on each diagnostic.
@@ -743,6 +758,8 @@ class Elaborator:
         return flow
 
     def _let(self, stmt: ast.Let, body: _Body, flow: Flow | None) -> Flow | None:
+        if hides_tensor_word(stmt.name, "constant", body.report):
+            return flow
         if stmt.name.name in body.env.vars:
             body.report.error("E207", f"`{stmt.name.name}` is defined twice in this body", stmt.name.span,
                               label="already defined")
@@ -831,6 +848,9 @@ class Elaborator:
     _STATEMENTS: dict[type, Callable] = {}
 
     def _bound_twice(self, ident: ast.Ident, body: _Body) -> bool:
+        """E207 (and True) for a tensor name already bound in this body, or `cur`/`in`."""
+        if hides_tensor_word(ident, "tensor", body.report):
+            return True
         if ident.name not in body.tensors:  # a nested body may shadow an outer name
             return False
         body.report.error("E207", f"tensor `{ident.name}` is bound twice", ident.span,

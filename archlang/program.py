@@ -21,7 +21,8 @@ from typing import Any
 
 from . import syntax as ast
 from .diagnostics import Collector, Diagnostic, SpecError, UsageError
-from .elaborate import Definitions, EvalContext, Env, Evaluator, _Reporter, elaborate_network
+from .elaborate import (TENSOR_WORDS, Definitions, EvalContext, Env, Evaluator, _Reporter, elaborate_network,
+                        hides_tensor_word)
 from .ir import Graph
 from .limits import DEFAULT_LIMITS, Limits
 from .ops import suggest
@@ -299,6 +300,8 @@ class _Linker:
 
     def _constant(self, let: ast.Let, defs: Definitions) -> None:
         name = let.name.name
+        if hides_tensor_word(let.name, "constant", self.collector):
+            return
         if name in defs.constants:
             self.collector.error("E207", f"constant {name} is defined twice", let.name.span, label="defined again here")
             return
@@ -317,6 +320,7 @@ class _Linker:
     def _duplicate_params(self, item) -> None:
         seen: dict[str, Span] = {}
         for param in item.params:
+            hides_tensor_word(param.name, "parameter", self.collector)
             if param.name.name in seen:
                 self.collector.error("E207", f"parameter {param.name.name} of {item.name.name} is named twice",
                                      param.name.span, label="named again here")
@@ -394,7 +398,7 @@ class _Linker:
             for param in item.params:
                 # `chanels` for `channels` is one mistake: E209 says so, with a did-you-mean.
                 misspelt = any(suggest(name, [param.name.name]) for name in undefined)
-                if param.name.name not in read and not misspelt:
+                if param.name.name not in read and not misspelt and param.name.name not in TENSOR_WORDS:
                     self.collector.warning("W502", f"parameter {param.name.name} of {kind} {item.name.name} is "
                                                    f"never used", param.name.span, label="nothing reads it")
 
