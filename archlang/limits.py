@@ -29,6 +29,16 @@ class Limits:
         "--max-file-bytes": "max_file_bytes",
         "--max-import-depth": "max_import_depth",
     }
+    # The most two of them may be raised to: the compiler recurses once per
+    # level of nesting and of imports, and deeper would exhaust Python's stack.
+    CEILINGS = {"max_depth": 100, "max_import_depth": 100}
+
+    def __post_init__(self) -> None:
+        for field, ceiling in self.CEILINGS.items():
+            if getattr(self, field) > ceiling:
+                flag = "--" + field.replace("_", "-")
+                raise ValueError(f"{flag} can be at most {ceiling} (deeper nesting would exhaust the "
+                                 f"compiler's stack), got {getattr(self, field)}")
 
 
 DEFAULT_LIMITS = Limits()

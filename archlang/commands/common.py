@@ -37,7 +37,10 @@ def limits_from(args: argparse.Namespace) -> Limits:
     for field, value in overrides.items():
         if value < 1:
             raise UsageError(f"--{field.replace('_', '-')} must be at least 1")
-    return Limits(**{**DEFAULT_LIMITS.__dict__, **overrides})
+    try:
+        return Limits(**{**DEFAULT_LIMITS.__dict__, **overrides})
+    except ValueError as exc:  # over a ceiling
+        raise UsageError(str(exc)) from None
 
 
 def parse_sets(items: list[str]) -> dict[str, Any]:
