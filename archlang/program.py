@@ -51,14 +51,18 @@ class Program:
     def ok(self) -> bool:
         return not any(d.is_error for d in self.diagnostics)
 
-    def elaborate(self, name: str | None = None, input: list | None = None, **params: Any) -> Graph:
-        """The checked graph of one network; never raises: errors are in `graph.diagnostics`."""
+    def elaborate(self, name: str | None = None, /, input: list | None = None, **params: Any) -> Graph:
+        """The checked graph of one network; never raises: errors are in `graph.diagnostics`.
+
+        `name` is positional-only, so that a network parameter may be called
+        `name` (or `self`): `--set name=3` reaches `params`.
+        """
         chosen = self._choose(name)
         if isinstance(chosen, Graph):
             return chosen
         return elaborate_network(self.definitions, chosen, params, input, self.limits)
 
-    def network(self, name: str | None = None, input: list | None = None, **params: Any) -> Graph:
+    def network(self, name: str | None = None, /, input: list | None = None, **params: Any) -> Graph:
         """Like `elaborate`, but raises SpecError when the network has errors."""
         graph = self.elaborate(name, input, **params)
         if not graph.ok:
