@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 import archlang
-from archlang import shapes
+from archlang import ops, shapes
 from archlang.backends import torch_common, torch_module
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,9 +49,8 @@ def inputs_for(graph) -> list[torch.Tensor]:
 
 # -- every spec: forward, backward, shapes at run time equal the checker's ---------
 
-@pytest.mark.parametrize(("spec", "network"), NETWORKS)
-def test_spec_runs_with_the_checked_shapes(spec, network):
-    graph = graph_of(spec, network)
+def assert_runs_as_checked(graph) -> None:
+    """Forward and backward; every layer's input and output shapes equal the checker's."""
     torch.manual_seed(0)
     model = torch_module.build_module(graph)
     paths = torch_common.module_paths(torch_common.plan(graph))
@@ -60,7 +59,7 @@ def test_spec_runs_with_the_checked_shapes(spec, network):
 
     def record(name):
         def hook(module, args, output):
-            seen[name] = (tuple(a.shape[1:] for a in args), tuple(output.shape[1:]))
+            seen[name] = (tuple(tuple(a.shape[1:]) for a in args), tuple(output.shape[1:]))
         return hook
 
     for name, module in model.named_modules():
@@ -76,9 +75,46 @@ def test_spec_runs_with_the_checked_shapes(spec, network):
         assert out_shape == node.shape, f"{name}: ran {out_shape}, checker said {node.shape}"
         assert in_shapes == tuple(graph.nodes[i].shape for i in node.inputs), name
     assert [tuple(o.shape[1:]) for o in outs] == graph.output_shapes()
-    params = [p for p in model.parameters()]
+    params = list(model.parameters())
     assert sum(p.numel() for p in params) == graph.params_total
     assert all(p.grad is not None for p in params), "every parameter takes part in the loss"
+
+
+@pytest.mark.parametrize(("spec", "network"), NETWORKS)
+def test_spec_runs_with_the_checked_shapes(spec, network):
+    assert_runs_as_checked(graph_of(spec, network))
+
+
+EVERY_OP = textwrap.dedent("""\
+    network Images {
+        input [3, 12, 12]
+        conv(8, k=3, p=1) bn relu
+        a = cur -> conv(8, k=[1, 3], p=[0, 1], groups=2, bias=false) relu6
+        b = cur -> maxpool(3, s=1, p=1) avgpool(3, s=1, p=1, ceil=true) lrn(3) sigmoid
+        c = add(a, b) -> tanh gelu
+        d = cat(c, a) -> conv(4, k=3, p="same", d=2) silu elu leaky_relu(0.2)
+        e = d -> upsample(2, mode="bilinear") maxpool(2) adaptive_avgpool([3, 3])
+        f = e -> gap flatten linear(6) bn dropout(0.25) softmax
+        output f, e
+    }
+    network Sequences {
+        input [4, 16]
+        conv(6, k=3, s=2) bn relu maxpool(2) upsample(2, mode="linear") gap flatten linear(2)
+    }
+    network Volumes {
+        input [2, 4, 6, 6]
+        conv(3, k=3, p=1) bn leaky_relu avgpool(2) adaptive_avgpool(1) flatten linear(2, bias=false)
+    }
+""")
+
+
+def test_every_op_of_the_table_at_every_rank_runs_as_checked():
+    program = archlang.load(EVERY_OP)
+    graphs = [program.network(name) for name in program.networks]
+    used = {n.op for g in graphs for n in g.layers()}
+    assert used == set(ops.OPS), f"add the new ops to EVERY_OP: {sorted(set(ops.OPS) - used)}"
+    for graph in graphs:
+        assert_runs_as_checked(graph)
 
 
 def test_compile_api_returns_a_module_with_ports():
@@ -295,6 +331,26 @@ def test_bf16_autocast_on_cpu(resnet):
         out = model(x)
     assert out.dtype == torch.bfloat16
     torch.testing.assert_close(out.float(), y, rtol=0.1, atol=0.1)
+
+
+def test_distributed_data_parallel_trains(tmp_path):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    try:
+        model = nn.parallel.DistributedDataParallel(archlang.compile(ROOT / "specs" / "lenet_bn.arch"))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        x, y = torch.randn(8, 1, 28, 28), torch.randint(0, 10, (8,))
+        losses = []
+        for _ in range(3):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        assert losses[-1] < losses[0]
+    finally:
+        dist.destroy_process_group()
 
 
 def test_torch_compile_matches_eager():

@@ -124,6 +124,17 @@ def test_blocks_become_classes_reused_where_alike():
         "BasicBlock", "BasicBlock2", "BasicBlock3", "BasicBlock4", "BasicBlock5", "BasicBlock6", "BasicBlock7"]
 
 
+def test_spec_text_cannot_escape_comments_or_docstrings(tmp_path):
+    # File names and calls as written land in comments and docstrings, escaped.
+    weird = tmp_path / 'we"""ird\nname.arch'
+    weird.write_text('block B(c) {\n    conv(c, k=1)\n}\nnetwork N {\n    input [3, 4, 4]\n    B(2)\n}\n')
+    text = torch_source.generate(archlang.load(weird).network())
+    tree = ast.parse(text)
+    assert [type(n).__name__ for n in tree.body] == ["Expr", "ImportFrom", "ClassDef", "ClassDef"]
+    assert f"{tmp_path}/we\"\"\"ird\\nname.arch." in ast.get_docstring(tree).split()
+    assert "# (N, 2, 4, 4)  " + str(tmp_path) + '/we"""ird\\nname.arch:6' in text
+
+
 def test_relu_after_batch_norm_and_the_residual_add_work_in_place_as_torchvision():
     text = torch_source.generate(graph_of("tv_resnet18.arch"))
     block = text[text.index("class BasicBlock(nn.Module):"):text.index("class Layer(nn.Module):")]
