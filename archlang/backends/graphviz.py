@@ -220,7 +220,7 @@ class _Drawing:
                 self._emit_box(g, box)
             return
         with g.subgraph(name=f"cluster_{_dot_id(child.path)}") as c:
-            c.attr(label=_scope_title(child), labeljust="l", style="rounded,dashed",
+            c.attr(label=_label(_scope_title(child)), labeljust="l", style="rounded,dashed",
                    color=_FAILED["color"] if id(child) in self.failing else "#888888", fontname="Helvetica",
                    fontsize="10", fontcolor="#333333")
             self._emit_scope(c, child)
@@ -247,7 +247,7 @@ class _Drawing:
             attrs.update(_UNKNOWN)
         elif codes:  # its shape is known, but an error points here (a failed expect after it, a path to blame)
             attrs.update(_BLAMED)
-        g.node(f"n{node.id}", _label(*lines), tooltip=f"{node.name} ({_where(node)})", **attrs)
+        g.node(f"n{node.id}", _label(*lines), tooltip=_label(f"{node.name} ({_where(node)})"), **attrs)
 
     def _emit_box(self, g: graphviz.Digraph, box: str) -> None:
         run = self.boxes[box]
@@ -256,7 +256,7 @@ class _Drawing:
         title = first.call if len(run) == 1 else f"{first.call} x {len(run)}"
         names = first.local_name if len(run) == 1 else f"{first.local_name} .. {run[-1].local_name}"
         lines = [title, names] + ([_params(params)] if params else [])
-        attrs = {"fillcolor": _FILL_BLOCK, "tooltip": f"{first.path} ({_where_span(first.span)})"}
+        attrs = {"fillcolor": _FILL_BLOCK, "tooltip": _label(f"{first.path} ({_where_span(first.span)})")}
         if len(run) > 1:
             attrs["peripheries"] = "2"
         if any(id(s) in self.failing for s in run):
@@ -388,8 +388,18 @@ def _where_span(span) -> str:
 
 
 def _label(*lines: str) -> str:
-    """A multi-line label: user text escaped, lines joined by DOT's centred newline."""
-    return "\\n".join(graphviz.escape(line) for line in lines)
+    """A multi-line label: user text escaped, lines joined by DOT's centred newline.
+
+    Spec text (a string argument in a block call, a file name) reaches labels
+    and tooltips: backslashes are doubled (no `\\N` or `\\l` escapes of DOT's),
+    control characters become visible escapes (a NUL ends DOT's input), and
+    the quoting of the graphviz package does the rest.
+    """
+    return "\\n".join(graphviz.escape(_printable(line)) for line in lines)
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _dot_id(text: str) -> str:
