@@ -243,12 +243,16 @@ def _spec_file(graph: Graph) -> str:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """The exporter's progress logs and deprecation warnings are not the user's business."""
+    """The exporter's progress logs and warnings are not the user's business.
+
+    What goes wrong is reported by archlang itself (an opset the converter
+    could not reach, a check or verification that failed), in one line.
+    """
     loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "onnxscript", "onnx_ir",
                                                      "torch._dynamo", "torch.fx.experimental.symbolic_shapes")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
-        lg.setLevel(logging.ERROR)
+        lg.setLevel(logging.CRITICAL)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
