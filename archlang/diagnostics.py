@@ -97,22 +97,24 @@ class Diagnostic:
     def short(self) -> str:
         """One line, `file:line:col: error[E303]: message`, for editors."""
         where = self.span.location() + ": " if self.span else ""
-        return f"{where}{self.severity}[{self.code}]: {self.message}"
+        return _visible(f"{where}{self.severity}[{self.code}]: {self.message}")
 
     def pretty(self, color: bool = False) -> str:
         """The rustc-style form of LANGUAGE.md section 10."""
         paint = _Painter(color)
         head_color = "red" if self.is_error else "yellow"
-        out = [paint(f"{self.severity}[{self.code}]", head_color, bold=True) + paint(f": {self.message}", bold=True)]
+        message = _visible(self.message)
+        out = [paint(f"{self.severity}[{self.code}]", head_color, bold=True) + paint(f": {message}", bold=True)]
         if self.span is not None:
-            out.extend(_excerpt(self.span, self.label, paint, head_color))
+            out.extend(_excerpt(self.span, _visible(self.label), paint, head_color))
         pad = " " * (len(str(self.span.end_line)) if self.span else 1)
         for note in self.notes:
-            out.append(f"{pad} {paint('=', 'blue', bold=True)} note: {note}")
+            out.append(f"{pad} {paint('=', 'blue', bold=True)} note: {_visible(note)}")
         if self.help:
-            out.append(f"{pad} {paint('=', 'blue', bold=True)} help: {self.help}")
+            out.append(f"{pad} {paint('=', 'blue', bold=True)} help: {_visible(self.help)}")
         for frame in reversed(self.call_stack):
-            out.append(f"{pad} {paint('=', 'blue', bold=True)} in: {frame.call} at {frame.span.location()}")
+            out.append(f"{pad} {paint('=', 'blue', bold=True)} in: {_visible(frame.call)} at "
+                       f"{_visible(frame.span.location())}")
         return "\n".join(out)
 
     def to_json(self) -> dict:
@@ -142,19 +144,44 @@ def _excerpt(span: Span, label: str, paint: "_Painter", color: str) -> list[str]
     end_line, end_col = span.end_line, span.end_col
     width = len(str(end_line))
     bar = paint("|", "blue", bold=True)
-    out = [f"{' ' * width}{paint('-->', 'blue', bold=True)} {span.location()}", f"{' ' * width} {bar}"]
+    out = [f"{' ' * width}{paint('-->', 'blue', bold=True)} {_visible(span.location())}", f"{' ' * width} {bar}"]
     text = src.line_text(line)
-    shown = text.expandtabs(4)
+    # A control character (an escape sequence in a string, a NUL) must not reach
+    # the terminal; one mark for one character keeps the carets in place.
+    shown = "".join(c if c.isprintable() or c == "\t" else "\ufffd" for c in text).expandtabs(4)
     # Columns shift when tabs expand; measure the caret on the expanded text.
     start_vis = len(text[: col - 1].expandtabs(4))
     if end_line == line:
         end_vis = len(text[: max(end_col - 1, col)].expandtabs(4))
     else:
         end_vis = len(shown.rstrip())
+    shown, start_vis, end_vis = _window(shown, start_vis, end_vis)
     carets = "^" * max(1, end_vis - start_vis)
     out.append(f"{paint(str(line).rjust(width), 'blue', bold=True)} {bar} {shown}")
     out.append(f"{' ' * width} {bar} {' ' * start_vis}{paint(carets + (' ' + label if label else ''), color, bold=True)}")
     return out
+
+
+EXCERPT_WIDTH = 120   # a longer line is shown as a window around the span
+
+
+def _window(shown: str, start: int, end: int) -> tuple[str, int, int]:
+    """The part of a long line around [start, end), marked with `...`, and the span's place in it."""
+    if len(shown) <= EXCERPT_WIDTH:
+        return shown, start, end
+    left = max(0, min(start - 20, len(shown) - EXCERPT_WIDTH))
+    right = min(len(shown), left + EXCERPT_WIDTH)
+    head = "..." if left > 0 else ""
+    tail = "..." if right < len(shown) else ""
+    shift = len(head) - left
+    return head + shown[left:right] + tail, start + shift, min(end, right) + shift
+
+
+def _visible(text: str) -> str:
+    """Spec text for a terminal: control characters as escapes (no ANSI sequences from a spec)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == "\n" else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 class _Painter:
