@@ -213,7 +213,7 @@ class _Loader:
         base = importer.path.parent if importer.path is not None else Path.cwd()
         try:
             target = (base / imp.path.value).resolve()
-        except (OSError, ValueError) as exc:  # a NUL byte, a symlink loop
+        except (OSError, ValueError, RuntimeError) as exc:  # a NUL byte; a symlink loop (RuntimeError before 3.13)
             self.collector.error("E205", f"cannot import {imp.path.value!r}: not a usable path ({exc})",
                                  imp.path.span)
             return
