@@ -47,9 +47,12 @@ def safe_attribute(name: str) -> str:
     return name
 
 
-def safe_variable(name: str) -> str:
-    """`name` as a parameter of `forward` or `__init__`."""
-    return name + "_" if keyword.iskeyword(name) or name == "self" else name
+def safe_variable(name: str, reserved: set[str]) -> str:
+    """`name` as a parameter of `forward` or `__init__`, clear of keywords and the
+    names that method's body uses (`self`, `nn`, `torch`, the classes...)."""
+    while keyword.iskeyword(name) or name in reserved:
+        name += "_"
+    return name
 
 
 @dataclass(eq=False)

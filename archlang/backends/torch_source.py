@@ -96,8 +96,9 @@ class _FileWriter:
 
     def add_network(self, root: BlockPlan, name: str) -> None:
         g = self.graph
-        params = {safe_variable(k): v for k, v in g.params.items()}
-        ports = [safe_variable(p.name) for p in g.inputs]
+        # `__init__` reads super, nn and the block classes; `forward` reads self and torch.
+        params = {safe_variable(k, self._names | {"self", "super", "ValueError"}): v for k, v in g.params.items()}
+        ports = [safe_variable(p.name, {"self", "torch", "nn"}) for p in g.inputs]
         values = {p.node: var for p, var in zip(g.inputs, ports)}
         forward_writer = _Forward(self, root, ports, values, [p.node for p in g.outputs])
         forward = forward_writer.lines()
@@ -109,7 +110,8 @@ class _FileWriter:
         ]
         init = self._params_check(name, params) + self._init_lines(root, forward_writer.inplace)
         init_signature = ["self"] + [f"{k}={_literal(v)}" for k, v in params.items()]
-        doc = _docstring([f"{g.name}{_call_args(g.params)}: {_ports_summary(g)}."], 1)
+        signature = f"{g.name}{_call_args(g.params)}"
+        doc = _docstring([f"{signature}: {_ports_summary(g)}.", f"{signature}.", f"{_ports_summary(g)}."], 1)
         self.classes.append(_class_text(name, doc, attributes, init_signature, init, ["self", *ports], forward))
 
     def _init_lines(self, block_plan: BlockPlan, inplace: set[str]) -> list[str]:
@@ -134,15 +136,18 @@ class _FileWriter:
             return []
         if len(params) == 1:
             ((param, value),) = params.items()
-            test = f"{param} != {_literal(value)}"
+            test = _layout(_literal(value), 2, f"if {param} != ", ":")
         else:
-            test = f"({', '.join(params)}) != ({', '.join(_literal(v) for v in params.values())})"
+            values = _Bracket("(", ")", [_literal(v) for v in params.values()])
+            test = _layout(values, 2, f"if ({', '.join(params)}) != ", ":")
         built = ", ".join(f"{k}={_literal(v)}" for k, v in params.items())
+        message = f"{name} was generated for {built}; build it again with `archlang build --set NAME=VALUE` for other values"
+        pieces = _wrap(message, LINE - len(INDENT * 4) - 3)  # room for the quotes and a space
+        pieces = [p + " " for p in pieces[:-1]] + pieces[-1:]   # the spaces the wrap took
         return [
-            f"{INDENT * 2}if {test}:",
+            *test,
             f"{INDENT * 3}raise ValueError(",
-            f"{INDENT * 4}{_string(f'{name} was generated for {built}; ')}",
-            f"{INDENT * 4}{_string('build it again with `archlang build --set NAME=VALUE` for other values')}",
+            *(f"{INDENT * 4}{_string(p)}" for p in pieces),
             f"{INDENT * 3})",
         ]
 
@@ -355,8 +360,8 @@ def _flat(value) -> str:
 def _layout(value, depth: int, prefix: str, suffix: str) -> list[str]:
     """Lines for `prefix + value + suffix` at `depth` indents, split as black splits.
 
-    One line if it fits; else the bracket's contents on one indented line; else
-    one item per line with a trailing comma, each laid out the same way.
+    One line if it fits; else, for a call, its arguments on one indented line;
+    else one item per line with a trailing comma, each laid out the same way.
     """
     pad = INDENT * depth
     one = pad + prefix + _flat(value) + suffix
@@ -364,7 +369,9 @@ def _layout(value, depth: int, prefix: str, suffix: str) -> list[str]:
         return [one]
     head = pad + prefix + value.func + value.open
     body = ", ".join(_flat(a) for a in value.args)
-    if len(pad + INDENT + body) <= LINE:
+    # A call's arguments may share a line; a literal collection that is split
+    # is split one item per line (black's "magic trailing comma").
+    if value.func and len(pad + INDENT + body) <= LINE:
         middle = [pad + INDENT + body]
     else:
         middle = [line for a in value.args for line in _layout(a, depth + 1, "", ",")]

@@ -398,8 +398,8 @@ class GoogLeNet(nn.Module):
         super().__init__()
         if classes != 10:
             raise ValueError(
-                "GoogLeNet was generated for classes=10; "
-                "build it again with `archlang build --set NAME=VALUE` for other values"
+                "GoogLeNet was generated for classes=10; build it again with `archlang "
+                "build --set NAME=VALUE` for other values"
             )
         self.stem = Stem()
         self.maxpool1 = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)

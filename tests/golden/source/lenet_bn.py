@@ -21,8 +21,8 @@ class LeNetBN(nn.Module):
         super().__init__()
         if classes != 10:
             raise ValueError(
-                "LeNetBN was generated for classes=10; "
-                "build it again with `archlang build --set NAME=VALUE` for other values"
+                "LeNetBN was generated for classes=10; build it again with `archlang "
+                "build --set NAME=VALUE` for other values"
             )
         self.conv1 = nn.Conv2d(1, 6, kernel_size=5)
         self.bn1 = nn.BatchNorm2d(6)

@@ -259,8 +259,8 @@ class ResNet18(nn.Module):
         super().__init__()
         if classes != 10:
             raise ValueError(
-                "ResNet18 was generated for classes=10; "
-                "build it again with `archlang build --set NAME=VALUE` for other values"
+                "ResNet18 was generated for classes=10; build it again with `archlang "
+                "build --set NAME=VALUE` for other values"
             )
         self.stem = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3)
         self.bn1 = nn.BatchNorm2d(64)
