@@ -135,6 +135,34 @@ def test_spec_text_cannot_escape_comments_or_docstrings(tmp_path):
     assert "# (N, 2, 4, 4)  " + str(tmp_path) + '/we"""ird\\nname.arch:6' in text
 
 
+RESERVED_NAMES = """\
+block B(c) { conv(c, k=1) }
+network Net(nn = 4, torch = 2, self = 1, super = 3) {
+    input torch: [3, 4, 4]
+    input self: [3, 4, 4]
+    a = torch -> B(nn)
+    b = self -> B(nn)
+    c = cat(a, b)
+    train: conv(nn, k=1)
+    forward: relu
+    _modules: relu
+}
+"""
+
+
+def test_names_python_or_nn_module_reserve_are_renamed():
+    graph = archlang.load(RESERVED_NAMES).network()
+    text = torch_source.generate(graph)
+    assert "def __init__(self, nn_=4, torch_=2, self_=1, super_=3):" in text
+    assert "def forward(self, torch_, self_):" in text
+    model = torch_module.build_module(graph)
+    assert [k for k in model.state_dict() if not k.startswith("b")] == [
+        "train_.weight", "train_.bias"]
+    assert {"forward_", "modules_"} <= {name for name, _ in model.named_children()}
+    assert model(torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)).shape == (2, 4, 4, 4)
+    assert model.arch_params == {"nn": 4, "torch": 2, "self": 1, "super": 3}
+
+
 def test_relu_after_batch_norm_and_the_residual_add_work_in_place_as_torchvision():
     text = torch_source.generate(graph_of("tv_resnet18.arch"))
     block = text[text.index("class BasicBlock(nn.Module):"):text.index("class Layer(nn.Module):")]
