@@ -43,7 +43,8 @@ def safe_attribute(name: str) -> str:
     Everything else is kept, so state_dict keys read like the spec.
     """
     if keyword.iskeyword(name) or name in _MODULE_ATTRIBUTES or name.startswith("_"):
-        return name.lstrip("_") + "_"
+        stripped = name.lstrip("_")
+        return (stripped if stripped[:1].isalpha() else "m" + stripped) + "_"   # `_1` -> `m1_`, not `1_`
     return name
 
 

@@ -14,7 +14,9 @@ this same text, so the generated classes and `archlang.compile` agree.
 """
 from __future__ import annotations
 
+import builtins
 import inspect
+import keyword
 import json
 import textwrap
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from ..ir import Graph, Node, Scope
 from .torch_common import MERGES, BlockPlan, Step, constructors, plan, safe_variable
 
 LINE = 88          # black's default line length
+_BUILTINS = frozenset(dir(builtins))
 INDENT = "    "
 KEYWORD_ALWAYS = ("kernel_size",)   # named even where positional would do, as d2l does
 
@@ -67,7 +70,12 @@ class _FileWriter:
         self.uses_torch = False
 
     def reserve_class_name(self, wanted: str) -> str:
-        base = wanted[:1].upper() + wanted[1:]
+        # No leading underscores (`__init__` would be name-mangled where other classes use it),
+        # no keyword or builtin (`None`, `True`, `ValueError`, which __init__ raises).
+        base = wanted.lstrip("_")
+        base = base[:1].upper() + base[1:] if base[:1].isalpha() else "Block" + base
+        if keyword.iskeyword(base) or base in _BUILTINS:
+            base += "_"
         glue = "_" if base[-1].isdigit() else ""  # Stage2, but Block1_2
         name, n = base, 2
         while name in self._names:
@@ -96,9 +104,11 @@ class _FileWriter:
 
     def add_network(self, root: BlockPlan, name: str) -> None:
         g = self.graph
-        # `__init__` reads super, nn and the block classes; `forward` reads self and torch.
-        params = {safe_variable(k, self._names | {"self", "super", "ValueError"}): v for k, v in g.params.items()}
-        ports = [safe_variable(p.name, {"self", "torch", "nn"}) for p in g.inputs]
+        # `__init__` reads super (and so __class__), nn and the block classes; `forward` reads
+        # self and torch. A renamed name must not take another's: `self` and `self_` both.
+        params = dict(zip(_variables(g.params, self._names | {"self", "super", "__class__", "ValueError"}),
+                          g.params.values()))
+        ports = _variables([p.name for p in g.inputs], {"self", "torch", "nn"})
         values = {p.node: var for p, var in zip(g.inputs, ports)}
         forward_writer = _Forward(self, root, ports, values, [p.node for p in g.outputs])
         forward = forward_writer.lines()
@@ -287,6 +297,17 @@ class _Forward:
             return _Line(node.id, node.inputs, " + ".join, comment, "add")
         self.writer.uses_torch = True
         return _Line(node.id, node.inputs, _concat, comment, "concat")
+
+
+def _variables(names, reserved: set[str]) -> list[str]:
+    """Safe, distinct Python parameter names for `names`, in order."""
+    taken = set(reserved)
+    out = []
+    for name in names:
+        var = safe_variable(name, taken)
+        taken.add(var)
+        out.append(var)
+    return out
 
 
 def _caller(func: str) -> Callable[[list[str]], _Bracket]:
