@@ -22,6 +22,7 @@ import torch
 
 import archlang
 from archlang.backends import onnx as export_onnx
+from archlang.backends import onnx_inputs
 from archlang.backends import torch_inference
 from archlang.backends.torch_module import build_module
 
@@ -77,8 +78,8 @@ network Merges {
 """
 
 
-def graph_of(text_or_path, **kwargs):
-    return archlang.load(text_or_path).network(**kwargs)
+def graph_of(text_or_path, network: str | None = None):
+    return archlang.load(text_or_path).network(network)
 
 
 def random_statistics(module: torch.nn.Module, seed: int = 0) -> None:
@@ -141,7 +142,7 @@ def test_every_spec_exports_checks_and_matches_pytorch(stem, network, exported):
 
 @pytest.mark.parametrize("network", ["Image", "Sequence", "Volume", "Merges"])
 def test_every_op_exports_in_every_rank(network, tmp_path):
-    graph = graph_of(ALL_OPS, name=network)
+    graph = graph_of(ALL_OPS, network)
     result = export_onnx.export(graph, tmp_path / "m.onnx", fold_bn=True)
     assert result.verification.ok, result.verification
     model = onnx.load(str(tmp_path / "m.onnx"))
@@ -153,12 +154,12 @@ def test_every_op_exports_in_every_rank(network, tmp_path):
 
 def test_verification_compares_with_the_module_it_is_given(exported):
     graph, module, path, _ = exported("lenet", "LeNet")
-    same = export_onnx.verify_file(path, module, graph)
+    same = export_onnx.verify_file(path, module, onnx_inputs.probes(graph, None))
     assert same.ok and same.max_abs_diff < 1e-5
     changed = copy.deepcopy(module)
     with torch.no_grad():
         changed.linear3.bias += 0.01  # the file no longer matches this module
-    different = export_onnx.verify_file(path, changed, graph)
+    different = export_onnx.verify_file(path, changed, onnx_inputs.probes(graph, None))
     assert not different.ok and different.max_abs_diff == pytest.approx(0.01, rel=1e-3)
 
 
@@ -200,6 +201,29 @@ def test_tensors_and_constants_are_named_after_their_nodes(exported):
     reshape = next(n for n in g.node if n.op_type == "Reshape")
     assert list(reshape.input) == ["avgpool2", "flatten1.shape"]
     assert not any(p.key.startswith("pkg.") for v in [*g.input, *g.output, *g.value_info] for p in v.metadata_props)
+
+
+# -- which sizes are dynamic, and where the checks run (torch-free planning) --------------------
+
+def test_input_plan_of_a_concrete_spec():
+    graph = graph_of(ROOT / "specs/lenet.arch")
+    assert onnx_inputs.dynamic_axes(graph, None) == [[onnx_inputs.Axis(0, "batch", 1)]]
+    assert onnx_inputs.dynamic_axes(graph, 4) == [[]]
+    assert onnx_inputs.trace_shapes(graph, None) == ((2, 1, 28, 28),)
+    assert [p.shapes for p in onnx_inputs.probes(graph, None)] == [((1, 1, 28, 28),), ((3, 1, 28, 28),)]
+    assert [p.shapes for p in onnx_inputs.probes(graph, 4)] == [((4, 1, 28, 28),)]
+
+
+def test_input_plan_of_a_symbolic_spec_meets_its_conditions():
+    graph = graph_of(ROOT / "examples/unet.arch")   # H and W multiples of 4, at least 4
+    assert onnx_inputs.dynamic_axes(graph, None) == [[onnx_inputs.Axis(0, "batch", 1), onnx_inputs.Axis(2, "H", 4),
+                                                      onnx_inputs.Axis(3, "W", 4)]]
+    assert onnx_inputs.symbol_sizes(graph) == [{"H": 64, "W": 64}, {"H": 96, "W": 64}]
+    five_pools = "network P {\n    input [3, H, W]\n    repeat 5 { maxpool(2) }\n    upsample(32)\n}\n"
+    sizes = onnx_inputs.symbol_sizes(graph_of(five_pools))         # multiples of 32 only
+    assert sizes == [{"H": 64, "W": 64}, {"H": 96, "W": 64}]
+    odd = "network Q {\n    input [3, H, W]\n    expect [3, 5, W]\n}\n"   # H must be 5: no round size fits
+    assert onnx_inputs.symbol_sizes(graph_of(odd))[0]["H"] == 5
 
 
 # -- batch, opset ----------------------------------------------------------------------------
@@ -423,13 +447,39 @@ def test_export_command_on_a_spec_with_errors_exits_1(cli, tmp_path):
     assert not out.exists()
 
 
-def test_symbolic_inputs_need_concrete_sizes(cli, tmp_path):
+def test_symbolic_sizes_stay_symbolic_and_are_verified_at_two_sizes(tmp_path):
+    graph = graph_of(ROOT / "examples/unet.arch")
+    module = build_module(graph).eval()
     out = tmp_path / "unet.onnx"
-    result = cli("export", "examples/unet.arch", "--onnx", out)
-    assert result.code == 2 and "give concrete ones with --input, e.g. --input 3x224x224" in result.err, result
+    result = export_onnx.export(graph, out, module=module)
+    model = onnx.load(str(out))
+    dims = lambda v: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]  # noqa: E731
+    assert dims(model.graph.input[0]) == ["batch", 3, "H", "W"]
+    assert dims(model.graph.output[0]) == ["batch", 2, "H", "W"]   # named as archlang writes them
+    # H and W are multiples of 4 in a U-Net with two pools: both runs meet that, and differ
+    assert [p.shapes[0] for p in result.verification.probes] == [(1, 3, 64, 64), (3, 3, 96, 64)]
+    assert result.verification.ok
+    x = torch.randn(2, 3, 32, 48)                                    # a size it was not verified at
+    (got,) = run_onnx(out, x)
+    with torch.no_grad():
+        np.testing.assert_allclose(got, module(x).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_symbolic_output_sizes_are_archlang_expressions(tmp_path):
+    spec = "network Strided {\n    input x: [3, H, W]\n    conv(8, k=3, s=2) relu conv(8, k=3, s=2, p=1)\n}\n"
+    out = tmp_path / "s.onnx"
+    export_onnx.export(graph_of(spec), out)
+    dims = onnx.load(str(out)).graph.output[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in dims] == ["batch", 8, "(H - 3) // 4 + 1", "(W - 3) // 4 + 1"]
+
+
+def test_a_concrete_input_fixes_the_sizes(cli, tmp_path):
+    out = tmp_path / "unet.onnx"
     result = cli("export", "examples/unet.arch", "--onnx", out, "--input", "3x32x32")
     assert result.code == 0, result
-    assert op_types(out).count("Concat") == 2
+    assert "dynamic H" not in result.out and "at batch 1 and 3" in result.out
+    dims = onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in dims] == ["batch", 3, 32, 32]
 
 
 def test_export_prints_nothing_from_onnxruntime_or_the_exporter(tmp_path):

@@ -10,7 +10,8 @@ batch sizes and compared with PyTorch, and only then renamed over the target.
 A failure at any step leaves no file, or the previous one intact.
 
 The exported graph reads like the spec: inputs and outputs carry the spec's
-names, the batch dimension is a named dynamic dimension (`batch`), each node
+names, the batch dimension is a named dynamic dimension (`batch`) and so are
+the spec's symbolic sizes (`H`, `W`; see onnx_inputs.py), each node
 is named after the layer it comes from (`stage2.residual1.conv1`, merges
 `stage2.residual1.add1`) and carries its spec location (`archlang.source`
 metadata), and the graph is named after the network. Batch norm stays a
@@ -39,14 +40,13 @@ from torch import nn
 
 from .. import fsutil
 from ..ir import Graph
-from . import onnx_graph
+from . import onnx_graph, onnx_inputs
+from .onnx_inputs import Probe
 from .torch_inference import WeightsError, fold_batchnorm, load_weights
 from .torch_module import build_module
 
 MIN_OPSET = 18        # the torch.export-based exporter writes opset 18 and later only
 DEFAULT_OPSET = 20    # PyTorch's default; onnxruntime 1.17 and later run it
-BATCH_DIM = "batch"
-VERIFY_BATCHES = (1, 3)
 ATOL = 1e-4           # verification tolerance: ATOL + RTOL * (largest PyTorch output magnitude)
 RTOL = 1e-4
 ORT_LOG_ERRORS_ONLY = 3
@@ -60,13 +60,23 @@ class ExportError(Exception):
 @dataclass(frozen=True)
 class Verification:
     provider: str
-    batches: tuple[int, ...]
+    probes: tuple[Probe, ...]       # the input shapes it ran at, batch first
     max_abs_diff: float
     tolerance: float
 
     @property
     def ok(self) -> bool:
         return self.max_abs_diff <= self.tolerance
+
+    @property
+    def batches(self) -> tuple[int, ...]:
+        return tuple(p.batch for p in self.probes)
+
+    def where(self) -> str:
+        """`batch 1 and 3`, or the input shapes when sizes other than the batch vary too."""
+        if len({p.shapes[0][1:] for p in self.probes}) == 1:
+            return "batch " + " and ".join(str(b) for b in self.batches)
+        return " and ".join(p.describe() for p in self.probes)
 
 
 @dataclass
@@ -132,7 +142,6 @@ def export(graph: Graph, path: str | Path, *, weights: str | Path | None = None,
     would not match PyTorch; then nothing is written.
     """
     opset = _check_opset(opset)
-    _check_concrete(graph)
     if batch is not None and batch < 1:
         raise ExportError(f"--batch must be 'dynamic' or at least 1, not {batch}")
     model = (module if module is not None else build_module(graph)).eval()
@@ -153,12 +162,11 @@ def export(graph: Graph, path: str | Path, *, weights: str | Path | None = None,
         _check(tmp)
         result.nodes = len(proto.graph.node)
         if verify:
-            result.verification = verify_file(tmp, reference, graph, (batch,) if batch else VERIFY_BATCHES)
+            result.verification = verify_file(tmp, reference, onnx_inputs.probes(graph, batch))
             if not result.verification.ok:
                 v = result.verification
                 raise ExportError(f"onnxruntime and PyTorch disagree: largest difference {v.max_abs_diff:.3g} "
-                                  f"exceeds the tolerance {v.tolerance:.3g} (batch {_batches(v.batches)}); "
-                                  f"nothing was written")
+                                  f"exceeds the tolerance {v.tolerance:.3g} (at {v.where()}); nothing was written")
     return result
 
 
@@ -169,26 +177,6 @@ def _check_opset(opset: int | None) -> int:
     if not MIN_OPSET <= opset <= newest:
         raise ExportError(f"--opset {opset}: the exporter writes opsets {MIN_OPSET} to {newest}")
     return opset
-
-
-def _check_concrete(graph: Graph) -> None:
-    """A file needs numbers for every size but the batch; symbolic inputs need --input."""
-    for index, (port, shape) in enumerate(zip(graph.inputs, graph.input_shapes())):
-        if not all(isinstance(d, int) for d in shape):
-            example = "x".join(map(str, _valid_input(graph, index)))
-            raise ExportError(f"input {port.name} has symbolic sizes [{', '.join(map(str, shape))}]: "
-                              f"give concrete ones with --input, e.g. --input {example}")
-
-
-def _valid_input(graph: Graph, index: int, sizes=(224, 128, 96, 64, 32)) -> tuple[int, ...]:
-    """Concrete sizes for input `index` that meet the network's conditions: a round size, else the smallest."""
-    shape = graph.input_shapes()[index]
-    for size in sizes:
-        env = {symbol: size for symbol in graph.symbols}
-        if all(c.holds(env) for c in graph.constraints):
-            return tuple(d if isinstance(d, int) else d.evaluate(env) for d in shape)
-    return tuple(graph.smallest_input[index]) if graph.smallest_input else tuple(
-        d if isinstance(d, int) else sizes[-1] for d in shape)
 
 
 def _check(path: Path) -> None:
@@ -202,15 +190,19 @@ def _to_onnx(model: nn.Module, graph: Graph, opset: int, batch: int | None) -> o
     """The exported, cleaned and named model."""
     import onnx_ir as ir
 
-    shapes = graph.input_shapes()
-    # Batch 2 for the example: torch.export specialises sizes 0 and 1.
-    example = tuple(torch.randn(batch or 2, *shape) for shape in shapes)
-    dynamic = None if batch else tuple({0: torch.export.Dim(BATCH_DIM)} for _ in shapes)
+    example = tuple(torch.randn(shape) for shape in onnx_inputs.trace_shapes(graph, batch))
     with _quiet():
-        program = torch.onnx.export(
-            model, example, dynamo=True, optimize=False, verbose=False, external_data=False,
-            opset_version=opset, input_names=[p.name for p in graph.inputs],
-            output_names=[p.name for p in graph.outputs], dynamic_shapes=dynamic)
+        try:
+            program = torch.onnx.export(
+                model, example, dynamo=True, optimize=False, verbose=False, external_data=False,
+                opset_version=opset, input_names=[p.name for p in graph.inputs],
+                output_names=[p.name for p in graph.outputs], dynamic_shapes=_dynamic_shapes(graph, batch))
+        except Exception as exc:  # noqa: BLE001 - only where symbolic sizes are the likely cause
+            if not graph.symbols:
+                raise
+            raise ExportError(f"the exporter could not keep the sizes {', '.join(graph.symbols)} symbolic "
+                              f"({type(exc).__name__}: {str(exc).strip().splitlines()[0]}); give concrete "
+                              f"sizes with --input") from None
         ir_model = program.model
         onnx_graph.clean(ir_model)
     onnx_graph.name_nodes(ir_model, graph)
@@ -219,10 +211,28 @@ def _to_onnx(model: nn.Module, graph: Graph, opset: int, batch: int | None) -> o
     ir_model.producer_version = _version()
     ir_model.graph.doc_string = f"{graph.name}, exported by archlang from {_spec_file(graph)}"
     proto = ir.serde.serialize_model(ir_model)
+    _name_output_sizes(proto, graph)
     if proto.opset_import and _default_opset(proto) != opset:
         raise ExportError(f"--opset {opset}: the exporter could not convert the model to it "
                           f"(it wrote opset {_default_opset(proto)})")
     return proto
+
+
+def _name_output_sizes(proto: onnx.ModelProto, graph: Graph) -> None:
+    """Symbolic output sizes named as archlang writes them (`H`, `(H - 1) // 2 + 1`), not as traced."""
+    for value, shape in zip(proto.graph.output, graph.output_shapes()):
+        for dim, size in zip(value.type.tensor_type.shape.dim[1:], shape):
+            if dim.dim_param and not isinstance(size, int):
+                dim.dim_param = str(size)
+
+
+def _dynamic_shapes(graph: Graph, batch: int | None) -> tuple | None:
+    """torch.export's dynamic_shapes: one named Dim per dynamic axis, shared by name across inputs."""
+    axes = onnx_inputs.dynamic_axes(graph, batch)
+    if not any(axes):
+        return None
+    dims = {a.name: torch.export.Dim(a.name, min=a.min) for per_input in axes for a in per_input}
+    return tuple({a.position: dims[a.name] for a in per_input} or None for per_input in axes)
 
 
 def _default_opset(proto: onnx.ModelProto) -> int:
@@ -265,24 +275,28 @@ def _quiet() -> Iterator[None]:
 # -- verification ------------------------------------------------------------------------
 
 @torch.no_grad()
-def verify_file(path: str | Path, reference: nn.Module, graph: Graph,
-                batches: Sequence[int] = VERIFY_BATCHES) -> Verification:
-    """Run the ONNX file in onnxruntime and `reference` in PyTorch on the same random input."""
+def verify_file(path: str | Path, reference: nn.Module, probes: Sequence[Probe]) -> Verification:
+    """Run the ONNX file in onnxruntime and `reference` in PyTorch on the same random inputs.
+
+    `probes` are the input shapes to run at (`onnx_inputs.probes(graph, batch)`);
+    the largest absolute difference over all outputs of all runs is reported.
+    """
     sess = session(path, exact=True)
     names = [i.name for i in sess.get_inputs()]
     generator = torch.Generator().manual_seed(SEED)
     worst, scale = 0.0, 0.0
-    for b in batches:
-        inputs = [torch.randn(b, *shape, generator=generator) for shape in graph.input_shapes()]
+    for probe in probes:
+        inputs = [torch.randn(shape, generator=generator) for shape in probe.shapes]
         expected = _as_list(reference(*inputs))
         got = sess.run(None, {n: t.numpy() for n, t in zip(names, inputs)})
         for e, g in zip(expected, got):
             e = e.detach().cpu().numpy()
             if e.shape != g.shape:
-                raise ExportError(f"onnxruntime gave shape {g.shape} where PyTorch gives {e.shape} (batch {b})")
+                raise ExportError(f"onnxruntime gave shape {g.shape} where PyTorch gives {e.shape} "
+                                  f"(at {probe.describe()})")
             worst = max(worst, _largest_difference(e, g))
             scale = max(scale, float(np.max(np.abs(np.nan_to_num(e)), initial=0.0)))
-    return Verification(sess.get_providers()[0], tuple(batches), worst, ATOL + RTOL * scale)
+    return Verification(sess.get_providers()[0], tuple(probes), worst, ATOL + RTOL * scale)
 
 
 def _largest_difference(expected: np.ndarray, got: np.ndarray) -> float:
@@ -298,7 +312,3 @@ def _largest_difference(expected: np.ndarray, got: np.ndarray) -> float:
 
 def _as_list(output) -> list[torch.Tensor]:
     return list(output) if isinstance(output, (tuple, list)) else [output]
-
-
-def _batches(batches: Sequence[int]) -> str:
-    return " and ".join(str(b) for b in batches)

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"export failed: {exc}") from None
     except OSError as exc:
         raise UsageError(f"cannot write {args.onnx}: {exc.strerror or exc}") from None
-    _report(result, graph.name)
+    _report(result, graph)
     return 0
 
 
@@ -68,9 +68,11 @@ def _batch(text: str) -> int | None:
     raise UsageError(f"--batch expects 'dynamic' or a positive size, got {text!r}")
 
 
-def _report(result, name: str) -> None:
+def _report(result, graph) -> None:
     batch = "dynamic batch" if result.batch is None else f"batch {result.batch}"
-    print(f"wrote {result.path} ({name}, opset {result.opset}, {result.nodes} nodes, {batch}); "
+    if graph.symbols:
+        batch += f", dynamic {', '.join(graph.symbols)}"
+    print(f"wrote {result.path} ({graph.name}, opset {result.opset}, {result.nodes} nodes, {batch}); "
           f"onnx.checker: ok")
     if result.folded:
         count = len(result.folded)
@@ -80,6 +82,5 @@ def _report(result, name: str) -> None:
     if v is None:
         print("not verified in onnxruntime (--no-verify)")
         return
-    batches = " and ".join(str(b) for b in v.batches)
-    print(f"verified in onnxruntime ({v.provider}) against PyTorch at batch {batches}: "
+    print(f"verified in onnxruntime ({v.provider}) against PyTorch at {v.where()}: "
           f"largest difference {v.max_abs_diff:.2e} (tolerance {v.tolerance:.2e})")
