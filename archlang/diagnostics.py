@@ -146,9 +146,7 @@ def _excerpt(span: Span, label: str, paint: "_Painter", color: str) -> list[str]
     bar = paint("|", "blue", bold=True)
     out = [f"{' ' * width}{paint('-->', 'blue', bold=True)} {_visible(span.location())}", f"{' ' * width} {bar}"]
     text = src.line_text(line)
-    # A control character (an escape sequence in a string, a NUL) must not reach
-    # the terminal; one mark for one character keeps the carets in place.
-    shown = "".join(c if c.isprintable() or c == "\t" else "\ufffd" for c in text).expandtabs(4)
+    shown = text.expandtabs(4)
     # Columns shift when tabs expand; measure the caret on the expanded text.
     start_vis = len(text[: col - 1].expandtabs(4))
     if end_line == line:
@@ -156,6 +154,10 @@ def _excerpt(span: Span, label: str, paint: "_Painter", color: str) -> list[str]
     else:
         end_vis = len(shown.rstrip())
     shown, start_vis, end_vis = _window(shown, start_vis, end_vis)
+    if not shown.isprintable():
+        # A control character (an escape sequence in a string, a NUL) must not reach
+        # the terminal; one mark for one character keeps the carets in place.
+        shown = "".join(c if c.isprintable() else "\ufffd" for c in shown)
     carets = "^" * max(1, end_vis - start_vis)
     out.append(f"{paint(str(line).rjust(width), 'blue', bold=True)} {bar} {shown}")
     out.append(f"{' ' * width} {bar} {' ' * start_vis}{paint(carets + (' ' + label if label else ''), color, bold=True)}")
