@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from fuzzing import harness, strategies
 from fuzzing.mutations import MUTATORS, Mutator, corpus
 
-MUTANTS = 1500
-RAW_BYTES = 500
+MUTANTS = 1200
+RAW_BYTES = 600
 STRUCTURED = 40
 GRAMMAR = 30
 
