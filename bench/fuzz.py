@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from archlang.fsutil import atomic_write  # noqa: E402
 
 # The share of each source in a run (mutants get the most: they are nearest to real mistakes).
-MIX = {"mutation": 0.5, "structured": 0.25, "grammar": 0.2, "bytes": 0.05}
+MIX = {"mutation": 0.6, "structured": 0.15, "grammar": 0.1, "bytes": 0.15}
 MEMORY_HEADROOM = 3 << 30   # a worker may grow this much past its size after imports
 
 
