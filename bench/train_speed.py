@@ -20,7 +20,7 @@ Data: the real digits (1438 training images at 28x28: 6 steps an epoch, short),
 and 16384 synthetic images at 28x28 (64 steps an epoch, steadier). Target:
 archlang / notes >= 0.95 on the CPU; on a GPU, recorded.
 
-    .venv/bin/python bench/train_speed.py [--rounds 3] [--epochs 3] [--device cpu|cuda]
+    .venv/bin/python bench/train_speed.py [--rounds 3] [--epochs 3] [--device cpu|cuda] [--threads N]
 """
 from __future__ import annotations
 
@@ -190,7 +190,12 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--data", nargs="+", default=["digits", "synthetic:16384"])
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default torch's); 1 keeps CPU time honest on a loaded machine, "
+                         "where waiting OpenMP threads spin")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     factory, model_name = model_factory()
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else cpu_name()
     print(f"# train speed: {model_name}, batch {BATCH}, {args.epochs} epochs x {args.rounds} rounds, "
