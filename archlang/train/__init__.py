@@ -2,6 +2,8 @@
 
 The pieces, one job each:
 
+    config.py       the settings of a run, with the notes' defaults
+    errors.py       the two ways a run stops short (set-up error, divergence)
     data.py         what `--data` names, loaded as tensors (digits, IDX, folder, synthetic)
     idx.py          MNIST / Fashion-MNIST IDX files through torchvision, download off
     fit.py          the data's shape against the spec's input: resize, channels, the error
