@@ -49,12 +49,12 @@ def _read_state(path: Path) -> dict[str, torch.Tensor]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user-facing problem
         raise WeightsError(f"--weights {path}: not a state_dict saved by torch.save "
-                          f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+                           f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         obj = obj["model"]  # an `archlang train` checkpoint (last.pt)
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise WeightsError(f"--weights {path}: expected a state_dict (names to tensors) "
-                          f"or a checkpoint with a 'model' state_dict")
+                           f"or a checkpoint with a 'model' state_dict")
     return obj
 
 
@@ -63,7 +63,7 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
     except ImportError:
         raise WeightsError(f"--weights {path}: reading .safetensors needs the safetensors package "
-                          f"(pip install safetensors)") from None
+                           f"(pip install safetensors)") from None
     try:
         return load_file(str(path), device="cpu")
     except Exception as exc:  # noqa: BLE001
