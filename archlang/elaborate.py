@@ -27,7 +27,7 @@ from typing import Any, Callable, Collection, Iterable
 from . import passes, syntax as ast
 from .diagnostics import Collector, Frame
 from .ir import Graph, Port, Scope
-from .limits import DEFAULT_LIMITS, MAX_INT, MAX_SEQUENCE, Limits
+from .limits import DEFAULT_LIMITS, MAX_INT, MAX_SEQUENCE, MAX_SYMBOLIC_TERMS, Limits
 from .ops import OPS, bind, suggest
 from .shapes import UNKNOWN, Expr, compare_eq, format_shape
 from .source import Span
@@ -306,6 +306,9 @@ class Evaluator:
         if op in ("/", "//", "%") and not isinstance(b, Expr) and b == 0:
             return self._fail(ctx, "E212", f"division by zero in `{syntax_text(e)}`", e.span,
                               label=f"{syntax_text(e.right)} is 0")
+        if op == "*" and isinstance(a, Expr) and isinstance(b, Expr) and \
+                len(a.terms) * len(b.terms) > MAX_SYMBOLIC_TERMS ** 2:
+            return self._too_complex(e, ctx)  # squaring (H + 1) twenty times: a million terms
         try:
             value = _ARITH[op](a, b)
         except (ZeroDivisionError, TypeError, ValueError, OverflowError) as exc:
@@ -315,7 +318,15 @@ class Evaluator:
                 (isinstance(value, float) and not math.isfinite(value)):
             return self._fail(ctx, "E212", f"`{syntax_text(e)}` is too large", e.span,
                               help=f"integers are at most {MAX_INT:,} (2**63 - 1); other numbers about 1.8e308")
+        if isinstance(value, Expr) and (len(value.terms) > MAX_SYMBOLIC_TERMS or
+                                        any(not -MAX_INT <= c <= MAX_INT for _, c in value.terms)):
+            return self._too_complex(e, ctx)
         return value
+
+    def _too_complex(self, e: ast.Binary, ctx: "EvalContext"):
+        return self._fail(ctx, "E212", f"`{syntax_text(e)}` makes a symbolic size too complex to work with", e.span,
+                          help=f"sizes are kept as polynomials of the input's symbols, of at most "
+                               f"{MAX_SYMBOLIC_TERMS} terms with int64 coefficients; give the input fixed sizes")
 
     def _compare(self, e: ast.Compare, ctx: "EvalContext"):
         left = self(e.operands[0], ctx)

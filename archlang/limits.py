@@ -48,3 +48,4 @@ DEFAULT_LIMITS = Limits()
 MAX_INT = 2**63 - 1              # E103 / E212: integers are int64, as sizes are in PyTorch and ONNX
 MAX_EXPRESSION_DEPTH = 50        # E403: operators and brackets nested in one expression
 MAX_SEQUENCE = 10_000            # E404: items of a list or characters of a string made by `*` or `+`
+MAX_SYMBOLIC_TERMS = 100         # E212: terms of a symbolic size computed in an expression
