@@ -389,6 +389,7 @@ def test_render_never_imports_torch(tmp_path):
         heavy = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.") or m in ("onnx", "onnxruntime"))
         print("RESULT", code, heavy)
     """)
+    env = {"PYTHONPATH": str(ROOT), "NO_COLOR": "1", "PATH": "/usr/bin:/bin"}
     proc = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "r.dot")], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120, env={"PYTHONPATH": str(ROOT), "NO_COLOR": "1", "PATH": "/usr/bin:/bin"})
+                          text=True, timeout=120, env=env)
     assert "RESULT 0 []" in proc.stdout, proc.stdout + proc.stderr
