@@ -13,6 +13,9 @@ memory blow-up or a dead interpreter is caught and reported like a crash.
 Findings (crashes and hangs) are written to out/fuzz/findings/ with the input
 that caused them; the summary to out/fuzz/report.json. Re-run one input with
 `--replay FILE`. Exit 0 when nothing crashed or hung, 1 otherwise.
+
+`--bounds` instead times how fast each resource bound rejects a spec that asks
+too much (docs/hardening.md's table), with the peak Python memory of the check.
 """
 from __future__ import annotations
 
@@ -224,6 +227,55 @@ def replay(path: str, timeout: float) -> int:
     return 0 if outcome.status == "ok" else 1
 
 
+# A spec over each bound, with the bound it hits (the E404 of layers at a smaller bound, as the
+# time is linear in the layers made before it).
+OVER_THE_BOUNDS = {
+    "E401 max_params (10**12 parameters)": ("network N {\n input [1000000]\n linear(1000000)\n}", {}),
+    "E402 max_activations (10**13 elements)": ("network N {\n input [3, 100000, 100000]\n conv(1000, k=1)\n}", {}),
+    "E402 one tensor over 2**63 - 1 elements": (
+        "network N {\n input [3, 8, 8]\n repeat 10000 { concat { | identity | identity } }\n}", {}),
+    "E403 max_depth (1,000 nested repeats)": ("network N {\n input [3, 8, 8]\n" + "repeat 1 {" * 1000 + "relu" +
+                                              "}" * 1000 + "\n}", {}),
+    "E403 expression depth (5,000-term sum)": ("let a = " + " + ".join(["1"] * 5000) +
+                                               "\nnetwork N {\n input [3, 8, 8]\n relu\n}", {}),
+    "E404 max_repeat (repeat 1000000000)": ("network N {\n input [3, 8, 8]\n repeat 1000000000 { relu }\n}", {}),
+    "E404 max_repeat (repeat 100000 * 100000)": (
+        "network N {\n input [3, 8, 8]\n repeat 100000 * 100000 { relu }\n}", {}),
+    "E404 list repetition ([1] * 10**9)": ("let s = [1] * 1000000000\nnetwork N {\n input [3, 8, 8]\n relu\n}", {}),
+    "E404 max_layers (repeat 10000 { repeat 10000 }), default bound": (
+        "network N {\n input [3, 8, 8]\n repeat 10000 { repeat 10000 { relu } }\n}", {}),
+    "E404 max_layers, --max-layers 10000": (
+        "network N {\n input [3, 8, 8]\n repeat 10000 { repeat 10000 { relu } }\n}", {"max_layers": 10_000}),
+    "E212 symbolic size of too many terms": (
+        "network N {\n input [3, H, W]\n let a0 = cur.h + 1\n" +
+        "".join(f" let a{i + 1} = a{i} * a{i}\n" for i in range(20)) + " relu\n}", {}),
+}
+
+
+def bounds() -> int:
+    """Seconds and peak Python memory for archlang.check to reject each spec above."""
+    import tracemalloc
+
+    import archlang
+    from archlang.limits import DEFAULT_LIMITS, Limits
+
+    archlang.check("network W {\n input [3, 8, 8]\n relu\n}")  # grammar and prelude
+    print(f"{'bound':<62} {'codes':<12} {'seconds':>8} {'peak MiB':>9}")
+    for name, (text, overrides) in OVER_THE_BOUNDS.items():
+        limits = Limits(**{**DEFAULT_LIMITS.__dict__, **overrides})
+        start = time.perf_counter()
+        diags = archlang.check(text, limits=limits)
+        seconds = time.perf_counter() - start
+        tracemalloc.start()  # a second run for the memory: tracing slows it several times
+        archlang.check(text, limits=limits)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        codes = ",".join(sorted({d.code for d in diags if d.is_error}))
+        print(f"{name:<62} {codes:<12} {seconds:>8.3f} {peak / 2**20:>9.1f}")
+    print(f"({platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--inputs", type=int, default=100_000, help="how many inputs in all (default 100,000)")
@@ -233,10 +285,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="the first seed of every source")
     p.add_argument("--out", default=str(ROOT / "out" / "fuzz"), help="where findings and the report go")
     p.add_argument("--replay", metavar="FILE", help="run one saved input and show what happens")
+    p.add_argument("--bounds", action="store_true", help="time the rejection of a spec over each bound")
     p.add_argument("--worker", nargs=3, metavar=("SOURCE", "START", "COUNT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.replay:
         return replay(args.replay, args.timeout)
+    if args.bounds:
+        return bounds()
     if args.worker:
         source, start, count = args.worker[0], int(args.worker[1]), int(args.worker[2])
         print(json.dumps(worker(source, start, count, args.timeout, Path(args.out))))
