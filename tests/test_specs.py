@@ -89,7 +89,7 @@ EXPECT = re.compile(r"^\s*(?:.*;\s*)?expect\s*(\[[^\]]*\])")
 
 def expect_lines(path: Path, params: dict) -> list[tuple]:
     """The shapes of the network body's expect lines, in order; `_` is None and a
-    network parameter (`classes`) its value. Blocks of these specs hold none."""
+    network parameter (`classes`, `size // 4`) its value. Blocks of these specs hold none."""
     shapes = []
     in_network = False
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -97,8 +97,18 @@ def expect_lines(path: Path, params: dict) -> list[tuple]:
         match = EXPECT.match(line.split("#", 1)[0]) if in_network else None
         if match:
             items = [s.strip() for s in match.group(1)[1:-1].split(",")]
-            shapes.append(tuple(None if s == "_" else int(s) if s.isdigit() else params[s] for s in items))
+            shapes.append(tuple(_dim(s, params) for s in items))
     return shapes
+
+
+def _dim(text: str, params: dict):
+    """One expect item: `_`, a number, a parameter, or `parameter // number` (resnet18's `size // 4`)."""
+    if text == "_":
+        return None
+    if text.isdigit():
+        return int(text)
+    name, _, divisor = (part.strip() for part in text.partition("//"))
+    return params[name] // int(divisor) if divisor else params[name]
 
 
 def _matches(shape: tuple, expected: tuple) -> bool:
