@@ -154,8 +154,9 @@ class _Loader:
                 size = path.stat().st_size
             except OSError:
                 size = 0
-            if path.exists() and not path.is_file() and not path.is_dir():  # /dev/zero, a pipe: never ends
-                raise UsageError(f"{path_or_text}: not a regular file")
+            why = _not_a_file(path)
+            if why not in (None, "is a directory", "no such file"):  # /dev/zero, a pipe (never ends), a bad name
+                raise UsageError(f"{path_or_text}: {why}")
             if size > self.limits.max_file_bytes and path.is_file():
                 source = Source(str(path_or_text), _head_of(path))
                 self._too_large(source.span(0, 0), str(path_or_text), size)
@@ -233,8 +234,8 @@ class _Loader:
                                  span, notes=[" -> ".join(self.stack_names + [shown])],
                                  help="raise the bound with --max-import-depth")
             return
-        if not target.is_file():
-            why = "is a directory" if target.is_dir() else "not a regular file" if target.exists() else "no such file"
+        why = _not_a_file(target)
+        if why is not None:
             self.collector.error("E205", f"cannot import {imp.path.value}: {why}", span,
                                  label=f"looked for {target}")
             return
@@ -248,6 +249,17 @@ class _Loader:
             self.collector.error("E205", f"cannot import {imp.path.value}: {exc}", span)
             return
         self._parse(source, target)
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why `path` is not a regular file to read, or None. Never raises: a name too
+    long for the file system is a reason like any other."""
+    try:
+        if path.is_file():
+            return None
+        return "is a directory" if path.is_dir() else "not a regular file" if path.exists() else "no such file"
+    except OSError as exc:
+        return exc.strerror or str(exc)
 
 
 def _names_a_file(text: str) -> bool:
