@@ -49,6 +49,10 @@ def test_a_directory(cli, tmp_path):
     one_line_usage_error(cli("shapes", tmp_path / "dir.arch"), "is a directory")
 
 
+def test_a_name_too_long_for_the_file_system(cli, tmp_path):
+    one_line_usage_error(cli("check", tmp_path / ("a" * 300 + ".arch")), "File name too long")
+
+
 def test_bytes_that_are_not_utf8(cli, tmp_path):
     spec = write(tmp_path / "latin1.arch", "network Net {\n    input [3, 8, 8]\n    # café\n}\n".encode("latin-1"))
     one_line_usage_error(cli("check", spec), "latin1.arch:3", "not UTF-8", "0xe9")
