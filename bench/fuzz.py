@@ -137,16 +137,22 @@ def _cap_memory() -> None:
 # -- the driver ----------------------------------------------------------------------------
 
 def plan(total: int, chunk: int, first_seed: int) -> list[tuple[str, int, int]]:
-    """(source, start seed, count) per chunk; every source's share cut into chunks."""
-    jobs = []
+    """(source, start seed, count) per chunk: every source's share cut into chunks, the
+    sources interleaved so that each is reached early in a long run."""
+    queues = []
     for source, share in MIX.items():
-        n = round(total * share)
-        start = first_seed
+        n, start, jobs = round(total * share), first_seed, []
         while n > 0:
             jobs.append((source, start, min(chunk, n)))
             start += min(chunk, n)
             n -= min(chunk, n)
-    return jobs
+        queues.append(jobs)
+    order = []
+    while any(queues):
+        for jobs in queues:
+            if jobs:
+                order.append(jobs.pop(0))
+    return order
 
 
 def run_chunk(job: tuple[str, int, int], timeout: float, out: Path) -> dict:
