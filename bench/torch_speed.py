@@ -3,16 +3,19 @@
 Pairs (compiled from a spec / written by hand, same weights):
 
 - resnet18:  specs/tv_resnet18.arch  vs torchvision.models.resnet18, batch 8 at 3x96x96
-- lenet_bn:  specs/lenet_bn.arch     vs d2l's LeNet with batch norm (7.5), batch 256 at 1x28x28
+- lenet_bn:  specs/lenet_bn.arch     vs d2l's LeNet with batch norm (7.5, tests/reference_nets.py),
+             batch 256 at 1x28x28
 
 For each pair: training steps per second (forward, cross-entropy, backward,
 SGD step) and inference latency (eval mode, no grad). Each repetition times
 both models back to back, alternating which goes first, so that machine noise
-hits both alike. Reported: median times, and the median of the per-repetition
-speed ratios compiled / hand-written (>= 1: the compiled module is at least as
-fast).
+hits both alike. Reported: median times, their ratio as a speed ratio
+compiled / hand-written (>= 1: the compiled module is at least as fast), and
+the median of the per-repetition ("paired") ratios. `--control` adds the same
+measurement with a second hand-written model in the compiled slot: how far
+two identical models drift apart on this machine.
 
-    .venv/bin/python bench/torch_speed.py [--reps 15] [--threads N] [--only resnet18]
+    .venv/bin/python bench/torch_speed.py [--reps 15] [--steps 3] [--threads N] [--only resnet18] [--control]
 """
 from __future__ import annotations
 
@@ -30,25 +33,16 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "tests"))
+
 import archlang  # noqa: E402 - after the path is set
-
-
-def d2l_lenet_bn(classes: int = 10) -> nn.Module:
-    """d2l 7.5's concise LeNet with batch norm, as the course notes write it."""
-    return nn.Sequential(
-        nn.Conv2d(1, 6, kernel_size=5), nn.BatchNorm2d(6), nn.Sigmoid(),
-        nn.AvgPool2d(kernel_size=2, stride=2),
-        nn.Conv2d(6, 16, kernel_size=5), nn.BatchNorm2d(16), nn.Sigmoid(),
-        nn.AvgPool2d(kernel_size=2, stride=2), nn.Flatten(),
-        nn.Linear(256, 120), nn.BatchNorm1d(120), nn.Sigmoid(),
-        nn.Linear(120, 84), nn.BatchNorm1d(84), nn.Sigmoid(),
-        nn.Linear(84, classes))
+from reference_nets import lenet_bn  # noqa: E402 - d2l 7.5's LeNet with batch norm, as the notes write it
 
 
 PAIRS = {
     # name: (spec, network parameters, hand-written model, input shape, batch, classes)
     "resnet18": ("specs/tv_resnet18.arch", {}, lambda: torchvision.models.resnet18(), (3, 96, 96), 8, 1000),
-    "lenet_bn": ("specs/lenet_bn.arch", {}, d2l_lenet_bn, (1, 28, 28), 256, 10),
+    "lenet_bn": ("specs/lenet_bn.arch", {}, lenet_bn, (1, 28, 28), 256, 10),
 }
 
 
@@ -82,16 +76,18 @@ def infer_seconds(model: nn.Module, x: torch.Tensor, steps: int) -> float:
         return (time.perf_counter() - start) / steps
 
 
-def measure(name: str, reps: int, steps: int) -> dict[str, dict[str, float]]:
+def measure(name: str, reps: int, steps: int, control: bool = False) -> dict[str, dict[str, float]]:
     """Median seconds per step of each model, and the median of the paired ratios.
 
     Each repetition times the two models back to back (alternating which goes
     first), so its ratio hand / compiled is taken under the same machine load;
-    the median of those ratios is what the table reports.
+    the median of those ratios is what the table reports. With `control`, the
+    compiled side is a second hand-written model: the ratio then shows the
+    noise of the machine, what a difference must exceed to mean anything.
     """
     spec, params, hand_fn, shape, batch, classes = PAIRS[name]
     torch.manual_seed(0)
-    compiled = archlang.compile(str(ROOT / spec), **params)
+    compiled = hand_fn() if control else archlang.compile(str(ROOT / spec), **params)
     hand = hand_fn()
     copy_weights(hand, compiled)
     x = torch.randn(batch, *shape)
@@ -122,17 +118,25 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="steps timed per repetition (default 3)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--only", choices=sorted(PAIRS), action="append", help="run only these pairs")
+    parser.add_argument("--control", action="store_true",
+                        help="also time hand-written against hand-written: the noise floor of the ratios")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, CPU only; "
           f"{args.reps} paired reps x {args.steps} steps, medians")
-    print(f"{'pair':10} {'what':18} {'compiled':>12} {'hand-written':>13} {'speed ratio':>12}")
-    for name in args.only or PAIRS:
-        m = measure(name, args.reps, args.steps)
-        t, i = m["train"], m["infer"]
-        print(f"{name:10} {'train steps/s':18} {1 / t['compiled']:12.2f} {1 / t['hand']:13.2f} {t['ratio']:12.3f}")
-        print(f"{name:10} {'inference ms':18} {i['compiled'] * 1e3:12.2f} {i['hand'] * 1e3:13.2f} {i['ratio']:12.3f}")
+    runs = [(name, False) for name in args.only or PAIRS]
+    if args.control:
+        print("(A/A): the hand-written model against a second one, the noise floor of the ratios")
+        runs += [(name, True) for name in args.only or PAIRS]
+    print(f"{'pair':16} {'what':18} {'compiled':>12} {'hand-written':>13} {'ratio':>8} {'paired':>8}")
+    for name, control in runs:
+        m = measure(name, args.reps, args.steps, control)
+        label = f"{name} (A/A)" if control else name
+        for what, label_what, shown in (("train", "train steps/s", lambda v: 1 / v), ("infer", "inference ms", lambda v: v * 1e3)):
+            r = m[what]
+            print(f"{label:16} {label_what:18} {shown(r['compiled']):12.2f} {shown(r['hand']):13.2f} "
+                  f"{r['hand'] / r['compiled']:8.3f} {r['ratio']:8.3f}")
 
 
 if __name__ == "__main__":
