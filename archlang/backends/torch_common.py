@@ -62,7 +62,7 @@ class Step:
 
     kind: str                      # "layer", "merge" or "block"
     node: Node | None = None       # the layer or merge
-    block: "BlockPlan | None" = None   # the block instance called
+    block: BlockPlan | None = None     # the block instance called
     attr: str | None = None        # the attribute holding the module (layers, blocks)
 
 
@@ -78,7 +78,7 @@ class BlockPlan:
         """The steps that own a module, in declaration order."""
         return [s for s in self.steps if s.kind != "merge"]
 
-    def blocks(self) -> list["BlockPlan"]:
+    def blocks(self) -> list[BlockPlan]:
         """Every block instance below this one, children before their parents."""
         out: list[BlockPlan] = []
         for step in self.steps:

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import builtins
 import inspect
-import keyword
 import json
+import keyword
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from torch import nn
 
