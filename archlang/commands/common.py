@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from ..diagnostics import Diagnostic, SpecError, UsageError, render_pretty, render_short
-from ..limits import DEFAULT_LIMITS, Limits
+from ..limits import DEFAULT_LIMITS, MAX_EXPRESSION_DEPTH, MAX_INT, Limits
+
+MAX_DIGITS = len(str(MAX_INT))
 
 
 def add_spec_args(parser: argparse.ArgumentParser, many_files: bool = False) -> None:
@@ -55,16 +57,20 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def parse_literal(raw: str) -> Any:
+def parse_literal(raw: str, depth: int = 0) -> Any:
     if raw in ("true", "false"):
         return raw == "true"
     if re.fullmatch(r"[+-]?\d+", raw):
+        if len(raw.lstrip("+-").lstrip("0")) > MAX_DIGITS:  # int() refuses 4,300 digits; E211 wants no more than 19
+            raise UsageError(f"--set: {raw[:24]}... is too large (integers are at most 2**63 - 1)")
         return int(raw)
     if re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?", raw):
         return float(raw)
     if raw.startswith("[") and raw.endswith("]"):
+        if depth >= MAX_EXPRESSION_DEPTH:
+            raise UsageError(f"--set: lists nested more than {MAX_EXPRESSION_DEPTH} deep")
         inner = raw[1:-1].strip()
-        return [parse_literal(p.strip()) for p in inner.split(",")] if inner else []
+        return [parse_literal(p.strip(), depth + 1) for p in inner.split(",")] if inner else []
     if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
         return raw[1:-1]
     return raw
@@ -79,7 +85,9 @@ def parse_input_shape(text: str | None) -> list[int | str] | None:
         raise UsageError(f"--input expects a shape like 3x224x224, got {text!r}")
     shape: list[int | str] = []
     for p in parts:
-        if p.isdigit() and int(p) > 0:
+        if p.isascii() and p.isdigit() and len(p.lstrip("0")) > MAX_DIGITS:
+            raise UsageError(f"--input: {p[:24]}... is too large for a size")
+        if p.isascii() and p.isdigit() and int(p) > 0:
             shape.append(int(p))
         elif re.fullmatch(r"[A-Z][A-Za-z0-9_]*", p):
             shape.append(p)
