@@ -303,3 +303,23 @@ def test_defaults_admit_real_networks(text, params):
     assert graph.params_total == params   # torchvision's count for the same network
     assert graph.params_total * 10 < DEFAULT_LIMITS.max_params
     assert len(graph.nodes) * 100 < DEFAULT_LIMITS.max_layers
+
+
+# -- huge asks through the command line -------------------------------------------------------------
+
+@pytest.mark.parametrize("args, code, words", [
+    (["--input", "1x" + "9" * 5000 + "x28"], 2, "too large for a size"),
+    (["--set", "classes=" + "9" * 5000], 2, "too large"),
+    (["--set", "classes=" + "[" * 3000 + "]" * 3000], 2, "nested more than"),
+    (["--input", "1x\u00b2x28"], 2, "not a positive size"),   # a superscript two is a digit to str.isdigit
+    (["--set", "classes=1e999"], 1, "E211"),
+    (["--set", "classes=9223372036854775808"], 1, "E211"),
+    (["--input", "1x99999999999999999x28"], 1, "E402"),
+    (["--max-params", "9" * 5000], 2, "invalid int value"),
+])
+def test_huge_asks_from_the_command_line(cli, args, code, words):
+    result = cli("check", "specs/lenet.arch", *args)
+    assert result.code == code, result
+    assert words in result.err and "internal error" not in result.err
+    if code == 2:
+        assert len(result.err.strip().splitlines()) == 1
