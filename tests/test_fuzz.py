@@ -23,6 +23,7 @@ MUTANTS = 1200
 RAW_BYTES = 600
 STRUCTURED = 40
 GRAMMAR = 30
+CLI_EXAMPLES = 60
 
 
 def fuzz_settings(examples: int) -> settings:
@@ -142,3 +143,31 @@ def test_the_harness_catches_what_it_should(tmp_path, monkeypatch):
     monkeypatch.setattr(torch_source, "emit", lambda g: type(real(g))("class (:\n", "Net"))
     broken = harness.run_input(ok, tmp_path)
     assert broken.status == "crash" and "SyntaxError" in broken.error
+
+
+def test_command_line_arguments(cli):
+    """Odd values of every option a command takes: exit 0, 1 or 2, never an internal error."""
+    from hypothesis import strategies as st
+
+    values = st.one_of(st.text(max_size=30), st.sampled_from(
+        ["1e999", "-1", "0", "9" * 40, "[1,[2,[3]]]", "'x'", "\"", "3x", "x", "3xHxW", "[3, H, W]", "²", "nan",
+         "true", "classes", "=", "==3", "-", "--", "\x00", "1_000"]))
+    options = st.sampled_from(["--set", "--input", "--network", "--depth", "--format", "--max-depth", "--max-repeat",
+                               "--max-params", "--max-file-bytes", "--direction"])
+    commands = st.sampled_from([("check",), ("shapes",), ("render", "-o", "{tmp}/g.dot"), ("build",)])
+
+    @fuzz_settings(CLI_EXAMPLES)
+    @given(commands, st.lists(st.tuples(options, values), max_size=3))
+    def run(command, pairs):
+        argv = [*command[:1], "specs/lenet_bn.arch", *(a.replace("{tmp}", str(tmp)) for a in command[1:])]
+        for option, value in pairs:
+            if option == "--set" and "=" not in value:
+                value = f"classes={value}"
+            argv += [option, value]
+        result = cli(*argv)
+        assert result.code in (0, 1, 2), result
+        assert "internal error" not in result.err and "Traceback" not in result.err, result
+
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        run()
