@@ -9,10 +9,13 @@ autocast, torch.compile).
 from __future__ import annotations
 
 import copy
+import inspect
+import linecache
 import pickle
 import subprocess
 import sys
 import textwrap
+import traceback
 from pathlib import Path
 
 import pytest
@@ -331,6 +334,16 @@ def test_bf16_autocast_on_cpu(resnet):
         out = model(x)
     assert out.dtype == torch.bfloat16
     torch.testing.assert_close(out.float(), y, rtol=0.1, atol=0.1)
+
+
+def test_tracebacks_show_the_generated_line_and_its_spec_line():
+    model = archlang.compile(ROOT / "specs" / "lenet_bn.arch")
+    linecache.clearcache()  # the source comes back from the module's loader
+    with pytest.raises(RuntimeError) as info:
+        model(torch.randn(2, 3, 28, 28))  # three channels where the spec says one
+    frames = [f for f in traceback.extract_tb(info.tb) if f.filename.startswith("<archlang>/")]
+    assert [f.line for f in frames] == [f"x = self.conv1(x)  # (N, 6, 24, 24)  {ROOT}/specs/lenet_bn.arch:15"]
+    assert "def forward(self, x):" in inspect.getsource(type(model))
 
 
 def test_distributed_data_parallel_trains(tmp_path):

@@ -55,11 +55,13 @@ def load_source(source: str) -> types.ModuleType:
     module = sys.modules.get(name)
     if module is not None:
         return module
-    filename = f"<archlang generated {digest[:12]}>"
+    filename = f"<archlang>/generated_{digest[:12]}.py"   # what tracebacks show
     module = types.ModuleType(name)
     module.__file__ = filename
     module.__archlang_source__ = source
-    # mtime None: linecache.checkcache keeps the entry although no such file exists.
+    # linecache asks the loader again if its cache is cleared; mtime None keeps the
+    # entry through linecache.checkcache although no such file exists.
+    module.__loader__ = _SourceLoader(source)
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
     exec(compile(source, filename, "exec"), module.__dict__)  # noqa: S102 - our own generated code
     for value in list(vars(module).values()):
@@ -67,6 +69,16 @@ def load_source(source: str) -> types.ModuleType:
             value.__reduce_ex__ = _reduce_ex
     sys.modules[name] = module
     return module
+
+
+class _SourceLoader:
+    """Enough of a PEP 302 loader for linecache and inspect: the source of one module."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def get_source(self, name: str) -> str:
+        return self.source
 
 
 def _reduce_ex(self: nn.Module, protocol: int):
