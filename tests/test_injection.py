@@ -261,3 +261,13 @@ network None {
     assert [o.name for o in model.graph.output] == ["y"]
     names = " ".join(n.name for n in model.graph.node)
     assert all(label in names for label in ("class", "forward", "nn")), names
+
+
+@pytest.mark.parametrize("param", ["name", "self", "input_", "limits"])
+def test_network_parameters_named_like_the_api_s_own(cli, tmp_path, param):
+    """`--set name=3` reached Program.elaborate(name, ..., name=3): a TypeError, an internal error."""
+    spec = tmp_path / "spec.arch"
+    spec.write_text(f"network Net({param} = 1) {{\n    input [3, 8, 8]\n    conv(4 * {param}, k=1)\n}}\n")
+    result = cli("shapes", spec, "--set", f"{param}=2", "--format", "json")
+    assert result.code == 0, result
+    assert json.loads(result.out)["outputs"][0]["shape"] == [8, 8, 8]
