@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from .diagnostics import Diagnostic, SpecError, UsageError
+from .diagnostics import Diagnostic, SpecError, UsageError, unique
 
 if TYPE_CHECKING:  # pragma: no cover
     from .limits import Limits
@@ -45,7 +45,7 @@ def check(path_or_text: "str | os.PathLike", network: str | None = None, input: 
     if program.ok:
         for name in [network] if network is not None else program.networks:
             diags.extend(program.elaborate(name, input=input, **params).diagnostics)
-    return _unique(diags)
+    return unique(diags)
 
 
 def compile(path_or_text: "str | os.PathLike", network: str | None = None, input: list | None = None,
@@ -64,16 +64,3 @@ def __getattr__(name: str):
         from .program import Program
         return Program
     raise AttributeError(f"module 'archlang' has no attribute {name!r}")
-
-
-def _unique(diags: list[Diagnostic]) -> list[Diagnostic]:
-    """One of each: a block elaborated for two networks may report the same thing twice."""
-    seen: set[tuple] = set()
-    out = []
-    for d in diags:
-        key = (d.code, d.message, d.span.location() if d.span else None,
-               tuple(f.span.location() for f in d.call_stack))
-        if key not in seen:
-            seen.add(key)
-            out.append(d)
-    return out

@@ -251,6 +251,20 @@ class UsageError(Exception):
     """Bad usage (a flag, a missing --network): exit 2 with one short line."""
 
 
+def unique(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """One of each, in order: a block elaborated for two networks, or a warning
+    found while loading and again with each network, reports the same thing twice."""
+    seen: set[tuple] = set()
+    out = []
+    for d in diags:
+        key = (d.code, d.message, d.span.location() if d.span else None,
+               tuple(f.span.location() for f in d.call_stack))
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
 def summary_line(diags: list[Diagnostic]) -> str:
     n_err = sum(d.is_error for d in diags)
     n_warn = len(diags) - n_err

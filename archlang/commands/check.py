@@ -13,7 +13,8 @@ import argparse
 import sys
 
 from ..diagnostics import Diagnostic, UsageError, render_json
-from .common import add_spec_args, choose_networks, elaborate, load_program, print_diagnostics, unique
+from ..diagnostics import unique
+from .common import add_spec_args, choose_networks, elaborate, load_program, print_diagnostics
 
 FORMATS = ("text", "short", "json")
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..diagnostics import Diagnostic, SpecError, UsageError, render_pretty, render_short
+from ..diagnostics import Diagnostic, SpecError, UsageError, render_pretty, render_short, unique
 from ..limits import DEFAULT_LIMITS, MAX_EXPRESSION_DEPTH, MAX_INT, Limits
 
 MAX_DIGITS = len(str(MAX_INT))
@@ -170,16 +170,3 @@ def load_network(args: argparse.Namespace, path: str | None = None):
     (name,) = choose_networks(program, path, args.network)
     graph = elaborate(program, name, args)
     return graph, unique(load_diags + list(graph.diagnostics))
-
-
-def unique(diags: list[Diagnostic]) -> list[Diagnostic]:
-    """Drop repeats: a warning found while loading may come back with each network."""
-    seen: set[tuple] = set()
-    out = []
-    for d in diags:
-        key = (d.code, d.message, d.span.location() if d.span else None,
-               tuple(f.span.location() for f in d.call_stack))
-        if key not in seen:
-            seen.add(key)
-            out.append(d)
-    return out

@@ -19,7 +19,8 @@ from typing import Any
 
 from ..diagnostics import SpecError, UsageError
 from ..limits import Limits
-from .common import add_spec_args, choose_networks, elaborate, load_program, parse_sets, print_diagnostics, unique
+from ..diagnostics import unique
+from .common import add_spec_args, choose_networks, elaborate, load_program, parse_sets, print_diagnostics
 
 
 @dataclass(frozen=True)
