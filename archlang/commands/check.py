@@ -12,8 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..diagnostics import Diagnostic, UsageError, render_json
-from ..diagnostics import unique
+from ..diagnostics import Diagnostic, UsageError, render_json, unique
 from .common import add_spec_args, choose_networks, elaborate, load_program, print_diagnostics
 
 FORMATS = ("text", "short", "json")

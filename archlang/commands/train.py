@@ -17,9 +17,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from ..diagnostics import SpecError, UsageError
+from ..diagnostics import SpecError, UsageError, unique
 from ..limits import Limits
-from ..diagnostics import unique
 from .common import add_spec_args, choose_networks, elaborate, load_program, parse_sets, print_diagnostics
 
 
