@@ -214,13 +214,12 @@ class Evaluator:
                                       f"see", e.span, label="not defined in this block",
                               help="use the sizes of the tensor the block receives, such as `in.h` or `cur.w`")
         known = ctx.known_symbols()
-        candidates = ctx.env.names() | ({"cur", "in"} if ctx.tensors else set()) | set(known)
-        close = suggest(e.id, candidates)
         message = f"unknown name `{e.id}`"
         if e.id[:1].isupper() and ctx.symbols is not False:  # meant as a size, most likely
             message += f": not a symbol of the input (its symbols: {', '.join(known) or 'none'})"
+        close = ctx.report.hint(e.id, lambda: ctx.env.names() | ({"cur", "in"} if ctx.tensors else set()) | set(known))
         return self._fail(ctx, "E209", message, e.span, label="not defined here",
-                          help=f"did you mean `{close}`?" if close else None)
+                          help=lambda: f"did you mean `{close()}`?" if close() else None)
 
     def _attr(self, e: ast.Attr, ctx: "EvalContext"):
         value = self(e.value, ctx)
@@ -427,10 +426,33 @@ class _Reporter:
     at `c2[1]`, but the mistake is the one argument of the call.
     """
 
-    def __init__(self, collector: Collector, frames: tuple[Frame, ...] = (), seen: set | None = None) -> None:
+    HINTS = 100   # did-you-mean searches in one run: each scans every name in scope
+
+    def __init__(self, collector: Collector, frames: tuple[Frame, ...] = (), seen: set | None = None,
+                 hints: list[int] | None = None) -> None:
         self.collector = collector
         self.frames = frames
         self.seen = seen if seen is not None else set()
+        self.hints = hints if hints is not None else [self.HINTS]   # shared by the run's reporters
+
+    def hint(self, name: str, candidates: Callable[[], Iterable[str]]) -> Callable[[], str | None]:
+        """A did-you-mean for `name`, found only when asked (once), while the run's budget lasts.
+
+        A typo inside `repeat 10000` is reported once, but was looked up ten
+        thousand times among every name in scope; a file of thousands of
+        unknown names made that quadratic. Now: at most HINTS lookups a run.
+        """
+        found: list = []
+
+        def close() -> str | None:
+            if not found:
+                found.append(None)
+                if self.hints[0] > 0:
+                    self.hints[0] -= 1
+                    found[0] = suggest(name, candidates())
+            return found[0]
+
+        return close
 
     def error(self, code: str, message: str, span: Span | None = None, **kw):
         kw.setdefault("call_stack", self.frames)
@@ -441,6 +463,8 @@ class _Reporter:
         if any(k in self.seen for k in keys):
             return None
         self.seen.update(keys)
+        if callable(kw.get("help")):  # made only for a diagnostic that is new
+            kw["help"] = kw["help"]()
         return self.collector.error(code, message, span, **kw)
 
     warning = error
@@ -905,9 +929,9 @@ class Elaborator:
                               (": a network body has no `in`; name its input, as in `input x: [3, H, W]`"
                                if ident.name == "in" else ""), ident.span)
             return None
-        close = suggest(ident.name, body.tensor_names() | {"in", "cur"})
+        close = body.report.hint(ident.name, lambda: body.tensor_names() | {"in", "cur"})
         body.report.error("E217", f"no tensor named `{ident.name}`", ident.span, label="unknown tensor",
-                          help=f"did you mean `{close}`?" if close else
+                          help=lambda: f"did you mean `{close()}`?" if close() else
                           "name a tensor with a binding first: `a = x -> conv(16, k=3)`")
         return None
 
@@ -965,11 +989,16 @@ class Elaborator:
             body.report.error("E218", f"`{name}` is a tensor: a chain can start from a tensor, not pass through "
                                       f"one", call.callee.span, help=f"start a new statement: `{name} -> ...`")
             return
-        candidates = list(OPS) + list(self.defs.blocks) + ["identity"]
-        close = (name.lower() if name.lower() in candidates else None) or _torch_name(name) or \
-            suggest(name, candidates)
+        guess = body.report.hint(name, lambda: list(OPS) + list(self.defs.blocks) + ["identity"])
+
+        def did_you_mean() -> str | None:
+            lower = name.lower()
+            known = lower in OPS or lower in self.defs.blocks or lower == "identity"
+            close = (lower if known else None) or _torch_name(name) or guess()
+            return f"did you mean `{close}`?" if close else None
+
         body.report.error("E201", f"unknown layer or block `{name}`", call.callee.span, label="not a layer or block",
-                          help=f"did you mean `{close}`?" if close else None)
+                          help=did_you_mean)
 
     def _call_op(self, op: str, call: ast.Call, body: _Body, flow: Flow, label: str | None) -> Flow:
         positional, keywords, ok = self._arguments(call, body, flow)
@@ -1016,7 +1045,7 @@ class Elaborator:
                       parent=body.scope, key=(name, tuple(values.items()), self._shape(flow)),
                       entry=flow.node)
         body.scope.children.append(scope)
-        report = _Reporter(self.collector, scope.frames(), body.report.seen)
+        report = _Reporter(self.collector, scope.frames(), body.report.seen, body.report.hints)
         env = Env(Env(None, self.defs.constants), values)
         inner = _Body(env, {}, None, scope, _Names(self._labels(block)), "", flow, "block", body.depth + 1, report)
         self.active_blocks.append(name)
