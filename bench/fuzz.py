@@ -56,6 +56,7 @@ def worker(source: str, start: int, count: int, timeout: float, out: Path) -> di
     # The input being run sits in work/: if the interpreter dies, the driver finds it there.
     work = out / "work" / f"{source}-{start}"
     work.mkdir(parents=True, exist_ok=True)
+    harness.warm_up(work)
     for data, origin in _inputs(source, start, count):
         outcome = harness.run_input(data, work, timeout=timeout)
         summary["inputs"] += 1
@@ -287,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--inputs", type=int, default=100_000, help="how many inputs in all (default 100,000)")
     p.add_argument("--workers", type=int, default=1, help="worker processes at once (default 1: leave cores free)")
     p.add_argument("--chunk", type=int, default=2_000, help="inputs per worker process")
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds one input may take (default 10)")
+    p.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds one input may take (default 30: the machine may be busy)")
     p.add_argument("--seed", type=int, default=0, help="the first seed of every source")
     p.add_argument("--out", default=str(ROOT / "out" / "fuzz"), help="where findings and the report go")
     p.add_argument("--replay", metavar="FILE", help="run one saved input and show what happens")

@@ -59,6 +59,12 @@ def mutator() -> Mutator:
     return Mutator()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def warm(tmp_path_factory):
+    """torch's one-time costs paid before any input is timed."""
+    harness.warm_up(tmp_path_factory.mktemp("warm"))
+
+
 def test_the_corpus_is_every_spec_of_the_repository():
     names = {name for name, _ in corpus()}
     assert {"specs/resnet18.arch", "archlang/prelude.arch"} <= names

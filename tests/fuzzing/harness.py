@@ -73,6 +73,34 @@ class _Stage:
         return self
 
 
+# Every op at every rank, built and run once before any input is timed: torch
+# pays for its imports and for the first call of each meta kernel (a second
+# and more in all), which under load would read as a hang of whatever input
+# came first.
+WARM_UP = b"""
+network Warm {
+    input a: [4, 16]
+    input b: [4, 8, 8]
+    input c: [4, 4, 4, 4]
+    x = a -> conv(4, k=3, p=1) bn relu relu6 sigmoid tanh gelu silu elu leaky_relu softmax dropout(0.1) maxpool(2)
+    x2 = x -> avgpool(2, s=1) upsample(2, mode="linear") lrn(3) gap flatten linear(4) bn
+    y = b -> conv(4, k=3, p="same") bn maxpool(2, ceil=true) avgpool(2, p=1) adaptive_avgpool([3, 3]) upsample(2)
+    y2 = y -> upsample(1.5, mode="bilinear") upsample(2, mode="bicubic") lrn(3) gap flatten linear(4)
+    z = c -> conv(4, k=1, groups=2) bn maxpool(2) avgpool(2, s=1) upsample(2, mode="trilinear") adaptive_avgpool(1)
+    z2 = z -> flatten linear(4)
+    w = cat(x2, y2, z2) -> linear(4)
+    v = add(x2, y2, z2)
+    output w, v
+}
+"""
+
+
+def warm_up(workdir: Path) -> None:
+    outcome = run_input(WARM_UP, workdir, timeout=600)
+    if outcome.status != "ok" or any(c.startswith("E") for c in outcome.codes):
+        raise RuntimeError(f"the warm-up spec failed: {outcome.codes} {outcome.error}\n{outcome.trace}")
+
+
 def run_input(data: bytes, workdir: Path, limits: Limits | None = None, timeout: float = 10.0,
               build: bool = True) -> Outcome:
     """Write `data` to workdir/spec.arch and run it; never raises (but KeyboardInterrupt)."""
