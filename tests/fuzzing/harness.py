@@ -142,10 +142,13 @@ def _stages(spec: Path, limits: Limits, stage: _Stage, codes: list[str], build: 
         graph = prog.elaborate(name)
         _diagnostics(graph.diagnostics, codes, stage)
         stage("shapes")
-        table.render(graph, "table")
+        for fmt in table.FORMATS:
+            table.render(graph, fmt)
+        table.render(graph, "table", depth=1)
         json.dumps(table.to_json(graph))
         stage("render")
         graphviz_backend.to_dot(graph)
+        graphviz_backend.to_dot(graph, depth=1, direction="LR")
         if build and graph.ok:
             _build(graph, stage, codes)
 
