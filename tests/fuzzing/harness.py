@@ -3,11 +3,12 @@
 `run_input(data)` writes the bytes to a file (so reading, BOMs, CRLF and
 non-UTF-8 bytes take the real path), then does what `check`, `shapes`,
 `build` and `render` do: load the program, elaborate each network, render the
-diagnostics in every form, make the layer table and its JSON, generate the
-PyTorch source (and compile it: generated code that is not valid Python is a
-crash too, as is one that defines no class of the network's name) and draw the
-DOT text. Only `SpecError` and `UsageError` are answers; any other exception
-escaping archlang is a crash, and an input that runs past its time is a hang.
+diagnostics in every form, make the layer table in every format, draw the
+DOT text, and generate the PyTorch source: it must compile and define the
+network's class, and (for small networks) build and run on the meta device
+with the shapes archlang computed. Only `SpecError` and `UsageError` are
+answers; any other exception escaping archlang is a crash, and an input that
+runs past its time is a hang.
 
 Each input runs under a wall-clock alarm raising `Timeout`, a BaseException so
 that no `except Exception` in archlang can swallow it.
