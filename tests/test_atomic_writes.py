@@ -5,8 +5,9 @@ half, Ctrl-C, a full disk, a rename that fails) must leave the previous file
 byte for byte and no temporary file beside it. The disk is made full for
 real in a child process with RLIMIT_FSIZE (the kernel refuses the write with
 EFBIG, as it refuses a full disk with ENOSPC), for `build`, `render` and
-`export`; in-process, `open` and the serializers are replaced by ones that
-fail half-way. A scan of the package checks that nothing writes a file
+`export`, and with a 16 KiB tmpfs where the machine lets a test mount one;
+in-process, `open` and the serializers are replaced by ones that fail
+half-way. A scan of the package checks that nothing writes a file
 without going through archlang.fsutil.
 """
 from __future__ import annotations
@@ -144,6 +145,32 @@ def test_commands_on_a_full_disk(tmp_path, command, output):
     proc = run_on_full_disk(1000, *command, target, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == f"archlang: cannot write {target}: File too large"
+    assert_untouched(target)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 16 KiB tmpfs, where the machine lets us mount one (root on Linux); else the test is skipped."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    try:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mount)],
+                              capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        pytest.skip("cannot run mount here")
+    if done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True, timeout=30)
+
+
+def test_build_on_a_really_full_disk(cli, tiny_disk):
+    """ENOSPC from the kernel: DenseNet-121's source does not fit in 16 KiB."""
+    target = previous_file(tiny_disk / "model.py")
+    result = cli("build", ROOT / "specs/tv_densenet121.arch", "-o", target)
+    assert result.code == 2 and result.err.strip() == f"archlang: cannot write {target}: No space left on device"
     assert_untouched(target)
 
 
