@@ -183,6 +183,18 @@ def test_constructor_refuses_other_parameter_values(tmp_path):
         cls(classes=10)
 
 
+def test_constructor_takes_a_list_parameter_as_a_list_or_a_tuple(tmp_path):
+    spec = ("network Net(widths = [4, 6], k = 3) {\n    input [3, 8, 8]\n"
+            "    conv(widths[0], k=k) relu conv(widths[1], k=k) gap flatten linear(2)\n}\n")
+    emitted = torch_source.emit(archlang.load(spec).network())
+    path = tmp_path / "widths.py"
+    path.write_text(emitted.source)
+    cls = getattr(import_file(path, "generated_list_params"), emitted.network_class)
+    assert cls(widths=[4, 6]).arch_params == cls(widths=(4, 6)).arch_params == {"widths": (4, 6), "k": 3}
+    with pytest.raises(ValueError, match="widths=\\(4, 6\\)"):
+        cls(widths=[4, 7])
+
+
 # -- the command ---------------------------------------------------------------------
 
 def test_build_prints_source_on_stdout(cli):

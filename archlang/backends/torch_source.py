@@ -145,12 +145,13 @@ class _FileWriter:
         """The honest answer to "what if a parameter changes": refuse, say how to rebuild."""
         if not params:
             return []
+        # A spec's list arrives as a tuple; `tuple(...)` lets callers pass a list too.
+        terms = [f"tuple({k})" if isinstance(v, tuple) else k for k, v in params.items()]
         if len(params) == 1:
-            ((param, value),) = params.items()
-            test = _layout(_literal(value), 2, f"if {param} != ", ":")
+            test = _layout(_literal(*params.values()), 2, f"if {terms[0]} != ", ":")
         else:
             values = _Bracket("(", ")", [_literal(v) for v in params.values()])
-            test = _layout(values, 2, f"if ({', '.join(params)}) != ", ":")
+            test = _layout(values, 2, f"if ({', '.join(terms)}) != ", ":")
         built = ", ".join(f"{k}={_literal(v)}" for k, v in params.items())
         message = f"{name} was generated for {built}; build it again with `archlang build --set NAME=VALUE` for other values"
         pieces = _wrap(message, LINE - len(INDENT * 4) - 3)  # room for the quotes and a space
