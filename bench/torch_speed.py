@@ -16,6 +16,10 @@ measurement with a second hand-written model in the compiled slot: how far
 two identical models drift apart on this machine.
 
     .venv/bin/python bench/torch_speed.py [--reps 15] [--steps 3] [--threads N] [--only resnet18] [--control]
+                                          [--device cpu|cuda]
+
+On a GPU (`--device cuda`, the default when one is present) every timing ends
+with `torch.cuda.synchronize()`, so it counts the kernels, not their launch.
 """
 from __future__ import annotations
 
@@ -55,28 +59,39 @@ def copy_weights(src: nn.Module, dst: nn.Module) -> None:
             b.copy_(a)
 
 
+def synchronize(x: torch.Tensor) -> None:
+    """Wait for the device: a GPU's kernels run after the Python that launched them returns."""
+    if x.is_cuda:
+        torch.cuda.synchronize(x.device)
+
+
 def train_seconds(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int) -> float:
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     loss_fn = nn.CrossEntropyLoss()
+    synchronize(x)
     start = time.perf_counter()
     for _ in range(steps):
         opt.zero_grad(set_to_none=True)
         loss_fn(model(x), y).backward()
         opt.step()
+    synchronize(x)
     return (time.perf_counter() - start) / steps
 
 
 def infer_seconds(model: nn.Module, x: torch.Tensor, steps: int) -> float:
     model.eval()
     with torch.inference_mode():
+        synchronize(x)
         start = time.perf_counter()
         for _ in range(steps):
             model(x)
+        synchronize(x)
         return (time.perf_counter() - start) / steps
 
 
-def measure(name: str, reps: int, steps: int, control: bool = False) -> dict[str, dict[str, float]]:
+def measure(name: str, reps: int, steps: int, control: bool = False,
+            device: str = "cpu") -> dict[str, dict[str, float]]:
     """Median seconds per step of each model, and the median of the paired ratios.
 
     Each repetition times the two models back to back (alternating which goes
@@ -90,8 +105,9 @@ def measure(name: str, reps: int, steps: int, control: bool = False) -> dict[str
     compiled = hand_fn() if control else archlang.compile(str(ROOT / spec), **params)
     hand = hand_fn()
     copy_weights(hand, compiled)
-    x = torch.randn(batch, *shape)
-    y = torch.randint(0, classes, (batch,))
+    compiled, hand = compiled.to(device), hand.to(device)
+    x = torch.randn(batch, *shape, device=device)
+    y = torch.randint(0, classes, (batch,), device=device)
     models = {"compiled": compiled, "hand": hand}
     for m in models.values():  # warm-up: allocator, kernels, autograd graph
         train_seconds(m, x, y, 2)
@@ -120,18 +136,21 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(PAIRS), action="append", help="run only these pairs")
     parser.add_argument("--control", action="store_true",
                         help="also time hand-written against hand-written: the noise floor of the ratios")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="where both models run (default: cuda when a GPU is present, else cpu)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, CPU only; "
-          f"{args.reps} paired reps x {args.steps} steps, medians")
+    where = (f"{torch.cuda.get_device_name(args.device)}" if args.device.startswith("cuda")
+             else f"CPU only, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs")
+    print(f"torch {torch.__version__}, {where}; {args.reps} paired reps x {args.steps} steps, medians")
     runs = [(name, False) for name in args.only or PAIRS]
     if args.control:
         print("(A/A): the hand-written model against a second one, the noise floor of the ratios")
         runs += [(name, True) for name in args.only or PAIRS]
     print(f"{'pair':16} {'what':18} {'compiled':>12} {'hand-written':>13} {'ratio':>8} {'paired':>8}")
     for name, control in runs:
-        m = measure(name, args.reps, args.steps, control)
+        m = measure(name, args.reps, args.steps, control, args.device)
         label = f"{name} (A/A)" if control else name
         for what, label_what, shown in (("train", "train steps/s", lambda v: 1 / v), ("infer", "inference ms", lambda v: v * 1e3)):
             r = m[what]

@@ -6,6 +6,8 @@
 - `archlang_process("check", "x.arch")` runs `python -m archlang` in a fresh
   interpreter, for the end-to-end tests (real exit codes, imports, streams).
 - `golden(path, text)` compares text with a golden file, or writes it.
+- `one_torch_thread`: torch on one thread for a module's tests
+  (`pytestmark = pytest.mark.usefixtures("one_torch_thread")`).
 """
 from __future__ import annotations
 
@@ -84,3 +86,14 @@ def golden(request):
                                   f"(if the change is intended, rerun with --update-golden)")
 
     return check
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread: on a small shared machine, threads fighting for cores cost more than they give."""
+    import torch  # here, not at the top: the tests that check torch stays unimported share this file
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

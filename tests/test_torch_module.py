@@ -31,13 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NETWORKS = [(p.name, name) for p in sorted((ROOT / "specs").glob("*.arch")) for name in archlang.load(p).networks]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on a small shared machine, threads fighting for cores cost more than they give."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def graph_of(spec: str, network: str | None = None, **params):

@@ -24,13 +24,7 @@ GOLDEN = ROOT / "tests" / "golden" / "source"
 GOLDEN_SPECS = ("lenet_bn", "resnet18", "googlenet")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on a small shared machine, threads fighting for cores cost more than they give."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def graph_of(spec: str, network: str | None = None, **params):
