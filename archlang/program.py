@@ -42,6 +42,7 @@ class Program:
     network_defs: dict[str, ast.NetworkDef]
     limits: Limits
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)   # read from disk, resolved: imports, then the main file
 
     @property
     def networks(self) -> list[str]:
@@ -112,6 +113,7 @@ def build(path_or_text: "str | os.PathLike", limits: Limits | None = None) -> Pr
     if main is not None and not collector.has_errors:
         _Linker(loader, main, program, collector).link()
     program.diagnostics = collector.sorted()
+    program.files = [f.path for f in loader.files if f.path is not None and not f.prelude]
     return program
 
 

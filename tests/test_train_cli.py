@@ -60,6 +60,41 @@ def test_resume_through_the_command(cli, tmp_path):
     assert again.code == 2 and "already holds a training run" in again.err
 
 
+STAGE = "block Stage(c) {\n    conv(c, k=3, p=1) bn relu maxpool(2)\n}\n"
+USES_STAGE = "network Net {\n    input [1, 8, 8]\n    Stage(4)\n    flatten linear(10)\n}\n"
+
+
+def test_the_run_folder_holds_the_imports_and_compiles_on_its_own(cli, tmp_path):
+    (tmp_path / "lib").mkdir()
+    spec(tmp_path, STAGE, "lib/blocks.arch")
+    net, out = spec(tmp_path, 'import "lib/blocks.arch"\n' + USES_STAGE), tmp_path / "run"
+    assert cli("train", net, "--epochs", "1", "--lr", "0.1", "--out", out, "--quiet").code == 0
+    assert (out / "net.arch").read_text() == net.read_text()
+    assert (out / "lib" / "blocks.arch").read_text() == STAGE
+    import archlang
+    archlang.compile(str(out / "net.arch")).load_state_dict(torch.load(out / "final.pt", weights_only=True))
+    # a change in an imported block is a change of the spec: --resume says so
+    spec(tmp_path, STAGE.replace("relu", "sigmoid"), "lib/blocks.arch")
+    r = cli("train", net, "--epochs", "2", "--lr", "0.1", "--out", out, "--resume")
+    assert r.code == 0, r
+    assert "note: the spec changed since the checkpoint" in r.out
+    assert "sigmoid" in (out / "lib" / "blocks.arch").read_text()
+
+
+def test_imports_from_outside_the_spec_folder_keep_their_places(tmp_path):
+    import archlang
+    from archlang.train.spec_source import SpecModel
+
+    (tmp_path / "models").mkdir(), (tmp_path / "common").mkdir()
+    spec(tmp_path, STAGE, "common/blocks.arch")
+    net = spec(tmp_path, 'import "../common/blocks.arch"\n' + USES_STAGE, "models/net.arch")
+    program = archlang.load(net)
+    files = SpecModel(program, program.network(), str(net), {}).run_files()
+    assert files == {"models/net.arch": net.read_text(), "common/blocks.arch": STAGE}
+    alone = SpecModel(archlang.load(LENET_BN), archlang.load(LENET_BN).network(), str(LENET_BN), {})
+    assert alone.run_files() == {"lenet_bn.arch": LENET_BN.read_text()}
+
+
 def test_data_that_does_not_fit_the_spec_is_refused_before_training(cli, tmp_path):
     write_idx(tmp_path / "fm")
     net = spec(tmp_path, TINY.replace("[1, 8, 8]", "[1, 32, 32]"))

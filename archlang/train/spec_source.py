@@ -9,6 +9,7 @@ located error before training, not a shape error in the middle of it.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..diagnostics import SpecError
@@ -28,7 +29,10 @@ class SpecModel:
         span = graph.inputs[0].span or graph.nodes[graph.inputs[0].node].span
         self.where = span.location() if span is not None else ""
         self.text = self.file.read_text(encoding="utf-8")
-        self.identity = _identity(self.text, self.name, params)
+        self.files = _spec_files(program.files, self.file, self.text)
+        main_copy = next(iter(self.files))   # the main file comes first
+        imported = [self.files[name] for name in sorted(self.files) if name != main_copy]
+        self.identity = _identity([self.text, *imported], self.name, params)
 
     def _classes(self, graph: Graph) -> int:
         (out,) = graph.output_shapes()
@@ -50,7 +54,7 @@ class SpecModel:
         return build_module(graph)
 
     def run_files(self) -> dict[str, str]:
-        return {self.file.name: self.text}
+        return self.files
 
     def export_onnx(self, module, path: Path) -> tuple[bool, str]:
         """The trained weights through the ONNX backend (`archlang export`): checked and
@@ -74,8 +78,27 @@ class SpecModel:
         return True, f"wrote {path} (opset {result.opset}, {result.nodes} nodes{checked})"
 
 
-def _identity(text: str, name: str, params: dict) -> str:
+def _spec_files(read: list[Path], main: Path, text: str) -> dict[str, str]:
+    """The spec and every file it imports, by their paths in the run folder.
+
+    They keep their places relative to one another, so the copy compiles on
+    its own: the main file at the top, imports beside or below it as they are
+    now. A spec that imports from outside its own folder is copied from the
+    files' common folder down, so the main file lands in a subfolder.
+    """
+    main = main.resolve()
+    imports = [p for p in read if p != main]
+    if not imports:
+        return {main.name: text}
+    top = Path(os.path.commonpath([main.parent, *(p.parent for p in imports)]))
+    files = {main.relative_to(top).as_posix(): text}
+    for path in imports:
+        files[path.relative_to(top).as_posix()] = path.read_text(encoding="utf-8")
+    return files
+
+
+def _identity(texts: list[str], name: str, params: dict) -> str:
     import hashlib
 
-    key = "\0".join([text, name, repr(sorted(params.items()))])
+    key = "\0".join([*texts, name, repr(sorted(params.items()))])
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
