@@ -20,6 +20,7 @@ import pytest
 import torch
 
 import archlang
+import archlang.onnx
 from archlang.backends import onnx as export_onnx
 from archlang.backends import onnx_inputs
 from archlang.backends import torch_inference
@@ -95,7 +96,7 @@ def random_statistics(module: torch.nn.Module, seed: int = 0) -> None:
 
 
 def run_onnx(path, *inputs: torch.Tensor) -> list[np.ndarray]:
-    sess = export_onnx.session(path)
+    sess = archlang.onnx.session(path)   # the public name users call
     return sess.run(None, {i.name: t.numpy() for i, t in zip(sess.get_inputs(), inputs)})
 
 
@@ -490,3 +491,8 @@ def test_export_prints_nothing_from_onnxruntime_or_the_exporter(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == "note: no --weights given: exporting freshly initialised weights\n"
     assert [line.split(" ")[0] for line in proc.stdout.splitlines()] == ["wrote", "verified"]
+
+
+def test_the_public_onnx_api_is_the_backend():
+    assert archlang.onnx.session is export_onnx.session and archlang.onnx.export is export_onnx.export
+    assert archlang.onnx.ExportError is export_onnx.ExportError
