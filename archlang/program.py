@@ -42,7 +42,7 @@ class Program:
     network_defs: dict[str, ast.NetworkDef]
     limits: Limits
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    files: list[Path] = field(default_factory=list)   # read from disk, resolved: imports, then the main file
+    sources: dict[Path, str] = field(default_factory=dict)   # resolved path -> text compiled; main file first
 
     @property
     def networks(self) -> list[str]:
@@ -113,7 +113,7 @@ def build(path_or_text: "str | os.PathLike", limits: Limits | None = None) -> Pr
     if main is not None and not collector.has_errors:
         _Linker(loader, main, program, collector).link()
     program.diagnostics = collector.sorted()
-    program.files = [f.path for f in loader.files if f.path is not None and not f.prelude]
+    program.sources = loader.sources
     return program
 
 
@@ -137,6 +137,7 @@ class _Loader:
         self.limits = limits
         self.collector = collector
         self.files: list[_File] = []        # imports before their importer
+        self.sources: dict[Path, str] = {}  # the texts parsed from disk, in the order read
         self.done: set[Path] = set()
         self.stack: list[Path] = []          # the chain of imports being read
         self.stack_names: list[str] = []
@@ -197,6 +198,7 @@ class _Loader:
             return None
         file = _File(source.name, path, tree, main=main)
         if path is not None:
+            self.sources[path] = source.text
             self.stack.append(path)
             self.stack_names.append(source.name)
         try:

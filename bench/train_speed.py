@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -167,6 +168,17 @@ def archlang_round(factory, source: str, epochs: int, device: str, workdir: Path
     return n / sum(r.seconds for r in rows), n / sum(clock.cpu[1:]), best
 
 
+class Round(NamedTuple):
+    """One round's examples/sec: the notes' loop (wall, d2l timer, CPU, best epoch), then archlang's."""
+    notes_wall: float
+    notes_timer: float
+    notes_cpu: float
+    notes_best: float
+    ours_wall: float
+    ours_cpu: float
+    ours_best: float
+
+
 def spread(ratios: list[float]) -> str:
     return f"{statistics.median(ratios):.2f} ({ratios[0]:.2f}-{ratios[-1]:.2f})"
 
@@ -205,15 +217,15 @@ def main() -> int:
             rounds = []
             for _ in range(args.rounds):
                 ours = archlang_round(factory, source, args.epochs, args.device, Path(tmp))
-                rounds.append((*notes_round(factory, splits, args.epochs, args.device), *ours))
+                rounds.append(Round(*notes_round(factory, splits, args.epochs, args.device), *ours))
             wall, timer, cpu, _, ours_wall, ours_cpu, _ = (statistics.median(col) for col in zip(*rounds))
             # the fastest epoch of each side, as timeit takes the best run: what the code
             # can do when nothing else is running
-            best = max(r[6] for r in rounds) / max(r[3] for r in rounds)
+            best = max(r.ours_best for r in rounds) / max(r.notes_best for r in rounds)
             # the ratio of each round, its two sides run back to back: a shared machine's
             # slow spells, which last longer than a round, cancel out of it
-            wall_ratios = sorted(r[4] / r[0] for r in rounds)
-            cpu_ratios = sorted(r[5] / r[2] for r in rounds)
+            wall_ratios = sorted(r.ours_wall / r.notes_wall for r in rounds)
+            cpu_ratios = sorted(r.ours_cpu / r.notes_cpu for r in rounds)
             print(f"{source:<16} {wall:>11.1f} {timer:>12.1f} {ours_wall:>11.1f} {spread(wall_ratios):>17}"
                   f" {cpu:>12.1f} {ours_cpu:>15.1f} {spread(cpu_ratios):>17} {best:>10.2f}")
     print("examples/sec of training, median over rounds: per wall-clock second, then per CPU second "

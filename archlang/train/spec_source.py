@@ -28,11 +28,9 @@ class SpecModel:
         self.classes = self._classes(graph)
         span = graph.inputs[0].span or graph.nodes[graph.inputs[0].node].span
         self.where = span.location() if span is not None else ""
-        self.text = self.file.read_text(encoding="utf-8")
-        self.files = _spec_files(program.files, self.file, self.text)
-        main_copy = next(iter(self.files))   # the main file comes first
-        imported = [self.files[name] for name in sorted(self.files) if name != main_copy]
-        self.identity = _identity([self.text, *imported], self.name, params)
+        # the texts the program compiled, main file first: what trains is what is copied
+        self.files = _spec_files(program.sources)
+        self.identity = _identity(list(program.sources.values()), self.name, params)
 
     def _classes(self, graph: Graph) -> int:
         (out,) = graph.output_shapes()
@@ -78,7 +76,7 @@ class SpecModel:
         return True, f"wrote {path} (opset {result.opset}, {result.nodes} nodes{checked})"
 
 
-def _spec_files(read: list[Path], main: Path, text: str) -> dict[str, str]:
+def _spec_files(sources: dict[Path, str]) -> dict[str, str]:
     """The spec and every file it imports, by their paths in the run folder.
 
     They keep their places relative to one another, so the copy compiles on
@@ -86,15 +84,8 @@ def _spec_files(read: list[Path], main: Path, text: str) -> dict[str, str]:
     now. A spec that imports from outside its own folder is copied from the
     files' common folder down, so the main file lands in a subfolder.
     """
-    main = main.resolve()
-    imports = [p for p in read if p != main]
-    if not imports:
-        return {main.name: text}
-    top = Path(os.path.commonpath([main.parent, *(p.parent for p in imports)]))
-    files = {main.relative_to(top).as_posix(): text}
-    for path in imports:
-        files[path.relative_to(top).as_posix()] = path.read_text(encoding="utf-8")
-    return files
+    top = Path(os.path.commonpath([p.parent for p in sources]))
+    return {path.relative_to(top).as_posix(): text for path, text in sources.items()}
 
 
 def _identity(texts: list[str], name: str, params: dict) -> str:
