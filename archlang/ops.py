@@ -37,7 +37,7 @@ REQUIRED: Any = _Required()
 @dataclass(frozen=True)
 class Arg:
     name: str                        # canonical short name: "k", "s", "p", "d"
-    kind: str                        # int, float, number, bool, str, ints, padding, size
+    kind: str                        # int, float, number, bool, str, ints, floats, padding, size
     default: Any = REQUIRED
     aliases: tuple[str, ...] = ()
     choices: tuple | None = None     # allowed values of an enumerated str argument
@@ -64,6 +64,15 @@ class OpSpec:
     # Problems of the arguments alone (raises ShapeFailure): checked even when the
     # input's shape is unknown, so that independent errors are all reported.
     check_args: Callable[[dict], None] | None = None
+    # -- what the lints, the drawings and the backends know about the op
+    colour: str = field(kw_only=True)    # fill of its node in drawings (one colour per family of ops)
+    # W503: why the layer does nothing with these arguments on these input shapes, or None.
+    does_nothing: Callable[[list, dict], str | None] | None = None
+    # A `bn` that alone follows it folds into its weights for inference (torch_inference).
+    absorbs_bn: bool = False
+    # The padding per spatial axis that makes it turn the input shape into the target
+    # spatial sizes (a concrete fix for a merge whose paths disagree), or None.
+    fit_padding: Callable[[Shape, dict, tuple], tuple | None] | None = None
 
     def apply(self, ctx: "InferContext") -> Shape:
         """The output shape: the argument check, then the shape rule."""
@@ -178,6 +187,17 @@ def _smallest_input(formula: Callable[[int], int]) -> int | None:
     return hi
 
 
+# --------------------------------------------------------------------------- drawing colours
+
+# One fill per family of ops, so a drawing reads at a glance (graphviz backend).
+CONV_COLOUR = "#cfe2f3"
+LINEAR_COLOUR = "#d9d2e9"
+NORM_COLOUR = "#d9ead3"
+POOL_COLOUR = "#fce5cd"
+ACTIVATION_COLOUR = "#fff2cc"
+PLAIN_COLOUR = "#eeeeee"             # reshaping, resizing, regularisation, merges
+
+
 # --------------------------------------------------------------------------- helpers for rules
 
 AXES = {2: ("length",), 3: ("height", "width"), 4: ("depth", "height", "width")}
@@ -276,6 +296,30 @@ def count_conv(inputs, out, args) -> tuple[int, int, int]:
     return params, params, numel(out) * per_output
 
 
+def fit_conv_padding(source: Shape, args: dict, target: tuple) -> tuple | None:
+    """The smallest padding per axis (up to k) with which the conv gives `target`."""
+    if isinstance(args["p"], str):
+        return None
+    n = len(source) - 1
+    k, s, d = (_axis_values(args[a], n) for a in ("k", "s", "d"))
+    return _fit_each_axis(source, target, lambda i, size: [
+        p for p in range(k[i] + 1) if conv_out(size, k[i], s[i], p, d[i]) == target[i]])
+
+
+def _fit_each_axis(source: Shape, target: tuple, fits: Callable[[int, int], list[int]]) -> tuple | None:
+    pads = []
+    for i, size in enumerate(source[1:]):
+        found = fits(i, size)
+        if not found:
+            return None
+        pads.append(found[0])
+    return tuple(pads)
+
+
+def _axis_values(v, n: int) -> tuple:
+    return (v,) * n if isinstance(v, int) else tuple(v)
+
+
 def torch_conv(inputs, args) -> tuple[str, dict]:
     n = len(inputs[0]) - 1
     expand = lambda v: v if isinstance(v, (int, str)) else _one_or_tuple(tuple(v))  # noqa: E731
@@ -283,6 +327,63 @@ def torch_conv(inputs, args) -> tuple[str, dict]:
           "stride": expand(args["s"]), "padding": expand(args["p"]), "dilation": expand(args["d"]),
           "groups": args["groups"], "bias": args["bias"]}
     return f"Conv{n}d", _nondefault(kw, {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True})
+
+
+def check_conv_transpose_args(args: dict) -> None:
+    out, groups = args["out"], args["groups"]
+    if out % groups:
+        raise ShapeFailure("E308", f"groups={groups} does not divide the output channels ({out})",
+                           help="groups must divide both the input channels and out")
+    extra, s, d = _values(args["output_padding"]), _values(args["s"]), _values(args["d"])
+    width = max(len(extra), len(s), len(d))
+    widen = lambda v: v * width if len(v) == 1 else v  # noqa: E731 - one value stands for every axis
+    for e, si, di in zip(widen(extra), widen(s), widen(d)):
+        if e >= max(si, di):
+            raise ShapeFailure("E310", f"output_padding={_show(args['output_padding'])} is not smaller than the "
+                                       f"stride or the dilation", help="PyTorch requires output_padding < max(s, d) "
+                                                                     "on every axis")
+
+
+def _transpose_size(k: int, s: int, p: int, d: int, extra: int) -> Callable:
+    """PyTorch's ConvTranspose output size: (size - 1) * s - 2p + d * (k - 1) + output_padding + 1."""
+    return lambda size: (size - 1) * s - 2 * p + d * (k - 1) + extra + 1
+
+
+def infer_conv_transpose(ctx: InferContext) -> Shape:
+    n = _spatial(ctx, help="a feature vector [F] takes linear, not conv_transpose" if len(ctx.x) == 1 else None)
+    k, s, p, d, extra = (_per_axis(ctx, a, n) for a in ("k", "s", "p", "d", "output_padding"))
+    c_in, groups = ctx.x[0], ctx.args["groups"]
+    if c_in % groups:
+        raise ctx.fail("E308", f"groups={groups} does not divide the input channels ({c_in})",
+                       help=f"groups must divide both the input channels ({c_in}) and out ({ctx.args['out']})")
+    dims = [ctx.size(axis, ctx.x[i + 1], _transpose_size(k[i], s[i], p[i], d[i], extra[i]))
+            for i, axis in enumerate(AXES[n + 1])]
+    return (ctx.args["out"], *dims)
+
+
+def count_conv_transpose(inputs, out, args) -> tuple[int, int, int]:
+    """Each input position scatters through the kernel: MACs are input positions times weights."""
+    n = len(out) - 1
+    weights = inputs[0][0] * (args["out"] // args["groups"]) * math.prod(_axis_values(args["k"], n))
+    params = weights + (args["out"] if args["bias"] else 0)
+    return params, params, numel(inputs[0][1:]) * weights
+
+
+def fit_conv_transpose_padding(source: Shape, args: dict, target: tuple) -> tuple | None:
+    n = len(source) - 1
+    k, s, d, extra = (_axis_values(args[a], n) for a in ("k", "s", "d", "output_padding"))
+    return _fit_each_axis(source, target, lambda i, size: [
+        p for p in range(d[i] * (k[i] - 1) + 1) if _transpose_size(k[i], s[i], p, d[i], extra[i])(size) == target[i]])
+
+
+def torch_conv_transpose(inputs, args) -> tuple[str, dict]:
+    n = len(inputs[0]) - 1
+    expand = lambda v: v if isinstance(v, int) else _one_or_tuple(tuple(v))  # noqa: E731
+    kw = {"in_channels": inputs[0][0], "out_channels": args["out"], "kernel_size": expand(args["k"]),
+          "stride": expand(args["s"]), "padding": expand(args["p"]), "output_padding": expand(args["output_padding"]),
+          "groups": args["groups"], "bias": args["bias"], "dilation": expand(args["d"])}
+    return f"ConvTranspose{n}d", _nondefault(kw, {"stride": 1, "padding": 0, "output_padding": 0, "dilation": 1,
+                                                   "groups": 1, "bias": True})
 
 
 # --------------------------------------------------------------------------- norms and activations
@@ -312,6 +413,10 @@ def _activation(cls: str, kwargs: Callable[[dict], dict] = lambda a: {}) -> Call
     return lambda inputs, args: (cls, kwargs(args))
 
 
+def dropout_does_nothing(inputs, args) -> str | None:
+    return "dropout with p=0" if args["p"] == 0 else None
+
+
 def check_dropout_args(args: dict) -> None:
     if not 0 <= args["p"] <= 1:
         raise ShapeFailure("E211", f"dropout probability must be between 0 and 1, got {args['p']}")
@@ -326,6 +431,99 @@ def infer_lrn(ctx: InferContext) -> Shape:
 def torch_lrn(inputs, args) -> tuple[str, dict]:
     kw = {"size": args["size"], "alpha": args["alpha"], "beta": args["beta"], "k": args["k"]}
     return "LocalResponseNorm", _nondefault(kw, {"alpha": 1e-4, "beta": 0.75, "k": 1.0})
+
+
+def _channels(ctx: InferContext) -> int:
+    return ctx.x[0]
+
+
+def infer_groupnorm(ctx: InferContext) -> Shape:
+    c, groups = _channels(ctx), ctx.args["groups"]
+    if c % groups:
+        raise ctx.fail("E308", f"groups={groups} does not divide the channels ({c})",
+                       help=f"groupnorm's groups must divide the channels: one of {_divisors(c)}")
+    return ctx.x
+
+
+def _divisors(n: int) -> str:
+    return ", ".join(str(d) for d in range(1, n + 1) if n % d == 0)
+
+
+def count_affine_norm(inputs, out, args) -> tuple[int, int, int]:
+    """A scale and a shift per channel (or feature) when affine."""
+    params = 2 * inputs[0][0] if args["affine"] else 0
+    return params, params, 0
+
+
+def torch_groupnorm(inputs, args) -> tuple[str, dict]:
+    kw = {"num_groups": args["groups"], "num_channels": inputs[0][0], "eps": args["eps"], "affine": args["affine"]}
+    return "GroupNorm", _nondefault(kw, {"eps": 1e-5, "affine": True})
+
+
+def torch_layernorm(inputs, args) -> tuple[str, dict]:
+    """nn.LayerNorm on [F]; on [C, ...] the same over the channels (torchvision's LayerNorm2d)."""
+    kw = {"normalized_shape": inputs[0][0], "eps": args["eps"], "elementwise_affine": args["affine"]}
+    cls = "LayerNorm" if len(inputs[0]) == 1 else "ChannelLayerNorm"
+    return cls, _nondefault(kw, {"eps": 1e-5, "elementwise_affine": True})
+
+
+def infer_channel_linear(ctx: InferContext) -> Shape:
+    return (ctx.args["out"], *ctx.x[1:])
+
+
+def count_channel_linear(inputs, out, args) -> tuple[int, int, int]:
+    weights = inputs[0][0] * args["out"]
+    params = weights + (args["out"] if args["bias"] else 0)
+    return params, params, numel(out[1:]) * weights
+
+
+def torch_channel_linear(inputs, args) -> tuple[str, dict]:
+    cls, kw = torch_linear(inputs, args)
+    return ("Linear" if len(inputs[0]) == 1 else "ChannelLinear"), kw
+
+
+def infer_channel_shuffle(ctx: InferContext) -> Shape:
+    if len(ctx.x) < 2:
+        raise ctx.fail("E302", f"channel_shuffle takes [C, ...] with a spatial size, got {format_shape(ctx.x)}")
+    c, groups = _channels(ctx), ctx.args["groups"]
+    if c % groups:
+        raise ctx.fail("E308", f"groups={groups} does not divide the channels ({c})",
+                       help=f"channel_shuffle's groups must divide the channels: one of {_divisors(c)}")
+    return ctx.x
+
+
+def channel_shuffle_does_nothing(inputs, args) -> str | None:
+    return "channel_shuffle with groups=1" if args["groups"] == 1 else None
+
+
+def check_probability(args: dict) -> None:
+    if not 0 <= args["p"] <= 1:
+        raise ShapeFailure("E211", f"the probability p must be between 0 and 1, got {args['p']}")
+
+
+def torch_stochastic_depth(inputs, args) -> tuple[str, dict]:
+    return "StochasticDepth", {"p": args["p"], "mode": args["mode"]}
+
+
+def infer_scale_shift(ctx: InferContext) -> Shape:
+    c = _channels(ctx)
+    for name in ("scale", "shift"):
+        value = ctx.args[name]
+        if isinstance(value, tuple) and len(value) not in (1, c):
+            raise ctx.fail("E301", f"scale_shift's {name} has {len(value)} values, but the input has {c} "
+                                   f"channel{'s' if c != 1 else ''}",
+                           help=f"give one {name} per channel, or one number for all")
+    return ctx.x
+
+
+def scale_shift_does_nothing(inputs, args) -> str | None:
+    if all(v == 1 for v in _values(args["scale"])) and all(v == 0 for v in _values(args["shift"])):
+        return "scale_shift with scale 1 and shift 0"
+    return None
+
+
+def torch_scale_shift(inputs, args) -> tuple[str, dict]:
+    return "ScaleShift", {"scale": args["scale"], "shift": args["shift"]}
 
 
 # --------------------------------------------------------------------------- pooling
@@ -354,6 +552,22 @@ def infer_pool(ctx: InferContext) -> Shape:
     dims = [ctx.size(axis, ctx.x[i + 1], lambda size, i=i: pool_out(size, k[i], s[i], p[i], ceil))
             for i, axis in enumerate(AXES[n + 1])]
     return (ctx.x[0], *dims)
+
+
+def fit_pool_padding(source: Shape, args: dict, target: tuple) -> tuple | None:
+    """The smallest padding per axis (up to k // 2, PyTorch's bound) with which the pool gives `target`."""
+    n = len(source) - 1
+    k = _axis_values(args["k"], n)
+    s = k if args["s"] is None else _axis_values(args["s"], n)
+    return _fit_each_axis(source, target, lambda i, size: [
+        p for p in range(k[i] // 2 + 1) if pool_out(size, k[i], s[i], p, args["ceil"]) == target[i]])
+
+
+def _pool_does_nothing(op: str) -> Callable[[list, dict], str | None]:
+    def why(inputs, args) -> str | None:
+        ones = all(v == 1 for v in _values(args["k"])) and (args["s"] is None or all(v == 1 for v in _values(args["s"])))
+        return f"{op} with k=1, s=1 and p=0" if ones and all(v == 0 for v in _values(args["p"])) else None
+    return why
 
 
 def _torch_pool(kind: str) -> Callable:
@@ -395,6 +609,11 @@ def torch_adaptive(inputs, args) -> tuple[str, dict]:
 
 def infer_flatten(ctx: InferContext) -> Shape:
     return (numel(ctx.x),)
+
+
+def flatten_does_nothing(inputs, args) -> str | None:
+    flat = inputs and inputs[0] is not UNKNOWN and len(inputs[0]) == 1
+    return "flatten of a tensor that is already flat" if flat else None
 
 
 def infer_linear(ctx: InferContext) -> Shape:
@@ -457,6 +676,10 @@ def _scaler(ctx: InferContext, axis: str, size, scale) -> Callable:
                                                                "or a fixed input size")
     # Dyadic ratios with small denominators multiply exactly in doubles, so floor((n * a) / b) is PyTorch's result.
     return lambda v: math.floor(float(v) * scale) if isinstance(v, int) else (v * ratio.numerator) // ratio.denominator
+
+
+def upsample_does_nothing(inputs, args) -> str | None:
+    return "upsample with scale 1" if args["scale"] == 1 else None
 
 
 def torch_upsample(inputs, args) -> tuple[str, dict]:
@@ -546,7 +769,7 @@ _GEOMETRY = dict(minimum=1, minimum_code="E310")
 def _act(name: str, cls: str, summary: str, args: tuple[Arg, ...] = (),
          kwargs: Callable[[dict], dict] = lambda a: {}) -> OpSpec:
     return OpSpec(name, args, infer_same, _no_count, _activation(cls, kwargs), summary,
-                  key_args=tuple(a.name for a in args))
+                  key_args=tuple(a.name for a in args), colour=ACTIVATION_COLOUR)
 
 
 def _table() -> dict[str, OpSpec]:
@@ -561,18 +784,52 @@ def _table() -> dict[str, OpSpec]:
             Arg("groups", "int", 1, minimum=1, doc="grouped convolution; divides in and out channels"),
             Arg("bias", "bool", True, doc="learn a bias"),
         ), infer_conv, count_conv, torch_conv, "convolution; 1d/2d/3d by the input's rank",
-            key_args=("out", "k", "s", "p", "d", "groups"), ranks="2, 3, 4", check_args=check_conv_args),
+            key_args=("out", "k", "s", "p", "d", "groups"), ranks="2, 3, 4", check_args=check_conv_args,
+            colour=CONV_COLOUR, absorbs_bn=True, fit_padding=fit_conv_padding),
+        OpSpec("conv_transpose", (
+            Arg("out", "int", minimum=1, doc="output channels"),
+            Arg("k", "ints", aliases=_K, **_GEOMETRY, doc="kernel size, an int or one per spatial dim"),
+            Arg("s", "ints", 1, aliases=("stride",), **_GEOMETRY, doc="stride: the factor the size grows by"),
+            Arg("p", "ints", 0, aliases=("padding",), minimum=0, minimum_code="E310",
+                doc="removed from each side of the output"),
+            Arg("d", "ints", 1, aliases=("dilation",), **_GEOMETRY, doc="dilation"),
+            Arg("groups", "int", 1, minimum=1, doc="grouped convolution; divides in and out channels"),
+            Arg("bias", "bool", True, doc="learn a bias"),
+            Arg("output_padding", "ints", 0, minimum=0, minimum_code="E310",
+                doc="added to one side of the output, below max(s, d)"),
+        ), infer_conv_transpose, count_conv_transpose, torch_conv_transpose,
+            "transposed convolution (learned upsampling); 1d/2d/3d by the input's rank",
+            key_args=("out", "k", "s", "p", "d", "groups", "output_padding"), ranks="2, 3, 4",
+            check_args=check_conv_transpose_args, colour=CONV_COLOUR, absorbs_bn=True,
+            fit_padding=fit_conv_transpose_padding),
         OpSpec("bn", (
             Arg("eps", "float", 1e-5, doc="added to the variance"),
             Arg("momentum", "float", 0.1, doc="PyTorch's convention: d2l's 0.9 is 0.1 here"),
             Arg("affine", "bool", True, doc="learn scale and shift"),
         ), infer_bn, count_bn, torch_bn, "batch normalisation; BatchNorm1d/2d/3d by the input's rank",
-            ranks="1, 2, 3, 4"),
+            ranks="1, 2, 3, 4", colour=NORM_COLOUR),
+        OpSpec("groupnorm", (
+            Arg("groups", "int", minimum=1, aliases=("num_groups",), doc="groups of channels; divides the channels"),
+            Arg("eps", "float", 1e-5, doc="added to the variance"),
+            Arg("affine", "bool", True, doc="learn scale and shift per channel"),
+        ), infer_groupnorm, count_affine_norm, torch_groupnorm, "group normalisation over groups of channels",
+            key_args=("groups",), ranks="any", colour=NORM_COLOUR),
+        OpSpec("layernorm", (
+            Arg("eps", "float", 1e-5, doc="added to the variance"),
+            Arg("affine", "bool", True, aliases=("elementwise_affine",), doc="learn scale and shift per channel"),
+        ), infer_same, count_affine_norm, torch_layernorm,
+            "layer normalisation over the channels at each position (over the features of [F])",
+            key_args=("eps",), ranks="any", colour=NORM_COLOUR),
         _act("relu", "ReLU", "max(x, 0)"),
         _act("relu6", "ReLU6", "min(max(x, 0), 6)"),
         _act("sigmoid", "Sigmoid", "1 / (1 + exp(-x))"),
         _act("tanh", "Tanh", "hyperbolic tangent"),
-        _act("gelu", "GELU", "Gaussian error linear unit"),
+        _act("gelu", "GELU", "Gaussian error linear unit",
+             (Arg("approximate", "str", "none", choices=("none", "tanh"),
+                  doc='"tanh" for the tanh approximation'),),
+             lambda a: _nondefault({"approximate": a["approximate"]}, {"approximate": "none"})),
+        _act("hardswish", "Hardswish", "x * relu6(x + 3) / 6 (MobileNetV3)"),
+        _act("hardsigmoid", "Hardsigmoid", "relu6(x + 3) / 6 (MobileNetV3's squeeze-excitation gate)"),
         _act("silu", "SiLU", "x * sigmoid(x) (swish)"),
         _act("elu", "ELU", "exponential linear unit"),
         _act("leaky_relu", "LeakyReLU", "max(x, 0) + slope * min(x, 0)",
@@ -582,40 +839,70 @@ def _table() -> dict[str, OpSpec]:
         OpSpec("dropout", (Arg("p", "float", 0.5, doc="probability of zeroing an element"),),
                infer_same, _no_count,
                lambda inputs, args: ("Dropout", _nondefault({"p": args["p"]}, {"p": 0.5})),
-               "zero elements at random while training", key_args=("p",), check_args=check_dropout_args),
+               "zero elements at random while training", key_args=("p",), check_args=check_dropout_args,
+               colour=PLAIN_COLOUR, does_nothing=dropout_does_nothing),
+        OpSpec("stochastic_depth", (
+            Arg("p", "float", doc="probability of dropping a sample's whole path"),
+            Arg("mode", "str", "row", choices=("row", "batch"),
+                doc='"row": per sample; "batch": the whole batch at once'),
+        ), infer_same, _no_count, torch_stochastic_depth,
+            "drop a residual path per sample while training (torchvision.ops.StochasticDepth)",
+            key_args=("p", "mode"), check_args=check_probability, colour=PLAIN_COLOUR),
         OpSpec("maxpool", _pool_args(), infer_pool, _no_count, _torch_pool("Max"),
                "max pooling; 1d/2d/3d by the input's rank", key_args=("k", "s", "p", "ceil"), ranks="2, 3, 4",
-               check_args=check_pool_args),
+               check_args=check_pool_args, colour=POOL_COLOUR, does_nothing=_pool_does_nothing("maxpool"),
+               fit_padding=fit_pool_padding),
         OpSpec("avgpool", _pool_args(), infer_pool, _no_count, _torch_pool("Avg"),
                "average pooling; 1d/2d/3d by the input's rank", key_args=("k", "s", "p", "ceil"), ranks="2, 3, 4",
-               check_args=check_pool_args),
-        OpSpec("gap", (), infer_gap, _no_count, torch_gap, "global average pooling to [C, 1, 1]", ranks="2, 3, 4"),
+               check_args=check_pool_args, colour=POOL_COLOUR, does_nothing=_pool_does_nothing("avgpool"),
+               fit_padding=fit_pool_padding),
+        OpSpec("gap", (), infer_gap, _no_count, torch_gap, "global average pooling to [C, 1, 1]", ranks="2, 3, 4",
+               colour=POOL_COLOUR),
         OpSpec("adaptive_avgpool", (Arg("out", "size", minimum=1, aliases=("output_size",),
                                         doc="output size, an int or one per spatial dim"),),
                infer_adaptive, _no_count, torch_adaptive, "average pooling to a fixed output size",
-               key_args=("out",), ranks="2, 3, 4"),
+               key_args=("out",), ranks="2, 3, 4", colour=POOL_COLOUR),
         OpSpec("flatten", (), infer_flatten, _no_count, lambda inputs, args: ("Flatten", {}),
-               "[C, H, W] to [C*H*W]", ranks="any"),
+               "[C, H, W] to [C*H*W]", ranks="any", colour=PLAIN_COLOUR, does_nothing=flatten_does_nothing),
         OpSpec("linear", (
             Arg("out", "int", minimum=1, doc="output features"),
             Arg("bias", "bool", True, doc="learn a bias"),
         ), infer_linear, count_linear, torch_linear, "fully connected layer; input width from the flow",
-            key_args=("out",), ranks="1"),
+            key_args=("out",), ranks="1", colour=LINEAR_COLOUR, absorbs_bn=True),
+        OpSpec("channel_linear", (
+            Arg("out", "int", minimum=1, doc="output channels"),
+            Arg("bias", "bool", True, doc="learn a bias"),
+        ), infer_channel_linear, count_channel_linear, torch_channel_linear,
+            "nn.Linear over the channels at each position (convnext's permute, Linear, permute)",
+            key_args=("out",), colour=LINEAR_COLOUR, absorbs_bn=True),
+        OpSpec("channel_shuffle", (Arg("groups", "int", minimum=1, doc="groups; divides the channels"),),
+               infer_channel_shuffle, _no_count, lambda inputs, args: ("ChannelShuffle", {"groups": args["groups"]}),
+               "interleave the channels of groups (ShuffleNet)", key_args=("groups",), ranks="2, 3, 4",
+               colour=PLAIN_COLOUR, does_nothing=channel_shuffle_does_nothing),
+        OpSpec("scale_shift", (
+            Arg("scale", "floats", 1.0, doc="multiplier, one number or one per channel"),
+            Arg("shift", "floats", 0.0, doc="added after scaling, one number or one per channel"),
+        ), infer_scale_shift, _no_count, torch_scale_shift,
+            "x * scale + shift per channel, constants (inception_v3's transform_input)",
+            key_args=("scale", "shift"), colour=PLAIN_COLOUR, does_nothing=scale_shift_does_nothing),
         OpSpec("upsample", (
             Arg("scale", "number", aliases=("scale_factor",), doc="size multiplier (output = floor(size * scale))"),
             Arg("mode", "str", "nearest", choices=("nearest", "linear", "bilinear", "bicubic", "trilinear"),
                 doc="linear for [C, L], bilinear/bicubic for [C, H, W], trilinear for [C, D, H, W]"),
         ), infer_upsample, _no_count, torch_upsample, "resize by a scale factor",
-            key_args=("scale", "mode"), ranks="2, 3, 4", check_args=check_upsample_args),
+            key_args=("scale", "mode"), ranks="2, 3, 4", check_args=check_upsample_args, colour=PLAIN_COLOUR,
+            does_nothing=upsample_does_nothing),
         OpSpec("lrn", (
             Arg("size", "int", minimum=1, doc="channels to normalise over"),
             Arg("alpha", "float", 1e-4, doc="multiplicative factor"),
             Arg("beta", "float", 0.75, doc="exponent"),
             Arg("k", "float", 1.0, doc="additive factor"),
         ), infer_lrn, _no_count, torch_lrn, "local response normalisation across channels (AlexNet)",
-            key_args=("size",), ranks="2, 3, 4"),
-        OpSpec("concat", (), infer_concat, _no_count, None, "concatenate along channels", merge=True),
-        OpSpec("add", (), infer_add, _no_count, None, "element-wise sum of equal shapes", merge=True),
+            key_args=("size",), ranks="2, 3, 4", colour=NORM_COLOUR),
+        OpSpec("concat", (), infer_concat, _no_count, None, "concatenate along channels", merge=True,
+               colour=PLAIN_COLOUR),
+        OpSpec("add", (), infer_add, _no_count, None, "element-wise sum of equal shapes", merge=True,
+               colour=PLAIN_COLOUR),
     ]
     return {s.name: s for s in specs}
 
@@ -637,7 +924,8 @@ OPS: dict[str, OpSpec] = _table()
 
 KIND_TEXT = {
     "int": "an int", "float": "a number", "number": "a number", "bool": "true or false", "str": "a string",
-    "ints": "an int or a list of ints", "padding": 'an int, a list of ints or "same"',
+    "ints": "an int or a list of ints", "floats": "a number or a list of numbers",
+    "padding": 'an int, a list of ints or "same"',
     "size": "an int or a list of ints",
 }
 
@@ -758,6 +1046,10 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _coerce(kind: str, value) -> Any:
     if kind == "int":
         return value if _is_int(value) else _BAD
@@ -771,6 +1063,12 @@ def _coerce(kind: str, value) -> Any:
         return value if isinstance(value, str) else _BAD
     if kind == "padding" and value in ("same", "valid"):
         return value
+    if kind == "floats":
+        if _is_number(value):
+            return float(value)
+        if isinstance(value, (list, tuple)) and value and all(_is_number(v) for v in value):
+            return tuple(float(v) for v in value)
+        return _BAD
     if kind in ("ints", "padding", "size"):
         if _is_int(value):
             return value

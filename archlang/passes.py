@@ -18,7 +18,7 @@ from .ir import Constraint, Graph, Node
 from .limits import DEFAULT_LIMITS, MAX_INT, Limits
 from .ops import OPS, InferContext, ShapeFailure, path_notes
 from .shapes import (UNKNOWN, Expr, compare_eq, compile_dims, conv_out, evaluate, evaluate_shape, format_shape,
-                     is_concrete, numel, pool_out)
+                     is_concrete, numel)
 from .source import Span
 
 # --------------------------------------------------------------------------- constraints
@@ -257,34 +257,20 @@ def _projection_help(j: int, source: tuple, target: tuple) -> str | None:
 
 
 def _padding_help(graph: Graph, culprit: Node, target: tuple) -> str | None:
-    if culprit.op not in ("conv", "maxpool", "avgpool") or len(culprit.inputs) != 1:
+    spec = OPS.get(culprit.op)
+    if spec is None or spec.fit_padding is None or len(culprit.inputs) != 1:
         return None
     source = graph[culprit.inputs[0]].shape
-    if not is_concrete(source) or isinstance(culprit.args.get("p"), str):
+    if not is_concrete(source):
         return None
-    n = len(source) - 1
-    k, s = _axes(culprit.args["k"], n), _axes(culprit.args.get("s") or culprit.args["k"], n)
-    d = _axes(culprit.args.get("d", 1), n)
-    pads = []
-    for i in range(n):
-        size = source[i + 1]
-        if culprit.op == "conv":
-            fits = [p for p in range(k[i] + 1) if conv_out(size, k[i], s[i], p, d[i]) == target[i]]
-        else:
-            fits = [p for p in range(k[i] // 2 + 1)
-                    if pool_out(size, k[i], s[i], p, culprit.args["ceil"]) == target[i]]
-        if not fits:
-            return None
-        pads.append(fits[0])
+    pads = spec.fit_padding(source, culprit.args, target)
+    if pads is None:
+        return None
     p = pads[0] if len(set(pads)) == 1 else "[" + ", ".join(map(str, pads)) + "]"
     sizes = "x".join(map(str, target))
     k_text = culprit.args["k"] if isinstance(culprit.args["k"], int) else list(culprit.args["k"])
     verb = "keeps" if tuple(source[1:]) == target else "gives"
     return f"k={k_text} {verb} {sizes} with p={p}"
-
-
-def _axes(v, n: int) -> tuple:
-    return (v,) * n if isinstance(v, int) else tuple(v)
 
 
 def check_expect(graph: Graph, node_id: int, expected, span: Span, collector: Collector, frames: tuple = ()) -> bool:
@@ -679,18 +665,8 @@ def validate(graph: Graph, collector: Collector, limits: Limits | None = None) -
 
 
 def _does_nothing(graph: Graph, node: Node) -> str | None:
-    a = node.args
-    if node.op == "dropout" and a.get("p") == 0:
-        return "dropout with p=0"
-    if node.op in ("maxpool", "avgpool"):
-        ones = all(v == 1 for v in _axes(a["k"], 1)) and (a["s"] is None or all(v == 1 for v in _axes(a["s"], 1)))
-        if ones and all(v == 0 for v in _axes(a["p"], 1)):
-            return f"{node.op} with k=1, s=1 and p=0"
-    if node.op == "upsample" and a.get("scale") == 1:
-        return "upsample with scale 1"
-    if node.op == "flatten" and node.inputs and graph[node.inputs[0]].known and len(graph[node.inputs[0]].shape) == 1:
-        return "flatten of a tensor that is already flat"
-    return None
+    why = OPS[node.op].does_nothing
+    return why([graph[i].shape for i in node.inputs], node.args) if why is not None else None
 
 
 def check(graph: Graph, collector: Collector, limits: Limits | None = None) -> None:

@@ -14,7 +14,19 @@ torch = pytest.importorskip("torch")
 torchinfo = pytest.importorskip("torchinfo")
 
 from archlang import ops  # noqa: E402
+from archlang.backends.torch_layers import layer_class  # noqa: E402
 from archlang.diagnostics import Collector  # noqa: E402
+
+# The ops whose counts a test here checks (see `counts`); every op of the table must be here.
+COUNTED: set[str] = set()
+
+
+def counts(*op_names: str):
+    """Mark a test as the check of these ops' parameter and MAC counts."""
+    def mark(test):
+        COUNTED.update(op_names)
+        return test
+    return mark
 
 
 def layer(op: str, shape: tuple, *positional, **keywords):
@@ -24,7 +36,7 @@ def layer(op: str, shape: tuple, *positional, **keywords):
     out, _ = ops.infer(op, [shape], args)
     params, trainable, macs = ops.OPS[op].count([shape], out, args)
     cls, kwargs = ops.OPS[op].torch([shape], args)
-    return params, trainable, macs, getattr(torch.nn, cls)(**kwargs), out
+    return params, trainable, macs, layer_class(cls)(**kwargs), out
 
 
 def torchinfo_macs(module, shape) -> int:
@@ -42,6 +54,7 @@ CONVS = [
 ]
 
 
+@counts("conv")
 @pytest.mark.parametrize("shape,pos,kw", CONVS)
 @pytest.mark.parametrize("bias", [False, True])
 def test_conv_counts_match_torchinfo(shape, pos, kw, bias):
@@ -51,6 +64,7 @@ def test_conv_counts_match_torchinfo(shape, pos, kw, bias):
     assert torchinfo_macs(module, shape) == macs + bias_macs
 
 
+@counts("linear")
 @pytest.mark.parametrize("features,out,bias", [(400, 120, True), (84, 10, False), (1, 1, True)])
 def test_linear_counts_match_torchinfo(features, out, bias):
     params, trainable, macs, module, _ = layer("linear", (features,), out, bias=bias)
@@ -59,6 +73,7 @@ def test_linear_counts_match_torchinfo(features, out, bias):
     assert torchinfo_macs(module, (features,)) == macs + (out if bias else 0)
 
 
+@counts("bn")
 @pytest.mark.parametrize("shape", [(7,), (6, 11), (16, 5, 5), (4, 3, 3, 3)])
 @pytest.mark.parametrize("affine", [True, False])
 def test_bn_counts_trainable_parameters_not_buffers(shape, affine):
@@ -71,12 +86,63 @@ def test_bn_counts_trainable_parameters_not_buffers(shape, affine):
 
 ZERO = [("relu", (), {}), ("maxpool", (2,), {}), ("avgpool", (3,), {"s": 1, "p": 1}), ("gap", (), {}),
         ("adaptive_avgpool", ([2, 3],), {}), ("flatten", (), {}), ("dropout", (), {}), ("softmax", (), {}),
-        ("upsample", (2,), {"mode": "bilinear"}), ("lrn", (5,), {}), ("leaky_relu", (0.1,), {})]
+        ("upsample", (2,), {"mode": "bilinear"}), ("lrn", (5,), {}), ("leaky_relu", (0.1,), {}),
+        ("relu6", (), {}), ("sigmoid", (), {}), ("tanh", (), {}), ("gelu", (), {"approximate": "tanh"}),
+        ("silu", (), {}), ("elu", (), {}), ("hardswish", (), {}), ("hardsigmoid", (), {}),
+        ("channel_shuffle", (4,), {}), ("stochastic_depth", (0.2,), {}), ("scale_shift", (0.5, 1.0), {})]
 
 
+@counts(*{op for op, _, _ in ZERO})
 @pytest.mark.parametrize("op,pos,kw", ZERO)
 def test_layers_without_weights_count_nothing(op, pos, kw):
     params, trainable, macs, module, _ = layer(op, (8, 12, 12), *pos, **kw)
     assert (params, trainable, macs) == (0, 0, 0)
     assert sum(p.numel() for p in module.parameters()) == 0
     assert torchinfo_macs(module, (8, 12, 12)) == 0
+
+
+TRANSPOSED = [
+    ((4, 5, 5), (6,), {"k": 3, "s": 2, "groups": 2}),
+    ((3, 7), (2,), {"k": 4, "s": 2, "p": 1}),                                # 1d, U-Net style doubling
+    ((2, 3, 4, 2), (4,), {"k": [2, 3, 1], "s": [2, 1, 3], "d": [1, 2, 1], "output_padding": [1, 0, 2]}),
+]
+
+
+@counts("conv_transpose")
+@pytest.mark.parametrize("shape,pos,kw", TRANSPOSED)
+@pytest.mark.parametrize("bias", [False, True])
+def test_conv_transpose_counts_input_positions_times_weights(shape, pos, kw, bias):
+    params, trainable, macs, module, out = layer("conv_transpose", shape, *pos, bias=bias, **kw)
+    assert params == trainable == sum(p.numel() for p in module.parameters())
+    weights = module.weight.numel()
+    assert macs == math.prod(shape[1:]) * weights
+    # torchinfo counts a transposed conv as a conv: weights and bias once per *output* position.
+    assert torchinfo_macs(module, shape) == (weights + (pos[0] if bias else 0)) * math.prod(out[1:])
+
+
+@counts("groupnorm", "layernorm")
+@pytest.mark.parametrize("op,pos", [("groupnorm", (3,)), ("layernorm", ())])
+@pytest.mark.parametrize("shape", [(6,), (6, 11), (12, 5, 5), (6, 3, 3, 3)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_group_and_layer_norm_count_their_affine_parameters(op, pos, shape, affine):
+    params, trainable, macs, module, _ = layer(op, shape, *pos, affine=affine)
+    assert params == trainable == sum(p.numel() for p in module.parameters()) == (2 * shape[0] if affine else 0)
+    assert macs == 0
+    summary = torchinfo.summary(module, input_size=(2, *shape), verbose=0)
+    assert summary.total_params == params
+
+
+@counts("channel_linear")
+@pytest.mark.parametrize("shape", [(6,), (6, 4, 3), (5, 2, 2, 3)])
+@pytest.mark.parametrize("bias", [False, True])
+def test_channel_linear_counts_weights_at_every_position(shape, bias):
+    params, trainable, macs, module, out = layer("channel_linear", shape, 7, bias=bias)
+    assert params == trainable == sum(p.numel() for p in module.parameters()) == 7 * shape[0] + (7 if bias else 0)
+    assert macs == math.prod(shape[1:]) * 7 * shape[0]
+    # torchinfo counts an nn.Linear's parameters once per sample, whatever the positions.
+    assert torchinfo_macs(module, shape) == params
+
+
+def test_every_op_has_its_counts_checked():
+    missing = sorted(set(ops.OPS) - {"concat", "add"} - COUNTED)  # merges are expressions, not modules
+    assert not missing, f"no test here checks the counts of {missing}: add one, marked @counts"

@@ -58,15 +58,20 @@ network Image {
     conv(8, k=[1, 3], p=[0, 1], groups=2, bias=false) bn relu
     upsample(2) conv(8, k=3, s=2, p=1) upsample(2, mode="bilinear")
     maxpool(3, s=2, p=1, ceil=true) avgpool(2, ceil=true) adaptive_avgpool([2, 2])
-    softmax gap flatten linear(12) bn dropout linear(4) softmax
+    conv_transpose(8, k=3, s=2, p=1, output_padding=1, groups=2) bn groupnorm(4) layernorm(eps=1e-6)
+    channel_linear(8) bn hardswish channel_shuffle(2) stochastic_depth(0.1) hardsigmoid
+    scale_shift([1, 2, 3, 4, 5, 6, 7, 8], 0.5) gelu(approximate="tanh")
+    softmax gap flatten linear(12) bn layernorm dropout linear(4) softmax
 }
 network Sequence {
     input [4, 32]
-    conv(8, k=3, p=1) bn relu maxpool(2) upsample(2, mode="linear") avgpool(2) gap flatten linear(3)
+    conv(8, k=3, p=1) bn relu maxpool(2) upsample(2, mode="linear") avgpool(2)
+    conv_transpose(4, k=4, s=2, p=1) bn layernorm gap flatten linear(3)
 }
 network Volume {
     input [2, 8, 8, 8]
-    conv(4, k=3, p=1) bn relu maxpool(2) upsample(2, mode="trilinear") gap flatten linear(3)
+    conv(4, k=3, p=1) bn relu maxpool(2) upsample(2, mode="trilinear")
+    conv_transpose(4, k=2, s=2, groups=2) bn groupnorm(2) gap flatten linear(3)
 }
 network Merges {
     input a: [4, 8, 8]
@@ -138,6 +143,12 @@ def test_every_spec_exports_checks_and_matches_pytorch(stem, network, exported):
     v = result.verification
     assert v.batches == (1, 3) and v.ok and v.max_abs_diff <= v.tolerance, v
     assert model.graph.name == graph.name
+
+
+def test_all_ops_uses_every_op_of_the_table():
+    program = archlang.load(ALL_OPS)
+    used = {n.op for name in program.networks for n in program.network(name).layers()}
+    assert used == set(archlang.ops.OPS), f"add the new ops to ALL_OPS: {sorted(set(archlang.ops.OPS) - used)}"
 
 
 @pytest.mark.parametrize("network", ["Image", "Sequence", "Volume", "Merges"])
@@ -280,6 +291,22 @@ def test_fold_batchnorm_is_exact_in_pytorch():
         after = module(x)
     assert len(folded) == 3 and isinstance(module.unit1.bn1, torch.nn.Identity)
     assert module.unit1.conv1.bias is not None                     # bias=false gained the folded shift
+    torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("layer", ["conv_transpose(6, k=3, s=2, groups=3, bias=false)",
+                                   "conv_transpose(6, k=[2, 3], s=2, p=1, d=2, groups=1)", "channel_linear(6)"])
+def test_fold_batchnorm_into_transposed_conv_and_channel_linear_is_exact(layer):
+    # A transposed conv keeps its output channels in dim 1 of the weight, per group.
+    graph = graph_of(f"network N {{ input [3, 5, 5]\n conv(6, k=1) {layer} bn relu }}")
+    module = build_module(graph).eval()
+    random_statistics(module, seed=4)
+    x = torch.randn(2, 3, 5, 5)
+    with torch.no_grad():
+        before = module(x)
+        assert torch_inference.fold_batchnorm(module, graph) == ["bn1"]
+        after = module(x)
+    assert isinstance(module.bn1, torch.nn.Identity)
     torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-5)
 
 

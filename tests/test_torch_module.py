@@ -92,15 +92,27 @@ EVERY_OP = textwrap.dedent("""\
         d = cat(c, a) -> conv(4, k=3, p="same", d=2) silu elu leaky_relu(0.2)
         e = d -> upsample(2, mode="bilinear") maxpool(2) adaptive_avgpool([3, 3])
         f = e -> gap flatten linear(6) bn dropout(0.25) softmax
-        output f, e
+        g = e -> conv_transpose(4, k=3, s=2, p=1, output_padding=1, groups=2) groupnorm(2) layernorm(eps=1e-6)
+        g2 = g -> channel_linear(6) gelu(approximate="tanh") hardswish channel_shuffle(3) stochastic_depth(0.2)
+        g3 = g2 -> scale_shift([1, 2, 3, 4, 5, 6], 0.5) hardsigmoid
+        h = f -> layernorm channel_linear(3, bias=false)
+        output f, e, g3, h
     }
     network Sequences {
         input [4, 16]
         conv(6, k=3, s=2) bn relu maxpool(2) upsample(2, mode="linear") gap flatten linear(2)
     }
+    network SequencesUp {
+        input [4, 16]
+        conv_transpose(6, k=4, s=2, p=1) layernorm channel_shuffle(2) stochastic_depth(0.5, mode="batch")
+    }
     network Volumes {
         input [2, 4, 6, 6]
         conv(3, k=3, p=1) bn leaky_relu avgpool(2) adaptive_avgpool(1) flatten linear(2, bias=false)
+    }
+    network VolumesUp {
+        input [2, 4, 6, 6]
+        conv_transpose(4, k=[2, 3, 1], s=[2, 1, 1], d=[1, 2, 1]) groupnorm(4, affine=false) scale_shift(2.0)
     }
 """)
 

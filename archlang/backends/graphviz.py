@@ -30,16 +30,8 @@ FORMATS = ("svg", "png", "pdf", "dot")
 DIRECTIONS = ("TB", "LR")
 INSTALL_HINT = "install Graphviz to draw it: apt-get install graphviz (macOS: brew install graphviz)"
 
-# Fill colours by kind of op, so a drawing reads at a glance (Netron's habit).
-_FILL = {
-    "conv": "#cfe2f3",
-    "linear": "#d9d2e9",
-    "bn": "#d9ead3", "lrn": "#d9ead3",
-    "maxpool": "#fce5cd", "avgpool": "#fce5cd", "gap": "#fce5cd", "adaptive_avgpool": "#fce5cd",
-    "relu": "#fff2cc", "relu6": "#fff2cc", "sigmoid": "#fff2cc", "tanh": "#fff2cc", "gelu": "#fff2cc",
-    "silu": "#fff2cc", "elu": "#fff2cc", "leaky_relu": "#fff2cc", "softmax": "#fff2cc",
-}
-_FILL_OTHER = "#eeeeee"
+# A layer's fill is its op's colour (ops.OPS[op].colour); these are the rest.
+_FILL_OTHER = ops.PLAIN_COLOUR
 _FILL_BLOCK = "#f3f3f3"
 _FILL_PORT = "#ffffff"
 _FAILED = {"color": "#cc0000", "fontcolor": "#cc0000", "fillcolor": "#f4cccc", "penwidth": "2"}
@@ -234,7 +226,7 @@ class _Drawing:
         lines = [ops.format_call(node.op, node.args), node.local_name]
         if node.params:
             lines.append(_params(node.params))
-        attrs = {"fillcolor": _FILL.get(node.op, _FILL_OTHER)}
+        attrs = {"fillcolor": ops.OPS[node.op].colour}
         if node.op in ("add", "concat"):
             attrs["shape"] = "oval"
             lines = [node.op, node.local_name]

@@ -24,6 +24,7 @@ from torch import nn
 from .. import ops
 from ..diagnostics import Diagnostic, SpecError
 from ..ir import Graph, Node, Scope
+from . import torch_layers
 
 MERGES = ("add", "concat")
 
@@ -147,7 +148,8 @@ def module_paths(root: BlockPlan) -> dict[int, str]:
 
 
 def constructors(graph: Graph) -> dict[int, tuple[str, dict[str, Any]]]:
-    """Node id -> (torch.nn class name, keyword arguments) for every layer.
+    """Node id -> (class name, keyword arguments) for every layer: a torch.nn class or
+    one of `torch_layers.EXTRA`.
 
     Raises SpecError when a layer's argument depends on a size symbol: a
     module needs numbers, so the input must be given concrete sizes.
@@ -165,8 +167,7 @@ def constructors(graph: Graph) -> dict[int, tuple[str, dict[str, Any]]]:
         if symbolic is not None:
             problems.append(_symbolic_diagnostic(node, *symbolic))
             continue
-        if not hasattr(nn, cls_name):
-            raise ValueError(f"op {node.op!r} names {cls_name!r}, which torch.nn does not have")
+        torch_layers.layer_class(cls_name)  # an op that names no class is a bug of the table: fail here
         out[node.id] = (cls_name, kwargs)
     if problems:
         raise SpecError(problems)

@@ -6,7 +6,8 @@ state_dict), a state_dict saved from DistributedDataParallel ("module."
 keys), or a .safetensors file; a file that does not fit the network names
 the missing, unexpected and mis-shaped keys. `fold_batchnorm(module, graph)`
 folds each `bn` into the conv or linear layer that alone feeds it, using the
-graph to know which layer feeds which.
+graph to know which layer feeds which (the op table says which ops can
+absorb a batch norm: `OpSpec.absorbs_bn`).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .. import ops
 from ..ir import Graph
 from .torch_common import module_paths, plan
 
@@ -78,7 +80,8 @@ def _few(what: str, items: list[str], shown: int = 3) -> str:
 
 
 def fold_batchnorm(module: nn.Module, graph: Graph) -> list[str]:
-    """Fold each `bn` into the conv or linear layer that alone feeds it; returns the folded names.
+    """Fold each `bn` into the layer that alone feeds it (conv, conv_transpose, linear,
+    channel_linear: `OpSpec.absorbs_bn`); returns the folded names.
 
     For inference: y = gamma * (W x + b - mean) / sqrt(var + eps) + beta is
     W' x + b' with W' = W * s and b' = (b - mean) * s + beta, s = gamma / sqrt(var + eps)
@@ -91,7 +94,7 @@ def fold_batchnorm(module: nn.Module, graph: Graph) -> list[str]:
         if node.op != "bn" or len(node.inputs) != 1:
             continue
         producer = graph.nodes[node.inputs[0]]
-        if producer.op not in ("conv", "linear") or graph.users(producer.id) != [node.id]:
+        if not ops.OPS[producer.op].absorbs_bn or graph.users(producer.id) != [node.id]:
             continue
         layer = module.get_submodule(paths[producer.id])
         norm = module.get_submodule(paths[node.id])
@@ -112,7 +115,11 @@ def _fold_into(layer: nn.Module, norm: nn.modules.batchnorm._BatchNorm) -> None:
     if norm.bias is not None:
         shift = shift + norm.bias
     weight = layer.weight
-    layer.weight.copy_(weight * scale.reshape(-1, *([1] * (weight.dim() - 1))))
+    if isinstance(layer, nn.modules.conv._ConvTransposeNd):  # weight (in, out / groups, *k)
+        per_output = scale.reshape(layer.groups, 1, -1, *([1] * (weight.dim() - 2)))
+        layer.weight.copy_((weight.unflatten(0, (layer.groups, -1)) * per_output).flatten(0, 1))
+    else:                                                     # weight (out, ...)
+        layer.weight.copy_(weight * scale.reshape(-1, *([1] * (weight.dim() - 1))))
     bias = layer.bias.detach() * scale + shift if layer.bias is not None else shift
     layer.bias = nn.Parameter(bias.to(weight.dtype), requires_grad=weight.requires_grad)
 

@@ -23,9 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from torch import nn
-
 from ..ir import Graph, Node, Scope
+from . import torch_layers
 from .torch_common import MERGES, BlockPlan, Step, constructors, plan, safe_variable
 
 LINE = 88          # black's default line length
@@ -49,6 +48,7 @@ def emit(graph: Graph) -> Emitted:
     root = plan(graph)
     layers = constructors(graph)
     writer = _FileWriter(graph, layers)
+    writer.add_extra_layers()
     network_class = writer.reserve_class_name(graph.name)
     for block_plan in root.blocks():
         writer.add_block(block_plan)
@@ -69,6 +69,7 @@ class _FileWriter:
         self._by_body: dict[tuple, str] = {}        # (block, body text) -> class name
         self._names: set[str] = {"torch", "nn"}
         self.uses_torch = False
+        self.extra_layers: list[str] = []           # classes of torch_layers.EXTRA, defined first
 
     def reserve_class_name(self, wanted: str) -> str:
         # No leading underscores (`__init__` would be name-mangled where other classes use it),
@@ -83,6 +84,14 @@ class _FileWriter:
             name, n = f"{base}{glue}{n}", n + 1
         self._names.add(name)
         return name
+
+    def add_extra_layers(self) -> None:
+        """The layers torch.nn lacks that this network uses, defined at the top of the file
+        (as torchvision's convnext.py defines LayerNorm2d), their names reserved first."""
+        used = {cls_name for cls_name, _ in self.layers.values() if cls_name in torch_layers.EXTRA}
+        self.extra_layers = [name for name in torch_layers.EXTRA if name in used]
+        self._names.update(self.extra_layers)
+        self.uses_torch = self.uses_torch or bool(self.extra_layers)
 
     def add_block(self, block_plan: BlockPlan) -> None:
         """Define the class of one block instance, or reuse an identical one.
@@ -139,7 +148,8 @@ class _FileWriter:
         cls_name, kwargs = self.layers[node.id]
         if inplace:
             kwargs = {**kwargs, "inplace": True}
-        return _call(f"nn.{cls_name}", _constructor_args(cls_name, kwargs))
+        qualified = cls_name if cls_name in torch_layers.EXTRA else f"nn.{cls_name}"
+        return _call(qualified, _constructor_args(cls_name, kwargs))
 
     def _params_check(self, name: str, params: dict[str, Any]) -> list[str]:
         """The honest answer to "what if a parameter changes": refuse, say how to rebuild."""
@@ -189,7 +199,8 @@ class _FileWriter:
         lines = [_quoted(line) for line in prose]
         header = ['"""' + lines[0], *lines[1:], '"""', ""]
         imports = (["import torch"] if self.uses_torch else []) + ["from torch import nn"]
-        parts = ["\n".join(header + imports)] + ["\n".join(c) for c in self.classes]
+        extra = [torch_layers.class_source(name) for name in self.extra_layers]
+        parts = ["\n".join(header + imports)] + extra + ["\n".join(c) for c in self.classes]
         return "\n\n\n".join(parts) + "\n"
 
 
@@ -434,10 +445,10 @@ def _constructor_args(cls_name: str, kwargs: dict[str, Any]) -> list[str]:
     """Arguments as d2l writes them: leading sizes positional (`nn.Conv2d(1, 6,
     kernel_size=5)`), the rest by keyword, values equal to torch's defaults
     left out."""
-    signature = inspect.signature(getattr(nn, cls_name))
+    signature = inspect.signature(torch_layers.layer_class(cls_name))
     unknown = set(kwargs) - set(signature.parameters)
     if unknown:
-        raise ValueError(f"nn.{cls_name} has no argument {', '.join(sorted(unknown))}")
+        raise ValueError(f"{cls_name} has no argument {', '.join(sorted(unknown))}")
     args: list[str] = []
     positional = True
     for name, param in signature.parameters.items():

@@ -62,6 +62,7 @@ def _value(kind: str, choices: tuple | None) -> st.SearchStrategy:
     wild = st.sampled_from((0, -1, 10**7, 2**40))
     ints = st.one_of(small, small, small, wild)
     int_lists = st.lists(ints, min_size=1, max_size=3).map(lambda xs: ast.List(tuple(_num(x) for x in xs)))
+    floats = st.sampled_from((0.0, 1.0, 0.5, -2.0, 3, 1e-5))
     right = {
         "int": ints.map(_num),
         "ints": st.one_of(ints.map(_num), int_lists),
@@ -69,6 +70,8 @@ def _value(kind: str, choices: tuple | None) -> st.SearchStrategy:
         "size": st.one_of(small.map(_num), int_lists),
         "float": st.sampled_from((0.0, 0.1, 0.5, 1.0, 1e-5, 2.0, -0.5, 1e300)).map(_num),
         "number": st.sampled_from((1, 2, 3, 0.5, 1.5, 0, -2, 2.5, 1e-3)).map(_num),
+        "floats": st.one_of(floats.map(_num), st.lists(floats, min_size=1, max_size=4).map(
+            lambda xs: ast.List(tuple(_num(x) for x in xs)))),
         "bool": st.booleans().map(ast.Bool),
         "str": st.sampled_from(choices or ("x",)).map(ast.Str) | st.sampled_from(("Nearest", "", '"')).map(ast.Str),
     }[kind]
