@@ -80,6 +80,27 @@ def parse(source: Source, collector: Collector) -> ast.File | None:
     return tree
 
 
+# -- the terminals, for tools that lex spec text themselves ---------------------------------
+def terminals() -> list:
+    """grammar.lark's terminals (Lark `TerminalDef`s: `.name`, `.pattern`), in the order the
+    lexer tries them. The formatter and the highlighters lex with these, so they follow
+    the grammar."""
+    return lexing_order(_lark().terminals)
+
+
+def lexing_order(terminals) -> list:
+    """Longest and most specific first: `->` before `-`, `==` before `=`, `.5` before `.`."""
+    return sorted(terminals, key=lambda t: (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name))
+
+
+def keywords_of(terminals) -> dict[str, str]:
+    """{word: terminal name} for the terminals that spell a name (`if`: "IF"); the lexer
+    makes a name a keyword where the parser can take that keyword (or always, for RESERVED)."""
+    name_re = re.compile(next(t.pattern.to_regexp() for t in terminals if t.name == "NAME"))
+    return {t.pattern.value: t.name for t in terminals
+            if isinstance(t.pattern, PatternStr) and name_re.fullmatch(t.pattern.value)}
+
+
 # -- the Lark parser, built once -----------------------------------------------------------
 _LOCK = threading.RLock()
 _LARK: Lark | None = None
@@ -187,11 +208,8 @@ class _Lexer(Lexer):
     CONTINUATIONS = {"else": "ELSE", "shortcut": "SHORTCUT", "->": "_ARROW", "{": "LBRACE"}
 
     def __init__(self, conf) -> None:
-        terminals = sorted(conf.terminals, key=lambda t: (-t.priority, -t.pattern.max_width,
-                                                          -len(t.pattern.value), t.name))
-        name_re = re.compile(next(t.pattern.to_regexp() for t in terminals if t.name == "NAME"))
-        self.keywords = {t.pattern.value: t.name for t in terminals
-                         if isinstance(t.pattern, PatternStr) and name_re.fullmatch(t.pattern.value)}
+        terminals = lexing_order(conf.terminals)
+        self.keywords = keywords_of(terminals)
         keyword_names = set(self.keywords.values())
         self.regex = re.compile("|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})"
                                          for t in terminals if t.name not in keyword_names))
