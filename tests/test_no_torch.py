@@ -1,4 +1,4 @@
-"""`check`, `shapes` and `import archlang` never import torch (DESIGN.md section 4).
+"""`check`, `shapes`, `fmt` and `import archlang` never import torch (DESIGN.md section 4).
 
 Nor networkx: it would double the start-up time of `archlang shapes`, which
 bench/shapes_vs_torchinfo.py measures (`ir.Graph.nx` builds it on demand).
@@ -38,7 +38,8 @@ PROBE = textwrap.dedent("""
     import archlang
     from archlang.cli import main
     spec, others = sys.argv[1], sys.argv[2:]
-    codes = [main(["check", spec, *others]), main(["shapes", spec]), main(["shapes", spec, "--format", "json"])]
+    codes = [main(["check", spec, *others]), main(["shapes", spec]), main(["shapes", spec, "--format", "json"]),
+             main(["fmt", "--diff", spec, *others])]
     heavy = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")
                    or m in ("torchvision", "onnx", "onnxruntime", "networkx"))
     print("CODES", codes)
@@ -55,5 +56,5 @@ def test_check_and_shapes_never_import_torch(tmp_path):
                           env={"PYTHONPATH": str(ROOT), "NO_COLOR": "1", "PATH": "/usr/bin:/bin"})
     assert "Traceback" not in proc.stderr, proc.stderr
     lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.startswith(("CODES", "HEAVY")))
-    assert lines["CODES"] == "[0, 0, 0]", proc.stdout + proc.stderr
+    assert lines["CODES"] == "[0, 0, 0, 0]", proc.stdout + proc.stderr
     assert lines["HEAVY"] == "[]", "check/shapes imported: " + lines["HEAVY"]
