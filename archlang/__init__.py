@@ -22,15 +22,16 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["load", "check", "compile", "Program", "SpecError", "UsageError", "Diagnostic"]
 
 
-def load(path_or_text: "str | os.PathLike", limits: "Limits | None" = None) -> "Program":
+def load(path_or_text: "str | os.PathLike", limits: "Limits | None" = None, *, text: str | None = None) -> "Program":
     """Parse a spec (a path, or the text itself) and resolve its imports.
 
     Raises SpecError (with `.diagnostics`) on syntax, import and name errors;
     UsageError when the file cannot be read. Warnings found while loading are
-    in `program.diagnostics`.
+    in `program.diagnostics`. `text` with a path: that file's unsaved text (an
+    editor's buffer), named by the path, its imports relative to it.
     """
     from .program import load as _load
-    return _load(path_or_text, limits)
+    return _load(path_or_text, limits, text=text)
 
 
 def check(path_or_text: "str | os.PathLike", network: str | None = None, input: list | None = None,

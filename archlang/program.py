@@ -90,25 +90,27 @@ class Program:
         return graph
 
 
-def load(path_or_text: "str | os.PathLike", limits: Limits | None = None) -> Program:
+def load(path_or_text: "str | os.PathLike", limits: Limits | None = None, *, text: str | None = None) -> Program:
     """Parse a spec and resolve its imports; SpecError when that finds errors.
 
     A Path, or a str naming an existing file, is read from disk; any other
     str is the spec's text (shown as "<string>"). A main file that cannot be
-    read is a UsageError: there is nothing to point at.
+    read is a UsageError: there is nothing to point at. `text`, with a path,
+    is that file's text as an editor holds it (unsaved): the path names it
+    and places its imports, the text is compiled.
     """
-    program = build(path_or_text, limits)
+    program = build(path_or_text, limits, text=text)
     if not program.ok:
         raise SpecError(program.diagnostics)
     return program
 
 
-def build(path_or_text: "str | os.PathLike", limits: Limits | None = None) -> Program:
+def build(path_or_text: "str | os.PathLike", limits: Limits | None = None, *, text: str | None = None) -> Program:
     """`load` without the raise: a program that may carry errors (no network of it should then be elaborated)."""
     limits = limits or DEFAULT_LIMITS
     collector = Collector()
     loader = _Loader(limits, collector)
-    main = loader.main(path_or_text)
+    main = loader.main(path_or_text, text)
     program = Program(main.name if main else str(path_or_text), Definitions({}, {}), {}, limits)
     if main is not None and not collector.has_errors:
         _Linker(loader, main, program, collector).link()
@@ -142,9 +144,9 @@ class _Loader:
         self.stack: list[Path] = []          # the chain of imports being read
         self.stack_names: list[str] = []
 
-    def main(self, path_or_text) -> _File | None:
+    def main(self, path_or_text, text: str | None = None) -> _File | None:
         self._prelude()
-        source = self._main_source(path_or_text)
+        source = self._given_source(str(path_or_text), text) if text is not None else self._main_source(path_or_text)
         if source is None:
             return None
         path = Path(path_or_text).resolve() if source.name != "<string>" else None
@@ -175,6 +177,15 @@ class _Loader:
         source = Source("<string>", text)
         if size > self.limits.max_file_bytes:
             self._too_large(source.span(0, 0), "<string>", size)
+            return None
+        return source
+
+    def _given_source(self, name: str, text: str) -> Source | None:
+        """A file's text given with its path (an editor's buffer), not read from disk."""
+        source = Source(name, text)
+        size = len(text.encode("utf-8"))
+        if size > self.limits.max_file_bytes:
+            self._too_large(source.span(0, 0), name, size)
             return None
         return source
 

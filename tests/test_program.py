@@ -43,6 +43,24 @@ def test_load_a_path_or_text(tmp_path: Path) -> None:
     assert archlang.load(main.read_text()).name == "<string>"
 
 
+def test_load_an_unsaved_text_under_its_path(tmp_path: Path) -> None:
+    """An editor's buffer: the path names the file and places its imports; the text is compiled,
+    even when the file on disk differs or does not exist yet."""
+    write(tmp_path, {"lib/blocks.arch": "block Wide(c) { conv(c * 2, k=1) }\n",
+                     "lib/net.arch": NET.format(body="conv(4, k=1)")})
+    main = tmp_path / "lib" / "net.arch"
+    buffer = 'import "blocks.arch"\n' + NET.format(body="Wide(8)")
+    for path in (main, tmp_path / "lib" / "unsaved.arch"):
+        program = archlang.load(path, text=buffer)
+        assert program.name == str(path)
+        assert program.network().output_shapes() == [(16, 8, 8)]
+        assert program.sources[path.resolve()] == buffer
+    (d,) = archlang.load(main, text=NET.format(body="Narrow(8)")).elaborate().diagnostics
+    assert d.code == "E201" and d.span.file == str(main) and d.span.line == 3
+    (d,) = load_errors(main, text="x" * 200, limits=Limits(max_file_bytes=100))
+    assert d.code == "E405"
+
+
 def test_networks_in_file_order() -> None:
     text = "network B { input [1] }\nnetwork A { input [1] }\nnetwork C { input [1] }\n"
     assert archlang.load(text).networks == ["B", "A", "C"]
