@@ -1089,13 +1089,14 @@ def _describe(value) -> str:
 
 def signature(spec: OpSpec) -> str:
     """`out, k, s=1, p=0, d=1, groups=1, bias=true`."""
-    parts = []
-    for a in spec.args:
-        if a.required:
-            parts.append(a.name)
-        else:
-            parts.append(f"{a.name}={'k' if a.default is None and a.name == 's' else _show(a.default)}")
-    return ", ".join(parts)
+    return ", ".join(arg_text(a) for a in spec.args)
+
+
+def arg_text(a: Arg) -> str:
+    """One argument as a signature shows it: `out`, `p=0`, `s=k` (pooling's stride is its kernel)."""
+    if a.required:
+        return a.name
+    return f"{a.name}={'k' if a.default is None and a.name == 's' else _show(a.default)}"
 
 
 def suggest(name: str, candidates) -> str | None:
