@@ -3,10 +3,16 @@
 Errors are collected, never raised through the compiler: each stage appends to
 a `Collector` and carries on, so one run reports every independent error. A
 `Diagnostic` is rendered in one of three forms: pretty (people), short (one
-line, for editors) and JSON (tools).
+line, for editors) and JSON (tools). Besides its own span it may point at
+related places (`related`: rustc's `span_label`), such as the first
+definition of a name defined twice.
+
+Duplicates are dropped in one place, `Collector.add` (see `Diagnostic.keys`);
+`unique` applies the same rule to diagnostics gathered by several collectors.
 """
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -84,6 +90,8 @@ class Diagnostic:
     notes: list[str] = field(default_factory=list)
     help: str | None = None
     call_stack: tuple[Frame, ...] = ()  # innermost call last
+    # Other places that explain this one, each with its label: [(span, "first defined here")].
+    related: list[tuple[Span, str]] = field(default_factory=list)
 
     @property
     def severity(self) -> str:
@@ -93,11 +101,31 @@ class Diagnostic:
     def is_error(self) -> bool:
         return self.severity == "error"
 
+    def keys(self) -> list[tuple]:
+        """What makes this diagnostic the same problem as another (`Collector.add` drops those).
+
+        One code at one place, reached through the same call site, is one
+        problem: a repeat that runs a statement again with other values, or a
+        block elaborated twice alike, reports it once. A diagnostic without a
+        place is told apart by its message. Inside a block call, a complaint
+        about names or arguments (E2xx) with the same message is one mistake,
+        wherever the block uses the value: `inception(64, 96, ...)` fails at
+        `c2[0]` and at `c2[1]`, but the mistake is the one argument of the call.
+        """
+        site = _location(self.call_stack[-1].span) if self.call_stack else None
+        if self.span is None:
+            return [(self.code, None, self.message, site)]
+        keys = [(self.code, _location(self.span), site)]
+        if site is not None and self.code.startswith("E2"):
+            keys.append((self.code, self.message, site))
+        return keys
+
     # -- renderings ----------------------------------------------------------
     def short(self) -> str:
-        """One line, `file:line:col: error[E303]: message`, for editors."""
+        """One line, `file:line:col: error[E303]: message`, for editors; related places in brackets."""
         where = self.span.location() + ": " if self.span else ""
-        return _visible(f"{where}{self.severity}[{self.code}]: {self.message}")
+        related = "".join(f" [{span.location()}: {label}]" for span, label in self.related)
+        return _visible(f"{where}{self.severity}[{self.code}]: {self.message}{related}")
 
     def pretty(self, color: bool = False) -> str:
         """The rustc-style form of LANGUAGE.md section 10."""
@@ -105,9 +133,17 @@ class Diagnostic:
         head_color = "red" if self.is_error else "yellow"
         message = _visible(self.message)
         out = [paint(f"{self.severity}[{self.code}]", head_color, bold=True) + paint(f": {message}", bold=True)]
+        lines = [s.end_line for s in [self.span, *(s for s, _ in self.related)] if s is not None]
+        width = len(str(max(lines))) if lines else 1
+        pad = " " * width
         if self.span is not None:
-            out.extend(_excerpt(self.span, _visible(self.label), paint, head_color))
-        pad = " " * (len(str(self.span.end_line)) if self.span else 1)
+            out.extend(_excerpt(self.span, _visible(self.label), paint, head_color, width))
+        for span, label in self.related:
+            # rustc's secondary labels: `-` under the place, after `:::` below the primary excerpt.
+            first = len(out) == 1
+            if not first:
+                out.append(f"{pad} {paint('|', 'blue', bold=True)}")
+            out.extend(_excerpt(span, _visible(label), paint, "blue", width, mark="-", arrow="-->" if first else ":::"))
         for note in self.notes:
             out.append(f"{pad} {paint('=', 'blue', bold=True)} note: {_visible(note)}")
         if self.help:
@@ -131,6 +167,8 @@ class Diagnostic:
             "label": self.label,
             "notes": list(self.notes),
             "help": self.help,
+            "related": [{"file": sp.file, "line": sp.line, "col": sp.col, "end_line": sp.end_line,
+                         "end_col": sp.end_col, "label": label} for sp, label in self.related],
             "call_stack": [
                 {"block": f.block, "call": f.call, "file": f.span.file, "line": f.span.line, "col": f.span.col}
                 for f in self.call_stack
@@ -138,13 +176,17 @@ class Diagnostic:
         }
 
 
-def _excerpt(span: Span, label: str, paint: "_Painter", color: str) -> list[str]:
+def _location(span: Span) -> tuple:
+    return (span.file, span.start)
+
+
+def _excerpt(span: Span, label: str, paint: "_Painter", color: str, width: int, mark: str = "^",
+             arrow: str = "-->") -> list[str]:
     src = span.source
     line, col = span.line, span.col
     end_line, end_col = span.end_line, span.end_col
-    width = len(str(end_line))
     bar = paint("|", "blue", bold=True)
-    out = [f"{' ' * width}{paint('-->', 'blue', bold=True)} {_visible(span.location())}", f"{' ' * width} {bar}"]
+    out = [f"{' ' * width}{paint(arrow, 'blue', bold=True)} {_visible(span.location())}", f"{' ' * width} {bar}"]
     text = src.line_text(line)
     shown = text.expandtabs(4)
     # Columns shift when tabs expand; measure the caret on the expanded text.
@@ -158,7 +200,7 @@ def _excerpt(span: Span, label: str, paint: "_Painter", color: str) -> list[str]
         # A control character (an escape sequence in a string, a NUL) must not reach
         # the terminal; one mark for one character keeps the carets in place.
         shown = "".join(c if c.isprintable() else "\ufffd" for c in shown)
-    carets = "^" * max(1, end_vis - start_vis)
+    carets = mark * max(1, end_vis - start_vis)
     out.append(f"{paint(str(line).rjust(width), 'blue', bold=True)} {bar} {shown}")
     out.append(f"{' ' * width} {bar} {' ' * start_vis}{paint(carets + (' ' + label if label else ''), color, bold=True)}")
     return out
@@ -200,24 +242,34 @@ class _Painter:
 
 
 class Collector:
-    """Where every stage puts its diagnostics. Never raises."""
+    """Where every stage puts its diagnostics, each problem once. Never raises."""
 
     def __init__(self) -> None:
         self.items: list[Diagnostic] = []
         self._seen: set[tuple] = set()
 
-    def add(self, diag: Diagnostic) -> Diagnostic:
-        # The same problem reached twice (a block elaborated twice alike) is one error.
-        key = (diag.code, diag.message, diag.span.file if diag.span else None,
-               diag.span.start if diag.span else None, diag.call_stack and diag.call_stack[-1].span.start)
-        if key not in self._seen:
-            self._seen.add(key)
-            self.items.append(diag)
-        return diag
+    def add(self, diag: Diagnostic) -> bool:
+        """Keep `diag` unless it is the same problem as one kept already (`Diagnostic.keys`); True if kept."""
+        keys = diag.keys()
+        if any(k in self._seen for k in keys):
+            return False
+        self._seen.update(keys)
+        self.items.append(diag)
+        return True
 
-    def error(self, code: str, message: str, span: Span | None = None, **kw) -> Diagnostic:
+    def error(self, code: str, message: str, span: Span | None = None, **kw) -> Diagnostic | None:
+        """Report a problem; the new diagnostic, or None when it was one already reported.
+
+        `help` may be a function: a did-you-mean is looked up only for a
+        diagnostic that is kept.
+        """
         assert code in CODES, code
-        return self.add(Diagnostic(code, message, span, **kw))
+        help = kw.pop("help", None)
+        diag = Diagnostic(code, message, span, **kw)
+        if not self.add(diag):
+            return None
+        diag.help = help() if callable(help) else help
+        return diag
 
     warning = error  # the code's letter decides the severity
 
@@ -252,17 +304,17 @@ class UsageError(Exception):
 
 
 def unique(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
-    """One of each, in order: a block elaborated for two networks, or a warning
-    found while loading and again with each network, reports the same thing twice."""
-    seen: set[tuple] = set()
-    out = []
-    for d in diags:
-        key = (d.code, d.message, d.span.location() if d.span else None,
-               tuple(f.span.location() for f in d.call_stack))
-        if key not in seen:
-            seen.add(key)
-            out.append(d)
-    return out
+    """One of each, in order, by the rule of `Collector.add`: a block elaborated for two
+    networks, or a warning found while loading and again with each network, is one."""
+    collector = Collector()
+    collector.extend(diags)
+    return collector.items
+
+
+def suggest(name: str, candidates: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """A did-you-mean for an unknown name, or None."""
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=cutoff)
+    return close[0] if close else None
 
 
 def summary_line(diags: list[Diagnostic]) -> str:

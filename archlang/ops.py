@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Callable
 
+from . import binder
+from .binder import Actual
 from .diagnostics import Collector
 from .shapes import (UNKNOWN, Expr, Shape, at_least_one, compare_eq, conv_out, evaluate, format_shape,
                      numel, pool_out)
@@ -68,6 +70,10 @@ class OpSpec:
     colour: str = field(kw_only=True)    # fill of its node in drawings (one colour per family of ops)
     # W503: why the layer does nothing with these arguments on these input shapes, or None.
     does_nothing: Callable[[list, dict], str | None] | None = None
+    # Names users type from habit (PyTorch's classes, other libraries'): `Conv2d`, `fc`.
+    # An unknown layer of one of these names gets "did you mean" this op; compared
+    # without case and underscores.
+    torch_names: tuple[str, ...] = ()
     # A `bn` that alone follows it folds into its weights for inference (torch_inference).
     absorbs_bn: bool = False
     # The padding per spatial axis that makes it turn the input shape into the target
@@ -769,7 +775,7 @@ _GEOMETRY = dict(minimum=1, minimum_code="E310")
 def _act(name: str, cls: str, summary: str, args: tuple[Arg, ...] = (),
          kwargs: Callable[[dict], dict] = lambda a: {}) -> OpSpec:
     return OpSpec(name, args, infer_same, _no_count, _activation(cls, kwargs), summary,
-                  key_args=tuple(a.name for a in args), colour=ACTIVATION_COLOUR)
+                  key_args=tuple(a.name for a in args), colour=ACTIVATION_COLOUR, torch_names=(cls,))
 
 
 def _table() -> dict[str, OpSpec]:
@@ -785,7 +791,7 @@ def _table() -> dict[str, OpSpec]:
             Arg("bias", "bool", True, doc="learn a bias"),
         ), infer_conv, count_conv, torch_conv, "convolution; 1d/2d/3d by the input's rank",
             key_args=("out", "k", "s", "p", "d", "groups"), ranks="2, 3, 4", check_args=check_conv_args,
-            colour=CONV_COLOUR, absorbs_bn=True, fit_padding=fit_conv_padding),
+            colour=CONV_COLOUR, absorbs_bn=True, fit_padding=fit_conv_padding, torch_names=("Conv1d", "Conv2d", "Conv3d")),
         OpSpec("conv_transpose", (
             Arg("out", "int", minimum=1, doc="output channels"),
             Arg("k", "ints", aliases=_K, **_GEOMETRY, doc="kernel size, an int or one per spatial dim"),
@@ -801,25 +807,26 @@ def _table() -> dict[str, OpSpec]:
             "transposed convolution (learned upsampling); 1d/2d/3d by the input's rank",
             key_args=("out", "k", "s", "p", "d", "groups", "output_padding"), ranks="2, 3, 4",
             check_args=check_conv_transpose_args, colour=CONV_COLOUR, absorbs_bn=True,
-            fit_padding=fit_conv_transpose_padding),
+            fit_padding=fit_conv_transpose_padding, torch_names=("ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")),
         OpSpec("bn", (
             Arg("eps", "float", 1e-5, doc="added to the variance"),
             Arg("momentum", "float", 0.1, doc="PyTorch's convention: d2l's 0.9 is 0.1 here"),
             Arg("affine", "bool", True, doc="learn scale and shift"),
         ), infer_bn, count_bn, torch_bn, "batch normalisation; BatchNorm1d/2d/3d by the input's rank",
-            ranks="1, 2, 3, 4", colour=NORM_COLOUR),
+            ranks="1, 2, 3, 4", colour=NORM_COLOUR,
+            torch_names=("BatchNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d")),
         OpSpec("groupnorm", (
             Arg("groups", "int", minimum=1, aliases=("num_groups",), doc="groups of channels; divides the channels"),
             Arg("eps", "float", 1e-5, doc="added to the variance"),
             Arg("affine", "bool", True, doc="learn scale and shift per channel"),
         ), infer_groupnorm, count_affine_norm, torch_groupnorm, "group normalisation over groups of channels",
-            key_args=("groups",), ranks="any", colour=NORM_COLOUR),
+            key_args=("groups",), ranks="any", colour=NORM_COLOUR, torch_names=("GroupNorm",)),
         OpSpec("layernorm", (
             Arg("eps", "float", 1e-5, doc="added to the variance"),
             Arg("affine", "bool", True, aliases=("elementwise_affine",), doc="learn scale and shift per channel"),
         ), infer_same, count_affine_norm, torch_layernorm,
             "layer normalisation over the channels at each position (over the features of [F])",
-            key_args=("eps",), ranks="any", colour=NORM_COLOUR),
+            key_args=("eps",), ranks="any", colour=NORM_COLOUR, torch_names=("LayerNorm",)),
         _act("relu", "ReLU", "max(x, 0)"),
         _act("relu6", "ReLU6", "min(max(x, 0), 6)"),
         _act("sigmoid", "Sigmoid", "1 / (1 + exp(-x))"),
@@ -847,28 +854,30 @@ def _table() -> dict[str, OpSpec]:
                 doc='"row": per sample; "batch": the whole batch at once'),
         ), infer_same, _no_count, torch_stochastic_depth,
             "drop a residual path per sample while training (torchvision.ops.StochasticDepth)",
-            key_args=("p", "mode"), check_args=check_probability, colour=PLAIN_COLOUR),
+            key_args=("p", "mode"), check_args=check_probability, colour=PLAIN_COLOUR,
+            torch_names=("StochasticDepth",)),
         OpSpec("maxpool", _pool_args(), infer_pool, _no_count, _torch_pool("Max"),
                "max pooling; 1d/2d/3d by the input's rank", key_args=("k", "s", "p", "ceil"), ranks="2, 3, 4",
                check_args=check_pool_args, colour=POOL_COLOUR, does_nothing=_pool_does_nothing("maxpool"),
-               fit_padding=fit_pool_padding),
+               fit_padding=fit_pool_padding, torch_names=("MaxPool1d", "MaxPool2d", "MaxPool3d")),
         OpSpec("avgpool", _pool_args(), infer_pool, _no_count, _torch_pool("Avg"),
                "average pooling; 1d/2d/3d by the input's rank", key_args=("k", "s", "p", "ceil"), ranks="2, 3, 4",
                check_args=check_pool_args, colour=POOL_COLOUR, does_nothing=_pool_does_nothing("avgpool"),
-               fit_padding=fit_pool_padding),
+               fit_padding=fit_pool_padding, torch_names=("AvgPool1d", "AvgPool2d", "AvgPool3d")),
         OpSpec("gap", (), infer_gap, _no_count, torch_gap, "global average pooling to [C, 1, 1]", ranks="2, 3, 4",
-               colour=POOL_COLOUR),
+               colour=POOL_COLOUR, torch_names=("GlobalAvgPool",)),
         OpSpec("adaptive_avgpool", (Arg("out", "size", minimum=1, aliases=("output_size",),
                                         doc="output size, an int or one per spatial dim"),),
                infer_adaptive, _no_count, torch_adaptive, "average pooling to a fixed output size",
-               key_args=("out",), ranks="2, 3, 4", colour=POOL_COLOUR),
+               key_args=("out",), ranks="2, 3, 4", colour=POOL_COLOUR,
+               torch_names=("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d")),
         OpSpec("flatten", (), infer_flatten, _no_count, lambda inputs, args: ("Flatten", {}),
                "[C, H, W] to [C*H*W]", ranks="any", colour=PLAIN_COLOUR, does_nothing=flatten_does_nothing),
         OpSpec("linear", (
             Arg("out", "int", minimum=1, doc="output features"),
             Arg("bias", "bool", True, doc="learn a bias"),
         ), infer_linear, count_linear, torch_linear, "fully connected layer; input width from the flow",
-            key_args=("out",), ranks="1", colour=LINEAR_COLOUR, absorbs_bn=True),
+            key_args=("out",), ranks="1", colour=LINEAR_COLOUR, absorbs_bn=True, torch_names=("fc",)),
         OpSpec("channel_linear", (
             Arg("out", "int", minimum=1, doc="output channels"),
             Arg("bias", "bool", True, doc="learn a bias"),
@@ -878,7 +887,7 @@ def _table() -> dict[str, OpSpec]:
         OpSpec("channel_shuffle", (Arg("groups", "int", minimum=1, doc="groups; divides the channels"),),
                infer_channel_shuffle, _no_count, lambda inputs, args: ("ChannelShuffle", {"groups": args["groups"]}),
                "interleave the channels of groups (ShuffleNet)", key_args=("groups",), ranks="2, 3, 4",
-               colour=PLAIN_COLOUR, does_nothing=channel_shuffle_does_nothing),
+               colour=PLAIN_COLOUR, does_nothing=channel_shuffle_does_nothing, torch_names=("ChannelShuffle",)),
         OpSpec("scale_shift", (
             Arg("scale", "floats", 1.0, doc="multiplier, one number or one per channel"),
             Arg("shift", "floats", 0.0, doc="added after scaling, one number or one per channel"),
@@ -891,14 +900,14 @@ def _table() -> dict[str, OpSpec]:
                 doc="linear for [C, L], bilinear/bicubic for [C, H, W], trilinear for [C, D, H, W]"),
         ), infer_upsample, _no_count, torch_upsample, "resize by a scale factor",
             key_args=("scale", "mode"), ranks="2, 3, 4", check_args=check_upsample_args, colour=PLAIN_COLOUR,
-            does_nothing=upsample_does_nothing),
+            does_nothing=upsample_does_nothing, torch_names=("UpSampling",)),
         OpSpec("lrn", (
             Arg("size", "int", minimum=1, doc="channels to normalise over"),
             Arg("alpha", "float", 1e-4, doc="multiplicative factor"),
             Arg("beta", "float", 0.75, doc="exponent"),
             Arg("k", "float", 1.0, doc="additive factor"),
         ), infer_lrn, _no_count, torch_lrn, "local response normalisation across channels (AlexNet)",
-            key_args=("size",), ranks="2, 3, 4", colour=NORM_COLOUR),
+            key_args=("size",), ranks="2, 3, 4", colour=NORM_COLOUR, torch_names=("LocalResponseNorm",)),
         OpSpec("concat", (), infer_concat, _no_count, None, "concatenate along channels", merge=True,
                colour=PLAIN_COLOUR),
         OpSpec("add", (), infer_add, _no_count, None, "element-wise sum of equal shapes", merge=True,
@@ -934,69 +943,53 @@ def bind(op: "str | OpSpec", positional, keywords, call_span, collector: Collect
     """Bind a call's arguments to `op`'s declaration; None (after reporting) if any is wrong.
 
     positional: [(value, span)]; keywords: [(name, value, name_span, value_span)].
-    The result has canonical names, defaults filled, lists as tuples, floats as floats.
+    """
+    actuals = [Actual(None, value, span) for value, span in positional]
+    actuals += [Actual(name, value, value_span, name_span) for name, value, name_span, value_span in keywords]
+    return bind_actuals(op, actuals, call_span, collector)
+
+
+def bind_actuals(op: "str | OpSpec", actuals: list[Actual], call_span, report) -> dict | None:
+    """The arguments of a call (`binder.Actual`s, in the order written), bound and checked.
+
+    The result has canonical names, defaults filled, lists as tuples, floats as
+    floats; None after reporting. Every argument is checked, even after a
+    binding error, so that one run reports every independent mistake.
     """
     spec = OPS[op] if isinstance(op, str) else op
-    given: dict[str, tuple[Any, Any]] = {}
-    ok = True
-    if len(positional) > len(spec.args):
-        extra = positional[len(spec.args)][1]
-        names = ", ".join(a.name for a in spec.args) or "no arguments"
-        collector.error("E214", f"{spec.name} takes {len(spec.args)} positional argument"
-                                f"{'s' if len(spec.args) != 1 else ''} ({names}), got {len(positional)}", extra,
-                        label="one too many" if len(positional) == len(spec.args) + 1 else "too many")
-        ok = False
-    for (value, span), arg in zip(positional, spec.args):
-        given[arg.name] = (value, span)
-    meant: set[str] = set()  # arguments that an unknown keyword was probably meant to be
-    for name, value, name_span, value_span in keywords:
-        arg = spec.arg(name)
-        if arg is None:
-            close = _unknown_argument(spec, name, name_span, collector)
-            if close is not None:
-                meant.add(close.name)
-            ok = False
-        elif arg.name in given:
-            also = f" (as {name})" if name != arg.name else ""
-            collector.error("E210", f"argument {arg.name}{also} of {spec.name} given twice", name_span,
-                            label="given again here")
-            ok = False
-        else:
-            given[arg.name] = (value, value_span)
+    binding = binder.bind(op_signature(spec), actuals, call_span, report)
     bound: dict[str, Any] = {}
-    for arg in spec.args:
-        if arg.name in given:
-            value, span = given[arg.name]
-            converted = _convert(spec, arg, value, span, collector)
-            ok = ok and converted is not _BAD
-            bound[arg.name] = converted
-        elif arg.required and arg.name not in meant:  # `kernel_size=3` is one mistake, not two
-            collector.error("E202", f"{spec.name} needs argument {arg.name} ({arg.doc})" if arg.doc else
-                            f"{spec.name} needs argument {arg.name}", call_span,
-                            help=f"{spec.name}({signature(spec)})")
-            ok = False
-        else:
+    ok = binding.ok
+    for arg, actual in zip(spec.args, binding.formals):
+        if actual is None:
             bound[arg.name] = arg.default
+            continue
+        converted = _convert(spec, arg, actual.value, actual.span, report)
+        ok = ok and converted is not _BAD
+        bound[arg.name] = converted
     return bound if ok else None
 
 
 # PyTorch's keywords that spell an argument differently, and those archlang reads from the flow.
 _TORCH_KEYWORDS = {"out_channels": "out", "out_features": "out", "kernel_size": "k"}
-_FROM_THE_FLOW = {"in_channels", "in_features", "num_features"}
+_FROM_THE_FLOW = ("in_channels", "in_features", "num_features")
 
 
-def _unknown_argument(spec: OpSpec, name: str, span, collector: Collector) -> Arg | None:
-    """E203, with the argument the name is closest to (by its name or an alias), which it returns."""
-    names = [a.name for a in spec.args] + [al for a in spec.args for al in a.aliases]
-    close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
-    arg = spec.arg(_TORCH_KEYWORDS.get(name) or (close[0] if close else ""))
-    help = f"did you mean `{arg.name}`?" if arg is not None else None
-    if name in _FROM_THE_FLOW:
-        help = f"{spec.name} reads its input size from the tensor it receives: leave {name} out"
-    takes = f"it takes {signature(spec)}" if spec.args else "it takes no arguments"
-    collector.error("E203", f"{spec.name} has no argument {name}", span, label="unknown argument",
-                    notes=[takes], help=help)
-    return arg
+def op_signature(spec: OpSpec) -> binder.Signature:
+    """The op's arguments as the binder sees them (made once per op)."""
+    cached = _SIGNATURES.get(id(spec))
+    if cached is not None and cached[0] is spec:
+        return cached[1]
+    formals = tuple(binder.Formal(a.name, a.required, a.aliases, arg_text(a).partition("=")[2], a.doc)
+                    for a in spec.args)
+    explained = {name: f"{spec.name} reads its input size from the tensor it receives: leave {name} out"
+                 for name in _FROM_THE_FLOW}
+    made = binder.Signature(spec.name, formals, "argument", _TORCH_KEYWORDS, explained)
+    _SIGNATURES[id(spec)] = (spec, made)
+    return made
+
+
+_SIGNATURES: dict[int, tuple[OpSpec, binder.Signature]] = {}
 
 
 _BAD = object()
@@ -1097,12 +1090,6 @@ def arg_text(a: Arg) -> str:
     if a.required:
         return a.name
     return f"{a.name}={'k' if a.default is None and a.name == 's' else _show(a.default)}"
-
-
-def suggest(name: str, candidates) -> str | None:
-    """A did-you-mean for an unknown name, or None."""
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return close[0] if close else None
 
 
 def format_call(op: str, args: dict) -> str:

@@ -470,8 +470,7 @@ class _Recovery:
             run.collector.error(
                 "E102", f"unclosed `{_OPEN_TEXT[unclosed.type]}`", run.token_span(unclosed),
                 label=f"this `{_OPEN_TEXT[unclosed.type]}` is never closed",
-                notes=[f"found {_describe(tok)} at {span.location()}, where {_expected_words(expected)} "
-                       f"was expected"])
+                related=[(span, f"found {_describe(tok)} here, where {_expected_words(expected)} was expected")])
         elif run.brackets.stray.get(id(tok)) is tok:
             run.collector.error("E101", f"unexpected `{tok.value}`: there is no open "
                                         f"`{_OPEN_TEXT[CLOSERS[tok.type]]}` for it to close",
@@ -493,12 +492,12 @@ class _Recovery:
 
     def _report_unclosed_before(self, ip, tok: Token, unclosed: list[Token]) -> None:
         run = self.run
-        where = run.token_span(tok).location()
-        notes = [f"found {_describe(tok)} at {where}, where {_expected_words(set(ip.accepts()))} was expected"]
-        notes += [f"the `{{` at {run.token_span(o).location()} is not closed either" for o in reversed(unclosed[:-1])]
+        related = [(run.token_span(tok), f"found {_describe(tok)} here, where "
+                                         f"{_expected_words(set(ip.accepts()))} was expected")]
+        related += [(run.token_span(o), "this `{` is not closed either") for o in reversed(unclosed[:-1])]
         run.collector.error("E102", "unclosed `{`", run.token_span(unclosed[-1]), label="this `{` is never closed",
-                            notes=notes, help=f"`{tok.value}` starts a new item of the file: close the body with "
-                                              f"`}}` before it")
+                            related=related, help=f"`{tok.value}` starts a new item of the file: close the body with "
+                                                  f"`}}` before it")
 
     def _report_end(self, ip) -> None:
         run = self.run

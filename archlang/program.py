@@ -20,14 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from . import syntax as ast
-from .diagnostics import Collector, Diagnostic, SpecError, UsageError
-from .elaborate import (TENSOR_WORDS, Definitions, EvalContext, Env, Evaluator, _Reporter, elaborate_network,
-                        hides_tensor_word)
+from .diagnostics import Collector, Diagnostic, SpecError, UsageError, suggest
+from .elaborate import Definitions, elaborate_network
+from .expressions import EvalContext, Evaluator
 from .ir import Graph
 from .limits import DEFAULT_LIMITS, Limits
-from .ops import suggest
+from .naming import TENSOR_WORDS, hides_tensor_word
 from .parser import parse
+from .reporter import Reporter
 from .source import Source, SourceError, Span
+from .values import Env
 
 PRELUDE_PATH = Path(__file__).with_name("prelude.arch")
 PRELUDE_NAME = "archlang/prelude.arch"
@@ -299,7 +301,7 @@ class _Linker:
         self.main = main
         self.program = program
         self.collector = collector
-        self.report = _Reporter(collector)
+        self.report = Reporter(collector)
         self.block_files: dict[str, _File] = {}
 
     def link(self) -> None:
@@ -324,7 +326,7 @@ class _Linker:
         first = defs.blocks.get(name)
         if first is not None and not self.block_files[name].prelude:
             self.collector.error("E207", f"block {name} is defined twice", block.name.span,
-                                 label="defined again here", notes=[f"first defined at {first.name.span.location()}"])
+                                 label="defined again here", related=[(first.name.span, "first defined here")])
             return
         defs.blocks[name] = block  # a user block replaces a prelude block of the same name
         self.block_files[name] = file
@@ -344,7 +346,7 @@ class _Linker:
         name = net.name.name
         if name in networks:
             self.collector.error("E207", f"network {name} is defined twice", net.name.span, label="defined again here",
-                                 notes=[f"first defined at {networks[name].name.span.location()}"])
+                                 related=[(networks[name].name.span, "first defined here")])
             return
         networks[name] = net
 

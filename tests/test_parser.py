@@ -346,7 +346,8 @@ def test_unclosed_brace_points_at_the_opening_one() -> None:
 def test_unclosed_parenthesis_on_a_later_line() -> None:
     (d,) = parse_errors("network N {\n    conv(6, k=5\n    relu\n}\n")
     assert (d.code, d.span.line, d.span.text) == ("E102", 2, "(")
-    assert "relu" in d.notes[0]
+    (found, label), = d.related
+    assert found.text == "relu" and label.startswith("found `relu` here")
 
 
 def test_unclosed_bracket_then_the_rest_parses() -> None:
@@ -408,7 +409,8 @@ def test_a_network_inside_an_unclosed_block() -> None:
     diags = parse_errors("block B(c) {\n    relu\n\nnetwork N {\n    input [3, 8, 8]\n}\n")
     assert codes_and_lines(diags) == [("E102", 1)]  # one mistake: not also an E101 at `network`
     assert diags[0].message == "unclosed `{`" and diags[0].label == "this `{` is never closed"
-    assert "found `network` at t.arch:4:1" in diags[0].notes[0]
+    (found, label), = diags[0].related
+    assert (found.line, found.col) == (4, 1) and label.startswith("found `network` here")
 
 
 def test_after_an_unclosed_body_the_next_item_parses_as_written() -> None:
@@ -416,7 +418,8 @@ def test_after_an_unclosed_body_the_next_item_parses_as_written() -> None:
             "import \"x.arch\"\n")
     diags = parse_errors(text)
     assert codes_and_lines(diags) == [("E102", 2), ("E101", 6)]  # the innermost `{`, and N's own mistake
-    assert diags[0].notes[1] == "the `{` at t.arch:1:12 is not closed either"
+    (outer, label) = diags[0].related[1]
+    assert (outer.line, outer.col, label) == (1, 12, "this `{` is not closed either")
 
 
 def test_parse_reports_nothing_for_valid_files_after_an_invalid_one() -> None:

@@ -179,7 +179,9 @@ def test_duplicate_blocks_across_files(tmp_path: Path) -> None:
     main = write(tmp_path, {"main.arch": 'import "lib.arch"\nblock B(c) { relu }\n' + NET.format(body="B(1)"),
                             "lib.arch": "block B(c) { bn }\n"})
     (d,) = [d for d in load_errors(main) if d.is_error]
-    assert where(d) == ("main.arch", 2, "E207") and "lib.arch:1" in d.notes[0]
+    assert where(d) == ("main.arch", 2, "E207")
+    (first, label), = d.related   # the first definition, as a labelled span
+    assert (Path(first.file).name, first.line, label) == ("lib.arch", 1, "first defined here")
 
 
 def test_recursion_is_found_without_elaborating(tmp_path: Path) -> None:

@@ -227,12 +227,12 @@ def test_symbolic_size_below_one_is_a_condition_not_an_error():
 
 
 def test_expect_records_a_constraint_or_fails():
-    net = Net("network Net {\n  expect here\n}\n")
+    net = Net("network Net {\n  expect one\n  expect two\n  expect three\n}\n")
     x = net.input([3, "H", "W"])
     y = net.layer("maxpool", x, 2)
-    assert passes.check_expect(net.graph, y, [3, "_", 4], net.span("expect here"), net.col)
-    assert not passes.check_expect(net.graph, y, [4, "_", "_"], net.span("expect here"), net.col)
-    assert not passes.check_expect(net.graph, y, [3, 4], net.span("expect here"), net.col)
+    assert passes.check_expect(net.graph, y, [3, "_", 4], net.span("expect one"), net.col)
+    assert not passes.check_expect(net.graph, y, [4, "_", "_"], net.span("expect two"), net.col)
+    assert not passes.check_expect(net.graph, y, [3, 4], net.span("expect three"), net.col)
     g = net.check()
     assert net.codes() == ["E307", "E307"]
     assert g.smallest_input == [(3, 2, 8)]
@@ -334,13 +334,13 @@ def test_channels_must_be_numbers():
 
 
 def test_errors_of_the_arguments_alone_are_reported_after_a_failure():
-    net = Net()
+    net = Net("network Net {\n  one\n  two\n  three\n  four\n  five\n}\n")   # a place for each layer
     x = net.input([3, 8, 8])
-    y = net.layer("conv", x, 40, k=3, groups=5)        # 3 input channels: E308
-    y = net.layer("conv", y, 32, k=1, groups=3)        # 32 outputs by 3 groups: E308 whatever the input
-    y = net.layer("maxpool", y, 2, p=2)                 # padding over half the window: E310
-    y = net.layer("conv", y, 8, k=3, s=2, p="same")     # "same" with a stride: E310
-    y = net.layer("linear", y, 10)                      # depends on the unknown input: silent
+    y = net.layer("conv", x, 40, k=3, groups=5, at="one")        # 3 input channels: E308
+    y = net.layer("conv", y, 32, k=1, groups=3, at="two")        # 32 outputs by 3 groups: E308 whatever the input
+    y = net.layer("maxpool", y, 2, p=2, at="three")               # padding over half the window: E310
+    y = net.layer("conv", y, 8, k=3, s=2, p="same", at="four")    # "same" with a stride: E310
+    y = net.layer("linear", y, 10, at="five")                     # depends on the unknown input: silent
     assert net.codes() == ["E308", "E308", "E310", "E310"]
 
 

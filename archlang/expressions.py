@@ -1,0 +1,266 @@
+"""The expression evaluator: archlang expressions to values, at compile time.
+
+`Evaluator()(expr, ctx)` gives the value of an expression (see `values`), or
+`FAIL` after reporting why it has none (E209 unknown name, E212 cannot be
+evaluated, E213 a shape attribute the tensor does not have, E404 a list too
+long). `EvalContext` says what the expression can see: names, `cur` and
+`in`, and which unknown names are symbolic sizes.
+"""
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Collection
+
+from . import syntax as ast
+from .limits import MAX_INT, MAX_SEQUENCE, MAX_SYMBOLIC_TERMS
+from .ops import RANK_FORMS
+from .shapes import UNKNOWN, Expr, compare_eq, format_shape
+from .source import Span
+from .values import FAIL, Env, TensorRef, is_int, is_number, show, type_name
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .reporter import Reporter
+
+# Shape attributes by rank: [F], [C, L], [C, H, W], [C, D, H, W].
+ATTRIBUTES = {1: ("f",), 2: ("c", "l"), 3: ("c", "h", "w"), 4: ("c", "d", "h", "w")}
+
+_ARITH: dict[str, Callable] = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+                               "//": operator.floordiv, "%": operator.mod}
+_ORDER: dict[str, Callable] = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+class Evaluator:
+    """Evaluates expressions at compile time; errors become E209, E212, E213.
+
+    `env` holds the names; `tensors` gives `cur` and `in` (None where there
+    is no tensor, as in a top-level `let`). `symbols` says which otherwise
+    unknown names are symbolic sizes (`shapes.Expr`), so that `H // 2` is a
+    size like any other: the input's symbols in a network body, any name
+    that starts with an upper-case letter in an input declaration.
+    """
+
+    def __init__(self) -> None:
+        self._by_type: dict[type, Callable] = {
+            ast.Num: lambda e, c: e.value, ast.Str: lambda e, c: e.value, ast.Bool: lambda e, c: e.value,
+            ast.Name: self._name, ast.List: self._list, ast.Attr: self._attr, ast.Index: self._index,
+            ast.Unary: self._unary, ast.Binary: self._binary, ast.Compare: self._compare, ast.Cond: self._cond,
+        }
+
+    def __call__(self, expr, ctx: "EvalContext"):
+        return self._by_type[type(expr)](expr, ctx)
+
+    def condition(self, expr, ctx: "EvalContext"):
+        """A value that must be true or false (if, `and`, `or`, `not`)."""
+        value = self(expr, ctx)
+        if value is FAIL or isinstance(value, bool):
+            return value
+        help_ = "compare it, as in `n != 0`" if is_number(value) else None
+        return self._fail(ctx, "E212", f"expected true or false, got {show(value)} ({type_name(value)})", expr.span,
+                          help=help_)
+
+    @staticmethod
+    def _fail(ctx: "EvalContext", code: str, message: str, span: Span, **kw):
+        ctx.report.error(code, message, span, **kw)
+        return FAIL
+
+    # -- names and attributes ----------------------------------------------------------------
+    def _name(self, e: ast.Name, ctx: "EvalContext"):
+        if e.id in ("cur", "in"):
+            shape = ctx.tensor(e.id)
+            if shape is not None:
+                return TensorRef(e.id, shape)
+            where = "in a network or block body" if e.id == "cur" else "in a block, path, repeat or if body"
+            return self._fail(ctx, "E212", f"`{e.id}` has no tensor here: it exists {where}", e.span)
+        try:
+            return ctx.env.lookup(e.id)
+        except KeyError:
+            pass
+        if ctx.is_symbol(e.id):
+            return Expr.symbol(e.id)
+        if e.id in ctx.hidden_symbols:
+            return self._fail(ctx, "E209", f"`{e.id}` is a symbol of the network's input, which a block does not "
+                                      f"see", e.span, label="not defined in this block",
+                              help="use the sizes of the tensor the block receives, such as `in.h` or `cur.w`")
+        known = ctx.known_symbols()
+        message = f"unknown name `{e.id}`"
+        if e.id[:1].isupper() and ctx.symbols is not False:  # meant as a size, most likely
+            message += f": not a symbol of the input (its symbols: {', '.join(known) or 'none'})"
+        close = ctx.report.hint(e.id, lambda: ctx.env.names() | ({"cur", "in"} if ctx.tensors else set()) | set(known))
+        return self._fail(ctx, "E209", message, e.span, label="not defined here",
+                          help=lambda: f"did you mean `{close()}`?" if close() else None)
+
+    def _attr(self, e: ast.Attr, ctx: "EvalContext"):
+        value = self(e.value, ctx)
+        if value is FAIL:
+            return FAIL
+        if not isinstance(value, TensorRef):
+            return self._fail(ctx, "E212", f"`.{e.attr}` needs a tensor (`in` or `cur`), got {type_name(value)}", e.span)
+        shape = value.shape
+        if shape is UNKNOWN:
+            return FAIL  # the layer that made it reported why
+        if e.attr == "shape":
+            return tuple(shape)
+        if e.attr == "rank":
+            return len(shape)
+        have = ATTRIBUTES.get(len(shape), ())
+        if e.attr in have:
+            return shape[have.index(e.attr)]
+        known = ", ".join(f"`.{a}`" for a in have + ("shape", "rank"))
+        form = RANK_FORMS.get(len(shape), f"rank {len(shape)}")
+        return self._fail(ctx, "E213", f"`{value.name}` is {format_shape(shape)}, which has no `.{e.attr}`", e.span,
+                          label=f"a {form} tensor", notes=[f"it has {known}"])
+
+    # -- containers ---------------------------------------------------------------------------
+    def _list(self, e: ast.List, ctx: "EvalContext"):
+        items = tuple(self(i, ctx) for i in e.items)
+        return FAIL if any(i is FAIL for i in items) else items
+
+    def _index(self, e: ast.Index, ctx: "EvalContext"):
+        value, index = self(e.value, ctx), self(e.index, ctx)
+        if value is FAIL or index is FAIL:
+            return FAIL
+        if not isinstance(value, (tuple, str)):
+            return self._fail(ctx, "E212", f"cannot index {type_name(value)} ({show(value)})", e.span)
+        if not is_int(index):
+            return self._fail(ctx, "E212", f"an index must be an int, got {show(index)}", e.index.span)
+        if not -len(value) <= index < len(value):
+            return self._fail(ctx, "E212", f"index {index} is out of range for {show(value)} "
+                                      f"({len(value)} item{'s' if len(value) != 1 else ''})", e.span,
+                              label=f"valid indices are 0 to {len(value) - 1}" if value else "it is empty")
+        return value[index]
+
+    # -- operators -------------------------------------------------------------------------------
+    def _unary(self, e: ast.Unary, ctx: "EvalContext"):
+        if e.op == "not":
+            value = self.condition(e.operand, ctx)
+            return FAIL if value is FAIL else not value
+        value = self(e.operand, ctx)
+        if value is FAIL:
+            return FAIL
+        if not (is_number(value) or isinstance(value, Expr)):
+            return self._fail(ctx, "E212", f"cannot apply `{e.op}` to {type_name(value)} ({show(value)})", e.span)
+        return -value if e.op == "-" else +value
+
+    def _binary(self, e: ast.Binary, ctx: "EvalContext"):
+        if e.op in ("and", "or"):
+            left = self.condition(e.left, ctx)
+            if left is FAIL or left is (e.op == "or"):
+                return left
+            return self.condition(e.right, ctx)
+        left, right = self(e.left, ctx), self(e.right, ctx)
+        if left is FAIL or right is FAIL:
+            return FAIL
+        return self._arith(e, left, right, ctx)
+
+    def _arith(self, e: ast.Binary, a, b, ctx: "EvalContext"):
+        op = e.op
+        if (op == "+" and type(a) is type(b) and isinstance(a, (str, tuple))) or \
+                (op == "*" and isinstance(a, (str, tuple)) and is_int(b)):
+            length = len(a) + len(b) if op == "+" else len(a) * b
+            if length > MAX_SEQUENCE:  # `[1] * 1000000000` would allocate it all
+                what = "string of {:,} characters" if isinstance(a, str) else "list of {:,} items"
+                return self._fail(ctx, "E404", f"`{ast.expr_text(e)}` makes a {what.format(length)}, more than "
+                                               f"{MAX_SEQUENCE:,}", e.span)
+            return _ARITH[op](a, b)
+        numeric = (is_number(a) or isinstance(a, Expr)) and (is_number(b) or isinstance(b, Expr))
+        if not numeric:
+            return self._fail(ctx, "E212", f"cannot {_VERBS[op]} {type_name(a)} ({show(a)}) and {type_name(b)} "
+                                      f"({show(b)})", e.span)
+        symbolic = isinstance(a, Expr) or isinstance(b, Expr)
+        if symbolic and (isinstance(a, float) or isinstance(b, float) or op == "/"):
+            return self._fail(ctx, "E212", f"`{ast.expr_text(e)}` mixes a symbolic size with {'/' if op == '/' else 'a float'}",
+                              e.span, help="sizes are ints: use // for division" if op == "/" else None)
+        if op in ("/", "//", "%") and not isinstance(b, Expr) and b == 0:
+            return self._fail(ctx, "E212", f"division by zero in `{ast.expr_text(e)}`", e.span,
+                              label=f"{ast.expr_text(e.right)} is 0")
+        if op == "*" and isinstance(a, Expr) and isinstance(b, Expr) and \
+                len(a.terms) * len(b.terms) > MAX_SYMBOLIC_TERMS ** 2:
+            return self._too_complex(e, ctx)  # squaring (H + 1) twenty times: a million terms
+        try:
+            value = _ARITH[op](a, b)
+        except (ZeroDivisionError, TypeError, ValueError, OverflowError) as exc:
+            return self._fail(ctx, "E212", f"cannot evaluate `{ast.expr_text(e)}`: {exc}", e.span)
+        # Values stay int64 and finite, like the literals: no 10**10000 to print, no inf in generated code.
+        if (isinstance(value, int) and not -MAX_INT <= value <= MAX_INT) or \
+                (isinstance(value, float) and not math.isfinite(value)):
+            return self._fail(ctx, "E212", f"`{ast.expr_text(e)}` is too large", e.span,
+                              help=f"integers are at most {MAX_INT:,} (2**63 - 1); other numbers about 1.8e308")
+        if isinstance(value, Expr) and (len(value.terms) > MAX_SYMBOLIC_TERMS or
+                                        any(not -MAX_INT <= c <= MAX_INT for _, c in value.terms)):
+            return self._too_complex(e, ctx)
+        return value
+
+    def _too_complex(self, e: ast.Binary, ctx: "EvalContext"):
+        return self._fail(ctx, "E212", f"`{ast.expr_text(e)}` makes a symbolic size too complex to work with", e.span,
+                          help=f"sizes are kept as polynomials of the input's symbols, of at most "
+                               f"{MAX_SYMBOLIC_TERMS} terms with int64 coefficients; give the input fixed sizes")
+
+    def _compare(self, e: ast.Compare, ctx: "EvalContext"):
+        left = self(e.operands[0], ctx)
+        if left is FAIL:
+            return FAIL
+        for op, operand in zip(e.ops, e.operands[1:]):
+            right = self(operand, ctx)
+            if right is FAIL:
+                return FAIL
+            verdict = self._compare_two(e, op, left, right, ctx)
+            if verdict is not True:
+                return verdict  # False, or FAIL
+            left = right
+        return True
+
+    def _compare_two(self, e: ast.Compare, op: str, a, b, ctx: "EvalContext"):
+        if isinstance(a, Expr) or isinstance(b, Expr):
+            if op in ("==", "!=") and (is_int(a) or isinstance(a, Expr)) and (is_int(b) or isinstance(b, Expr)):
+                equal = compare_eq(a, b)
+                if equal is not None:
+                    return equal if op == "==" else not equal
+            elif op in _ORDER and (is_int(a) or isinstance(a, Expr)) and (is_int(b) or isinstance(b, Expr)):
+                diff = a - b
+                if is_int(diff):
+                    return _ORDER[op](diff, 0)
+            return self._fail(ctx, "E212", f"`{ast.expr_text(e)}` depends on the input size", e.span,
+                              help="a condition must be decided at compile time; give the input a fixed size")
+        if op == "==":
+            return type(a) is type(b) and a == b or (is_number(a) and is_number(b) and a == b)
+        if op == "!=":
+            return not (type(a) is type(b) and a == b or (is_number(a) and is_number(b) and a == b))
+        if (is_number(a) and is_number(b)) or (isinstance(a, str) and isinstance(b, str)):
+            return _ORDER[op](a, b)
+        return self._fail(ctx, "E212", f"cannot compare {type_name(a)} ({show(a)}) with {type_name(b)} ({show(b)})",
+                          e.span)
+
+    def _cond(self, e: ast.Cond, ctx: "EvalContext"):
+        test = self.condition(e.test, ctx)
+        if test is FAIL:
+            return FAIL
+        return self(e.body if test else e.orelse, ctx)
+
+
+_VERBS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide", "//": "divide", "%": "take the remainder of"}
+
+
+@dataclass
+class EvalContext:
+    """What an expression can see: names, and (in bodies) `cur` and `in`."""
+
+    env: Env
+    report: "Reporter"
+    tensors: "Callable[[str], Any] | None" = None  # "cur"/"in" -> shape, or None when absent
+    # Names that are symbolic sizes: a collection (a network body: its input's
+    # symbols), True (an input declaration: any upper-case name) or False (none).
+    symbols: "bool | Collection[str]" = False
+    hidden_symbols: Collection[str] = ()  # the network's symbols, seen from a block (for the error)
+
+    def tensor(self, name: str):
+        return self.tensors(name) if self.tensors is not None else None
+
+    def is_symbol(self, name: str) -> bool:
+        if self.symbols is True:
+            return name[:1].isupper()
+        return self.symbols is not False and name in self.symbols
+
+    def known_symbols(self) -> list[str]:
+        return [] if isinstance(self.symbols, bool) else list(self.symbols)
