@@ -1,0 +1,135 @@
+"""specs/torchvision/: torchvision's classification builders as parameterised specs.
+
+specs/torchvision/models.tsv lists each builder a spec reaches: its file,
+network, `--set` settings and a small input used here. For every row, on the
+meta device (no memory, no initialisation): the compiled module has
+torchvision's parameters and buffers with the same shapes in the same order,
+its parameter count is torchvision's, and its state_dict keys are
+torchvision's except where torchvision numbers a module (`layer1.0`,
+`features.3`), which a label cannot say yet; where torchvision numbers
+nothing (DenseNet) the keys are equal and its state_dict loads strictly.
+For one builder per family, the outputs agree in eval mode with torchvision's
+weights and randomised batch-norm statistics.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torchinfo
+from torch import nn
+from torchvision import models
+
+import archlang
+from archlang.backends.torch_module import build_module
+from archlang.commands.common import parse_sets
+
+ROOT = Path(__file__).resolve().parent.parent
+ZOO = ROOT / "specs" / "torchvision"
+DOC = ROOT / "docs" / "torchvision.md"
+ROWS = {row["builder"]: row for row in csv.DictReader((ZOO / "models.tsv").open(encoding="utf-8"), delimiter="\t")}
+# One builder per family, and per kind of block where a family has two (BasicBlock, grouped Bottleneck).
+NUMERIC = ["alexnet", "densenet121", "mnasnet1_0", "mobilenet_v2", "resnet18", "resnext50_32x4d", "squeezenet1_1",
+           "vgg11_bn"]
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def graph_of(row: dict, small_input: bool = False):
+    settings = parse_sets(row["settings"].split()) if row["settings"] else {}
+    size = [3, *map(int, row["input"].split("x"))] if small_input else None
+    return archlang.load(ZOO / row["file"]).network(row["network"], input=size, **settings)
+
+
+def on_meta(row: dict) -> tuple[nn.Module, nn.Module, object]:
+    """(ours, torchvision's, our graph), both modules on the meta device."""
+    graph = graph_of(row)
+    with torch.device("meta"):
+        return build_module(graph), models.get_model(row["builder"], weights=None), graph
+
+
+def same_but_numbered(ours: str, theirs: str) -> bool:
+    """`layer1.bottleneck1.conv1.weight` stands for `layer1.0.conv1.weight`: equal but where torchvision numbers."""
+    a, b = ours.split("."), theirs.split(".")
+    return len(a) == len(b) and all(x == y or y.isdigit() for x, y in zip(a, b))
+
+
+def test_the_table_lists_each_builder_once_with_a_spec_that_exists():
+    listed = set(models.list_models(module=models))
+    for builder, row in ROWS.items():
+        assert builder in listed, builder
+        assert (ZOO / row["file"]).is_file(), row["file"]
+        assert row["network"] in archlang.load(ZOO / row["file"]).networks
+
+
+@pytest.mark.parametrize("builder", sorted(ROWS))
+def test_parameters_and_buffers_are_torchvisions_in_order(builder):
+    ours, theirs, graph = on_meta(ROWS[builder])
+    assert graph.diagnostics == [], [d.short() for d in graph.diagnostics]
+    mine, reference = ours.state_dict(), theirs.state_dict()
+    assert [tuple(t.shape) for t in mine.values()] == [tuple(t.shape) for t in reference.values()]
+    assert graph.params_total == sum(p.numel() for p in theirs.parameters())
+    for a, b in zip(mine, reference):
+        assert same_but_numbered(a, b), f"{a} does not name torchvision's {b}"
+    if not any(part.isdigit() for key in reference for part in key.split(".")):
+        assert list(mine) == list(reference)
+    # MACs: torchinfo's Mult-Adds are ours plus the bias and normalisation terms (docs/ops.md).
+    mult_adds = torchinfo.summary(theirs, input_size=(1, *graph.input_shapes()[0]), device="meta",
+                                  verbose=0).total_mult_adds
+    assert mult_adds == graph.macs_total + torchinfo_extra(graph)
+    assert table_row(builder, graph, mult_adds) in DOC.read_text(encoding="utf-8").splitlines(), \
+        f"docs/torchvision.md's row for {builder} should read\n{table_row(builder, graph, mult_adds)}"
+
+
+def torchinfo_extra(graph) -> int:
+    """What torchinfo counts beyond the weights' multiply-accumulates: a bias add per output
+    element of a conv or linear, and 2 * C per sample for a batch, group or layer norm."""
+    extra = 0
+    for node in graph.layers():
+        if node.op in ("conv", "linear") and node.args["bias"]:
+            extra += math.prod(node.shape) if node.op == "conv" else node.shape[0]
+        elif node.op in ("bn", "groupnorm", "layernorm") and node.args["affine"]:
+            extra += 2 * node.shape[0]
+    return extra
+
+
+def table_row(builder: str, graph, mult_adds: int) -> str:
+    row = ROWS[builder]
+    settings = f"`{row['settings']}`" if row["settings"] else ""
+    return (f"| {builder} | {row['file']} | {settings} | {graph.params_total:,} | {graph.macs_total:,} | "
+            f"{mult_adds:,} | {mult_adds - graph.macs_total:,} |")
+
+
+def randomised(model: nn.Module) -> nn.Module:
+    """Weights and batch-norm statistics away from their initial values, so a misplaced one shows."""
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if name.endswith("running_var"):
+                t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
+            elif t.is_floating_point():
+                fan_in = t[0].numel() if t.dim() > 1 else 1
+                t.copy_(torch.randn(t.shape, generator=gen) / fan_in ** 0.5)
+    return model
+
+
+@pytest.mark.parametrize("builder", NUMERIC)
+def test_outputs_equal_torchvisions_in_eval_mode(builder):
+    row = ROWS[builder]
+    graph = graph_of(row, small_input=True)
+    with torch.device("meta"):
+        ours, theirs = build_module(graph), models.get_model(builder, weights=None)
+    ours, theirs = ours.to_empty(device="cpu").eval(), randomised(theirs.to_empty(device="cpu")).eval()
+    state = theirs.state_dict()
+    if list(ours.state_dict()) == list(state):
+        ours.load_state_dict(state, strict=True)       # by name
+    else:
+        ours.load_state_dict(dict(zip(ours.state_dict(), state.values())), strict=True)   # by position
+    x = torch.randn(2, *graph.nodes[graph.inputs[0].node].shape, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = theirs(x)
+        torch.testing.assert_close(ours(x), expected, rtol=1e-5, atol=1e-5 * float(expected.abs().max()))
+    assert float(expected.std()) > 1e-3                  # a real signal, not two vanishing outputs
