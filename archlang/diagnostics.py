@@ -125,7 +125,8 @@ class Diagnostic:
         """One line, `file:line:col: error[E303]: message`, for editors; related places in brackets."""
         where = self.span.location() + ": " if self.span else ""
         related = "".join(f" [{span.location()}: {label}]" for span, label in self.related)
-        return _visible(f"{where}{self.severity}[{self.code}]: {self.message}{related}")
+        # one line whatever the message holds: a newline in it is shown as \n
+        return _visible(f"{where}{self.severity}[{self.code}]: {self.message}{related}").replace("\n", "\\n")
 
     def pretty(self, color: bool = False) -> str:
         """The rustc-style form of LANGUAGE.md section 10."""

@@ -28,7 +28,7 @@ from .limits import DEFAULT_LIMITS, Limits
 from .naming import TENSOR_WORDS, hides_tensor_word
 from .parser import parse
 from .reporter import Reporter
-from .source import Source, SourceError, Span
+from .source import Source, SourceError, Span, shown_name
 from .values import Env
 
 PRELUDE_PATH = Path(__file__).with_name("prelude.arch")
@@ -163,7 +163,7 @@ class _Loader:
                 size = 0
             why = _not_a_file(path)
             if why not in (None, "is a directory", "no such file"):  # /dev/zero, a pipe (never ends), a bad name
-                raise UsageError(f"{path_or_text}: {why}")
+                raise UsageError(f"{shown_name(path_or_text)}: {why}")
             if size > self.limits.max_file_bytes and path.is_file():
                 source = Source(str(path_or_text), _head_of(path))
                 self._too_large(source.span(0, 0), str(path_or_text), size)

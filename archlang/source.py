@@ -11,6 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+def shown_name(name: str | Path) -> str:
+    """A file name as printed in a line of output: as it is, or quoted with escapes
+    (Python's repr) when it holds a newline or another character that is not
+    printable, so a name cannot break a line or reach the terminal as a control."""
+    text = str(name)
+    return text if text.isprintable() else repr(text)
+
+
 class SourceError(Exception):
     """A file could not be read as archlang source (missing, a directory, not UTF-8)."""
 
@@ -44,17 +52,17 @@ class Source:
         try:
             data = p.read_bytes()
         except IsADirectoryError:
-            raise SourceError(f"{path}: is a directory, not an .arch file") from None
+            raise SourceError(f"{shown_name(path)}: is a directory, not an .arch file") from None
         except FileNotFoundError:
-            raise SourceError(f"{path}: no such file") from None
+            raise SourceError(f"{shown_name(path)}: no such file") from None
         except OSError as exc:
-            raise SourceError(f"{path}: cannot read ({exc.strerror})") from None
+            raise SourceError(f"{shown_name(path)}: cannot read ({exc.strerror})") from None
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             line = data[: exc.start].count(b"\n") + 1
             raise SourceError(
-                f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+                f"{shown_name(path)}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
             ) from None
         return cls(display if display is not None else str(path), text)
 
@@ -126,8 +134,8 @@ class Span:
         return Span(self.source, min(self.start, other.start), max(self.end, other.end))
 
     def location(self) -> str:
-        """`file:line:col`, the form editors and tests read."""
-        return f"{self.file}:{self.line}:{self.col}"
+        """`file:line:col`, the form editors and tests read (an odd file name quoted: one line)."""
+        return f"{shown_name(self.file)}:{self.line}:{self.col}"
 
     def __repr__(self) -> str:
         return f"Span({self.location()})"

@@ -95,11 +95,16 @@ def write(graph: Graph, path: str | Path, depth: int | None = None, direction: s
         fsutil.atomic_write(path, text)
         return Written(path, fmt, drawn=True)
     if not dot_available():
-        fallback = path.with_suffix(".dot")
+        fallback = fallback_path(path)
         fsutil.atomic_write(fallback, text)
         return Written(fallback, "dot", drawn=False)
     fsutil.atomic_write(path, to_bytes(text, fmt))
     return Written(path, fmt, drawn=True)
+
+
+def fallback_path(path: str | Path) -> Path:
+    """Where the DOT text goes when `dot` is missing: the drawing's name with .dot."""
+    return Path(path) if format_for(path) == "dot" else Path(path).with_suffix(".dot")
 
 
 def to_svg(graph: Graph, depth: int | None = None, direction: str = "TB") -> str | None:

@@ -18,6 +18,7 @@ from torch import nn
 
 from .. import ops
 from ..ir import Graph
+from ..source import shown_name
 from .torch_common import module_paths, plan
 
 
@@ -36,7 +37,7 @@ def load_weights(module: nn.Module, path: str | Path) -> None:
     wrong = [f"{k} {tuple(state[k].shape)} (the network has {tuple(v.shape)})"
              for k, v in own.items() if k in state and tuple(state[k].shape) != tuple(v.shape)]
     if missing or unexpected or wrong:
-        raise WeightsError(f"{path} does not fit this network: " + "; ".join(
+        raise WeightsError(f"{shown_name(path)} does not fit this network: " + "; ".join(
             part for part in (_few("missing", missing), _few("unexpected", unexpected), _few("wrong shape", wrong))
             if part))
     module.load_state_dict(state)
@@ -44,18 +45,18 @@ def load_weights(module: nn.Module, path: str | Path) -> None:
 
 def _read_state(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
-        raise WeightsError(f"--weights {path}: no such file")
+        raise WeightsError(f"--weights {shown_name(path)}: no such file")
     if path.suffix == ".safetensors":
         return _read_safetensors(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user-facing problem
-        raise WeightsError(f"--weights {path}: not a state_dict saved by torch.save "
+        raise WeightsError(f"--weights {shown_name(path)}: not a state_dict saved by torch.save "
                            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         obj = obj["model"]  # an `archlang train` checkpoint (last.pt)
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise WeightsError(f"--weights {path}: expected a state_dict (names to tensors) "
+        raise WeightsError(f"--weights {shown_name(path)}: expected a state_dict (names to tensors) "
                            f"or a checkpoint with a 'model' state_dict")
     return obj
 
@@ -64,12 +65,12 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         from safetensors.torch import load_file
     except ImportError:
-        raise WeightsError(f"--weights {path}: reading .safetensors needs the safetensors package "
+        raise WeightsError(f"--weights {shown_name(path)}: reading .safetensors needs the safetensors package "
                            f"(pip install safetensors)") from None
     try:
         return load_file(str(path), device="cpu")
     except Exception as exc:  # noqa: BLE001
-        raise WeightsError(f"--weights {path}: not a safetensors file ({exc})") from None
+        raise WeightsError(f"--weights {shown_name(path)}: not a safetensors file ({exc})") from None
 
 
 def _few(what: str, items: list[str], shown: int = 3) -> str:

@@ -13,6 +13,7 @@ import argparse
 import sys
 
 from ..diagnostics import Diagnostic, UsageError, render_json, unique
+from ..source import shown_name
 from .common import add_spec_args, choose_networks, elaborate, load_program, print_diagnostics
 
 FORMATS = ("text", "short", "json")
@@ -54,13 +55,13 @@ def _check_file(path: str, args: argparse.Namespace, diags: list[Diagnostic]) ->
         return []
     names = choose_networks(program, path, args.network, all_of_them=True)
     if not names:
-        return [f"{path}: no network (blocks only)"]
+        return [f"{shown_name(path)}: no network (blocks only)"]
     summaries = []
     for name in names:
         graph = elaborate(program, name, args)
         diags.extend(graph.diagnostics)
         if graph.ok:
-            summaries.append(f"{path}: {summary(graph)}")
+            summaries.append(f"{shown_name(path)}: {summary(graph)}")
     return summaries
 
 

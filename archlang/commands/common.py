@@ -11,10 +11,11 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..diagnostics import Diagnostic, SpecError, UsageError, render_pretty, render_short, unique
 from ..limits import DEFAULT_LIMITS, MAX_EXPRESSION_DEPTH, MAX_INT, Limits
+from ..source import shown_name
 
 MAX_DIGITS = len(str(MAX_INT))
 
@@ -140,14 +141,15 @@ def choose_networks(program, path: str, name: str | None, all_of_them: bool = Fa
     names = list(program.networks)
     if name is not None:
         if name not in names:
-            raise UsageError(f"no network {name!r} in {path}; it holds: {', '.join(names) or 'none'}")
+            raise UsageError(f"no network {name!r} in {shown_name(path)}; it holds: {', '.join(names) or 'none'}")
         return [name]
     if all_of_them:
         return names
     if len(names) > 1:
-        raise UsageError(f"{path} holds several networks; choose one with --network: {', '.join(names)}")
+        raise UsageError(f"{shown_name(path)} holds several networks; choose one with --network: "
+                         f"{', '.join(names)}")
     if not names:
-        raise UsageError(f"{path} holds no network")
+        raise UsageError(f"{shown_name(path)} holds no network")
     return names
 
 
@@ -156,17 +158,45 @@ def elaborate(program, name: str, args: argparse.Namespace):
     return program.elaborate(name, input=parse_input_shape(args.input), **parse_sets(args.sets))
 
 
-def load_network(args: argparse.Namespace, path: str | None = None):
+Outputs = Callable[[str], dict[str, Any]]   # network name -> {flag: the path it writes}
+
+
+def load_network(args: argparse.Namespace, path: str | None = None, outputs: Outputs | None = None,
+                 reads: dict[str, Any] | None = None):
     """Load FILE and elaborate the chosen network. Returns (graph, diagnostics).
 
     The graph is None when the spec could not be elaborated at all; it may
     carry errors (graph.ok is False), which the caller prints its own way.
     Several networks without --network is a usage error that lists them.
+    A command that writes names its outputs (and the other files it reads):
+    one that would write over the spec, an import or such a file is refused
+    here, before the network is elaborated.
     """
     path = path or args.file
     program, load_diags = load_program(path, args)
     if program is None:
         return None, load_diags
     (name,) = choose_networks(program, path, args.network)
+    if outputs is not None:
+        refuse_overwriting(program, path, outputs(name), reads or {})
     graph = elaborate(program, name, args)
     return graph, unique(load_diags + list(graph.diagnostics))
+
+
+def refuse_overwriting(program, path: str, outputs: dict[str, Any], reads: dict[str, Any]) -> None:
+    """A usage error when an output is one of the files the command reads.
+
+    The files: the spec, every file it imports (as the program read them),
+    and those other flags name (`--weights`). Compared as files, not as
+    strings (`fsutil.first_clash`): `./sub/../a.arch`, a symlink and a hard
+    link to the spec are the spec.
+    """
+    from ..fsutil import first_clash, spec_inputs
+
+    inputs = spec_inputs(path, getattr(program, "sources", {}))
+    inputs.update({Path(p): f"the file {flag} reads" for flag, p in reads.items() if p is not None})
+    for flag, output in outputs.items():
+        clash = first_clash([output], inputs) if output is not None else None
+        if clash is not None:
+            raise UsageError(f"{flag} {shown_name(output)} would write over {inputs[clash[1]]}; "
+                             f"choose another output")

@@ -11,6 +11,8 @@ import argparse
 import sys
 
 from ..diagnostics import UsageError
+from ..fsutil import STDOUT
+from ..source import shown_name
 from .common import add_spec_args, load_network, print_diagnostics
 
 
@@ -21,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "--no-verify, run in onnxruntime and compared with PyTorch on random input; "
                     "it is written only if both pass.")
     add_spec_args(parser)
-    parser.add_argument("--onnx", required=True, metavar="OUT.onnx", help="the ONNX file to write")
+    parser.add_argument("--onnx", required=True, metavar="OUT.onnx", help="the ONNX file to write (- is stdout)")
     parser.add_argument("--weights", metavar="FILE",
                         help="a state_dict saved by torch.save or archlang train (.pt), or .safetensors; "
                              "default: freshly initialised weights")
@@ -37,7 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     batch = _batch(args.batch)
-    graph, diagnostics = load_network(args)
+    graph, diagnostics = load_network(args, outputs=lambda name: {"--onnx": args.onnx},
+                                      reads={"--weights": args.weights})
     print_diagnostics(diagnostics)
     if graph is None or not graph.ok:
         return 1
@@ -55,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
     except backend.ExportError as exc:
         raise UsageError(f"export failed: {exc}") from None
     except OSError as exc:
-        raise UsageError(f"cannot write {args.onnx}: {exc.strerror or exc}") from None
-    _report(result, graph)
+        raise UsageError(f"cannot write {shown_name(args.onnx)}: {exc.strerror or exc}") from None
+    _report(result, graph, sys.stderr if args.onnx == STDOUT else sys.stdout)   # stdout holds the model
     return 0
 
 
@@ -68,19 +71,19 @@ def _batch(text: str) -> int | None:
     raise UsageError(f"--batch expects 'dynamic' or a positive size, got {text!r}")
 
 
-def _report(result, graph) -> None:
+def _report(result, graph, out) -> None:
     batch = "dynamic batch" if result.batch is None else f"batch {result.batch}"
     if graph.symbols:
         batch += f", dynamic {', '.join(graph.symbols)}"
-    print(f"wrote {result.path} ({graph.name}, opset {result.opset}, {result.nodes} nodes, {batch}); "
-          f"onnx.checker: ok")
+    print(f"wrote {shown_name(result.path)} ({graph.name}, opset {result.opset}, {result.nodes} nodes, {batch}); "
+          f"onnx.checker: ok", file=out)
     if result.folded:
         count = len(result.folded)
         print(f"folded {count} batch norm{'s' if count != 1 else ''} into the layer{'s' if count != 1 else ''} "
-              f"before {'them' if count != 1 else 'it'}")
+              f"before {'them' if count != 1 else 'it'}", file=out)
     v = result.verification
     if v is None:
-        print("not verified in onnxruntime (--no-verify)")
+        print("not verified in onnxruntime (--no-verify)", file=out)
         return
     print(f"verified in onnxruntime ({v.provider}) against PyTorch at {v.where()}: "
-          f"largest difference {v.max_abs_diff:.2e} (tolerance {v.tolerance:.2e})")
+          f"largest difference {v.max_abs_diff:.2e} (tolerance {v.tolerance:.2e})", file=out)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from ..diagnostics import UsageError
+from ..source import shown_name
 from .common import add_spec_args, load_network, print_diagnostics
 
 DEFAULT_FORMAT = "svg"
@@ -44,21 +45,33 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None and backend.format_for(args.output) not in backend.FORMATS:
         raise UsageError(f"-o {args.output}: the suffix picks the format; use one of "
                          f"{', '.join('.' + f for f in backend.FORMATS)}")
-    graph, diagnostics = load_network(args)
+    graph, diagnostics = load_network(args, outputs=lambda name: _outputs(args, backend, name))
     print_diagnostics(diagnostics)
     if graph is None:  # nothing elaborated: syntax or import errors
         return 1
-    target = Path(args.output) if args.output else Path(f"{graph.name}.{DEFAULT_FORMAT}")
+    target = _target(args, graph.name)
     try:
         written = backend.write(graph, target, depth=args.depth, direction=args.direction)
     except OSError as exc:
-        raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot write {shown_name(target)}: {exc.strerror or exc}") from None
     except backend.RenderError as exc:
         raise UsageError(str(exc)) from None
+    shown = shown_name(written.path)
     if written.drawn:
-        print(f"wrote {written.path} ({graph.name}, {len(graph.layers())} layers)")
+        print(f"wrote {shown} ({graph.name}, {len(graph.layers())} layers)")
     else:
-        print(f"wrote {written.path}: Graphviz's `dot` is not installed, so this is the DOT text; "
-              f"{backend.INSTALL_HINT}, then run `dot -T{backend.format_for(target)} {written.path} "
-              f"-o {target}`", file=sys.stderr)
+        print(f"wrote {shown}: Graphviz's `dot` is not installed, so this is the DOT text; "
+              f"{backend.INSTALL_HINT}, then run `dot -T{backend.format_for(target)} {shown} "
+              f"-o {shown_name(target)}`", file=sys.stderr)
     return 0 if graph.ok else 1
+
+
+def _target(args: argparse.Namespace, network: str) -> Path:
+    return Path(args.output) if args.output else Path(f"{network}.{DEFAULT_FORMAT}")
+
+
+def _outputs(args: argparse.Namespace, backend, network: str) -> dict[str, Path]:
+    """The drawing, and the DOT text written instead of it where `dot` is missing."""
+    target = _target(args, network)
+    flag = "-o" if args.output else "the default output"
+    return {flag: target, f"{flag} (its DOT fallback)": backend.fallback_path(target)}

@@ -203,6 +203,7 @@ def to_argv(args: argparse.Namespace, **overrides) -> list[str]:
 def _launch(args: argparse.Namespace, world) -> int:
     """--nproc N: check everything here, once, then run the same command as N processes."""
     from ..train import distributed
+    from ..train.runlock import INHERITED_ENV
     from ..train.session import Session
 
     if world.parallel:
@@ -213,11 +214,17 @@ def _launch(args: argparse.Namespace, world) -> int:
     if source is None:
         return 1
     config = config_from(args)
-    out = Session(source, config).preflight()
-    # the children must agree on the folder this process chose (runs/NAME-2 ...)
-    os.environ[COMMAND_ENV] = json.dumps(config.command)
+    session = Session(source, config)
     try:
-        return distributed.launch(args.nproc, to_argv(args, out=str(out), nproc=None))
+        out = session.preflight()   # locks the run folder for the whole job
+        # the children must agree on the folder this process chose (runs/NAME-2 ...), and its
+        # rank 0 works under this process's lock
+        os.environ[COMMAND_ENV] = json.dumps(config.command)
+        os.environ[INHERITED_ENV] = str(os.getpid())
+        try:
+            return distributed.launch(args.nproc, to_argv(args, out=str(out), nproc=None))
+        finally:
+            del os.environ[COMMAND_ENV], os.environ[INHERITED_ENV]
     finally:
-        del os.environ[COMMAND_ENV]
+        session.release()
 

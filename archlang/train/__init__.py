@@ -14,6 +14,7 @@ The pieces, one job each:
     plot.py         the loss and accuracy curves (PNG)
     checkpoint.py   resumable state and plain state_dicts, written atomically
     runfolder.py    the run folder: where, writable, not overwritten; its other files
+    runlock.py      one run at a time in a folder: the lock file, its owner, stale locks
     report.py       the progress bar and the printed lines
     model.py        the model source, the notes' init, the optimizer, DDP / compile wrappers
     checks.py       settings checked before anything loads

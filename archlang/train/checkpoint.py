@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from ..fsutil import atomic_path
+from ..source import shown_name
 from .errors import SetupError
 
 FORMAT = "archlang-train/1"
@@ -43,13 +44,13 @@ def save_state_dict(path: Path, module: torch.nn.Module) -> None:
 def load_last(run_dir: Path) -> dict:
     path = run_dir / LAST
     if not path.is_file():
-        raise SetupError(f"--resume: nothing to resume in {run_dir} (no {LAST})")
+        raise SetupError(f"--resume: nothing to resume in {shown_name(run_dir)} (no {LAST})")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user-facing problem
-        raise SetupError(f"--resume: {path} cannot be read ({type(exc).__name__}: {exc})") from None
+        raise SetupError(f"--resume: {shown_name(path)} cannot be read ({type(exc).__name__}: {exc})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise SetupError(f"--resume: {path} is not an archlang training checkpoint")
+        raise SetupError(f"--resume: {shown_name(path)} is not an archlang training checkpoint")
     return state
 
 
@@ -58,7 +59,7 @@ def restore_model(module: torch.nn.Module, state: dict, path: Path) -> None:
         module.load_state_dict(state["model"])
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
-        raise SetupError(f"--resume: {path} holds a different network than {state.get('network')!r} "
+        raise SetupError(f"--resume: {shown_name(path)} holds a different network than {state.get('network')!r} "
                          f"built now ({first[1].strip() if len(first) > 1 else first[0]})") from None
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from ..source import shown_name
 from .errors import SetupError
 
 SOURCES = "digits, synthetic[:N], mnist:DIR, fashion-mnist:DIR, folder:DIR"
@@ -189,7 +190,7 @@ def _channels_of(path: str) -> int:
         with Image.open(path) as img:
             return 1 if img.mode in ("1", "L", "I", "I;16", "F") else 3
     except OSError as exc:
-        raise SetupError(f"cannot read image {path}: {exc}") from None
+        raise SetupError(f"cannot read image {shown_name(path)}: {exc}") from None
 
 
 class ImageLoader:

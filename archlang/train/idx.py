@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .data import Split, TensorData
+from ..source import shown_name
 from .errors import SetupError
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -91,7 +92,7 @@ def _plain_files(found: dict[str, Path]) -> Iterator[Path]:
                     with gzip.open(path, "rb") as src, open(target, "wb") as dst:
                         shutil.copyfileobj(src, dst)
                 except (OSError, EOFError) as exc:
-                    raise SetupError(f"cannot unpack {path}: {exc}") from None
+                    raise SetupError(f"cannot unpack {shown_name(path)}: {exc}") from None
             else:
                 target.symlink_to(path.resolve())
         yield Path(tmp)

@@ -2,7 +2,7 @@
 the optimizer, and the wrappers (DDP, torch.compile) that training goes through."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -23,6 +23,7 @@ class ModelSource(Protocol):
     classes: int           # the width of the network's output
     where: str             # where the input is declared, for messages ("" when unknown)
     identity: str          # changes when the network does; kept in checkpoints
+    inputs: dict[Path, str]   # the files it was read from, never written over: {path: what it is}
 
     def build(self, shape: tuple[int, int, int]) -> nn.Module: ...
     def run_files(self) -> dict[str, str]: ...
@@ -39,6 +40,7 @@ class ModuleModel:
     name: str = "model"
     where: str = ""
     identity: str = ""
+    inputs: dict = field(default_factory=dict)
 
     def build(self, shape) -> nn.Module:
         return self.factory()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import platform
+import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..source import shown_name
 from . import checkpoint, distributed, model
 from .batches import BatchPlan, FolderBatches, TensorBatches, default_workers, fit_folders
 from .checkpoint import BEST, FINAL, LAST, Position
@@ -31,7 +33,7 @@ from .loop import Loop, StopRequests
 from .metrics import EpochRecord, History
 from .model import ModelSource
 from .report import Reporter
-from .runfolder import RunFolder, refuse_to_overwrite, resolve_out
+from .runfolder import RunFolder, refuse_overwriting, refuse_to_overwrite, resolve_out
 
 
 @dataclass
@@ -57,16 +59,23 @@ class Session:
 
     # -- before training ---------------------------------------------------------
     def preflight(self) -> Path | None:
-        """Every check that needs no other process; returns the run folder (rank 0)."""
+        """Every check that needs no other process; returns the run folder (rank 0).
+
+        The run folder is locked from here on (rank 0): `release()` unlocks it.
+        """
         cfg, main = self.config, self.world.main
         check_numbers(cfg, self.world)
+        self.out = resolve_out(cfg, self.source.name) if main else None
+        run_files = list(self.source.run_files())
+        if main:   # before any work: a run folder that would write over the spec
+            refuse_overwriting(self.out, run_files, self.source.inputs)
         self.device = resolve_device(cfg.device, self.world)
         self.data = load_data(parse_data(cfg.data), self.source.input_shape, self.source.classes)
         self.fit = fit(self.data, self.source.input_shape, cfg.resize, self.source.name, self.source.where)
         check_classes(self.data, self.source)
         self.plans = self._plans()
-        self.out = resolve_out(cfg, self.source.name) if main else None
-        self.folder = RunFolder(self.out) if main else None
+        self.folder = RunFolder.open(self.out, shlex.join(cfg.command), run_files) if main else None
+        self._report_folder()
         self.resumed = checkpoint.load_last(self.out) if cfg.resume and main else None
         if main and not cfg.resume:
             refuse_to_overwrite(self.out)
@@ -74,14 +83,34 @@ class Session:
         self.module = self.source.build(self.fit.shape)   # a spec error shows here, before any process waits
         return self.out
 
+    def release(self) -> None:
+        """Unlock the run folder (if this process locked it)."""
+        if getattr(self, "folder", None) is not None:
+            self.folder.release()
+
+    def _report_folder(self) -> None:
+        folder = self.folder
+        if folder is None:
+            return
+        stale = folder.lock.stale if folder.lock is not None else None
+        if stale is not None:
+            self.report.always(f"note: {shown_name(folder.path)} was locked by a run that is gone "
+                               f"({stale.describe()}); taking it over", err=True)
+        if folder.removed:
+            names = ", ".join(shown_name(p.relative_to(folder.path)) for p in folder.removed)
+            self.report.always(f"note: removed {names}, left by a save that was interrupted", err=True)
+
     def run(self) -> TrainResult:
-        self.preflight()
-        distributed.start(self.world, self.device)
         try:
-            resumed = distributed.broadcast(self.resumed, self.world) if self.config.resume else None
-            return self._train(self.module, resumed)
+            self.preflight()
+            distributed.start(self.world, self.device)
+            try:
+                resumed = distributed.broadcast(self.resumed, self.world) if self.config.resume else None
+                return self._train(self.module, resumed)
+            finally:
+                distributed.stop()
         finally:
-            distributed.stop()
+            self.release()
 
     # -- training -----------------------------------------------------------------
     def _train(self, module: nn.Module, resumed: dict | None) -> TrainResult:
@@ -97,7 +126,7 @@ class Session:
         train_batches, test_batches = self._batches()
         self._announce(train_batches, resumed is not None, pos)
         if pos.epoch >= cfg.epochs:
-            self.report.always(f"{self.out} already holds {pos.epoch} epochs; give --epochs above {pos.epoch} "
+            self.report.always(f"{shown_name(self.out)} already holds {pos.epoch} epochs; give --epochs above {pos.epoch} "
                                f"to train more")
             return TrainResult(self.out, history, "nothing-to-do")
         self._write_run_files(resumed is not None)
@@ -119,7 +148,7 @@ class Session:
         if self.world.main:
             self._write_metrics(history, final=True)
             self.report.always(f"stopped in epoch {epoch + 1} after step {step} of {steps}; "
-                               f"saved {self._path(LAST)}; continue with --resume", err=True)
+                               f"saved {shown_name(self._path(LAST))}; continue with --resume", err=True)
 
     @contextlib.contextmanager
     def _on_divergence(self, history: History):
@@ -132,7 +161,7 @@ class Session:
             saved = self._path(LAST).exists()
             if history.epochs:
                 self._write_metrics(history, final=True)
-            kept = (f"the last good checkpoint, {self._path(LAST)}, is kept" if saved
+            kept = (f"the last good checkpoint, {shown_name(self._path(LAST))}, is kept" if saved
                     else "no epoch had finished, so there is no checkpoint")
             raise Diverged(f"{exc}; {kept}; try a lower --lr") from None
 
@@ -237,7 +266,7 @@ class Session:
     def _announce(self, batches, resuming: bool, pos: Position) -> None:
         d = self.data
         at = f"epoch {pos.epoch + 1}" + (f", step {pos.step + 1}" if pos.step else "")
-        what = f"resuming {self.out} at {at}" if resuming else f"run folder {self.out}"
+        what = f"resuming {shown_name(self.out)} at {at}" if resuming else f"run folder {shown_name(self.out)}"
         self.report.say(f"training {self.source.name} on {self._device_label()}: {d.name}, "
                         f"{len(d.train)} train / {len(d.test)} test images {list(self.fit.shape)}, "
                         f"{len(batches)} steps of {self.config.batch_size}; {what}")

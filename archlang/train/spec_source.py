@@ -13,7 +13,9 @@ import os
 from pathlib import Path
 
 from ..diagnostics import SpecError
+from ..fsutil import spec_inputs
 from ..ir import Graph
+from ..source import shown_name
 from .errors import SetupError
 
 
@@ -31,6 +33,7 @@ class SpecModel:
         # the texts the program compiled, main file first: what trains is what is copied
         self.files = _spec_files(program.sources)
         self.identity = _identity(list(program.sources.values()), self.name, params)
+        self.inputs = spec_inputs(file, program.sources)
 
     def _classes(self, graph: Graph) -> int:
         (out,) = graph.output_shapes()
@@ -61,7 +64,7 @@ class SpecModel:
 
         import torch
 
-        later = f"the weights are in {path.parent / 'final.pt'} for `archlang export {self.file} --weights`"
+        later = f"the weights are in {shown_name(path.parent / 'final.pt')} for `archlang export {shown_name(self.file)} --weights`"
         try:
             from ..backends import onnx as backend
         except ImportError as exc:
@@ -73,7 +76,7 @@ class SpecModel:
             return False, f"--export-onnx failed: {exc}; {later}"
         v = result.verification
         checked = f", matches PyTorch within {v.max_abs_diff:.1e} in onnxruntime" if v is not None else ""
-        return True, f"wrote {path} (opset {result.opset}, {result.nodes} nodes{checked})"
+        return True, f"wrote {shown_name(path)} (opset {result.opset}, {result.nodes} nodes{checked})"
 
 
 def _spec_files(sources: dict[Path, str]) -> dict[str, str]:
