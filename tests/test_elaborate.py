@@ -452,8 +452,6 @@ def test_unused_chain_warning() -> None:
     assert [(d.code, d.span.text, d.call_stack) for d in graph.diagnostics] == [("W504", "a", ())]
 
 
-@pytest.mark.xfail(strict=True, reason="elaborate binds a block call's positional arguments with "
-                                       "positional.index(arg): equal argument expressions take the first's place")
 def test_a_block_call_binds_equal_positional_values_by_position() -> None:
     # SqueezeNet's Fire(16, 64, 64): the second 64 was bound to e1 again, and e3 was "missing" (E202).
     graph = graph_of("input [3, 8, 8]\nFire(16, 64, 64)", "block Fire(s, e1, e3) { conv(s, k=1) conv(e1, k=1) "
