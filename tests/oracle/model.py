@@ -1,0 +1,975 @@
+"""The generator's own model of archlang: program templates, their text, and what they mean.
+
+A generated program is a tree of the classes below (expressions, statements,
+layers, blocks, one network). Each can print itself as archlang text and
+execute itself: execution is this module's reading of docs/language.md,
+written without archlang's elaborator. It yields the layers the program must
+elaborate to, in creation order (op, bound arguments, inputs, output shape),
+or a `Reject` with the diagnostic code the language gives the first mistake.
+
+What it takes from archlang is the op table's argument declarations (names,
+aliases, kinds, defaults): they are the language's definition of each call.
+Shape rules, binding, names, scoping, blocks, repeat, if, paths and merges
+are written here again, as PyTorch's documentation and the language guide
+state them, so that a front-end bug shows up as a disagreement.
+
+Shapes are concrete; a dimension that depends on an input symbol is marked in
+`T.sym`, so the rules that the language refuses on symbolic sizes (a linear
+layer's width) know it.
+"""
+from __future__ import annotations
+
+import math
+from collections import ChainMap
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from archlang import ops
+
+ATTRS = {1: ("f",), 2: ("c", "l"), 3: ("c", "h", "w"), 4: ("c", "d", "h", "w")}
+UPSAMPLE_MODES = {2: ("nearest", "linear"), 3: ("nearest", "bilinear", "bicubic"), 4: ("nearest", "trilinear")}
+
+
+class Reject(Exception):
+    """The program is not valid: `code` is the diagnostic the language gives it."""
+
+    def __init__(self, code: str, why: str) -> None:
+        super().__init__(f"{code}: {why}")
+        self.code = code
+        self.why = why
+
+
+@dataclass(frozen=True)
+class T:
+    """A tensor during execution: the layer that made it, its shape, which dims are symbolic."""
+
+    node: int
+    shape: tuple[int, ...]
+    sym: tuple[bool, ...]
+
+
+@dataclass
+class Layer:
+    """A layer the program must elaborate to (an IR node, in creation order)."""
+
+    op: str
+    args: dict
+    inputs: tuple[int, ...]
+    shape: tuple[int, ...]
+    sym: tuple[bool, ...]
+    label: str | None = None
+
+
+# =========================================================================== expressions
+
+def literal(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    return repr(value)
+
+
+class Expr:
+    def text(self) -> str:
+        raise NotImplementedError
+
+    def value(self, b: "Body") -> Any:
+        raise NotImplementedError
+
+
+@dataclass
+class Lit(Expr):
+    v: Any
+
+    def text(self) -> str:
+        return literal(self.v)
+
+    def value(self, b):
+        return tuple(self.v) if isinstance(self.v, list) else self.v
+
+
+@dataclass
+class Name(Expr):
+    id: str
+
+    def text(self) -> str:
+        return self.id
+
+    def value(self, b):
+        if self.id in b.names:
+            return b.names[self.id]
+        raise Reject("E209", f"unknown name {self.id}")
+
+
+@dataclass
+class Attr(Expr):
+    tensor: str          # "cur" or "in"
+    attr: str
+
+    def text(self) -> str:
+        return f"{self.tensor}.{self.attr}"
+
+    def value(self, b):
+        t = b.cur if self.tensor == "cur" else b.entry
+        if t is None:
+            raise Reject("E212", f"`{self.tensor}` has no tensor here")
+        if self.attr == "shape":
+            if any(t.sym):
+                raise Reject("SYM", "a symbolic shape read as a value")
+            return t.shape
+        if self.attr == "rank":
+            return len(t.shape)
+        names = ATTRS[len(t.shape)]
+        if self.attr not in names:
+            raise Reject("E213", f"{self.tensor} has no .{self.attr}")
+        i = names.index(self.attr)
+        if t.sym[i]:   # a value of the symbols: fine at concrete sizes, E204 as an argument at symbolic ones
+            raise Reject("SYM", "a symbolic size read as a value")
+        return t.shape[i]
+
+
+@dataclass
+class Bin(Expr):
+    op: str
+    a: Expr
+    b: Expr
+
+    def text(self) -> str:
+        return f"({self.a.text()} {self.op} {self.b.text()})"
+
+    def value(self, b):
+        x, y = self.a.value(b), self.b.value(b)
+        if self.op in ("and", "or"):
+            return (x and y) if self.op == "and" else (x or y)
+        if self.op in ("//", "%") and y == 0:
+            raise Reject("E212", "division by zero")
+        return {"+": lambda: x + y, "-": lambda: x - y, "*": lambda: x * y, "//": lambda: x // y,
+                "%": lambda: x % y, "/": lambda: x / y}[self.op]()
+
+
+@dataclass
+class Cmp(Expr):
+    op: str
+    a: Expr
+    b: Expr
+
+    def text(self) -> str:
+        return f"({self.a.text()} {self.op} {self.b.text()})"
+
+    def value(self, b):
+        x, y = self.a.value(b), self.b.value(b)
+        return {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y, "==": x == y, "!=": x != y}[self.op]
+
+
+@dataclass
+class Not(Expr):
+    a: Expr
+
+    def text(self) -> str:
+        return f"(not {self.a.text()})"
+
+    def value(self, b):
+        return not self.a.value(b)
+
+
+@dataclass
+class Cond(Expr):
+    a: Expr
+    test: Expr
+    b: Expr
+
+    def text(self) -> str:
+        return f"({self.a.text()} if {self.test.text()} else {self.b.text()})"
+
+    def value(self, b):
+        return self.a.value(b) if self.test.value(b) else self.b.value(b)
+
+
+@dataclass
+class ListE(Expr):
+    items: list[Expr]
+
+    def text(self) -> str:
+        return "[" + ", ".join(i.text() for i in self.items) + "]"
+
+    def value(self, b):
+        return tuple(i.value(b) for i in self.items)
+
+
+@dataclass
+class Index(Expr):
+    a: Expr
+    i: Expr
+
+    def text(self) -> str:
+        return f"{self.a.text()}[{self.i.text()}]"
+
+    def value(self, b):
+        seq, i = self.a.value(b), self.i.value(b)
+        if not -len(seq) <= i < len(seq):
+            raise Reject("E212", "index out of range")
+        return seq[i]
+
+
+# =========================================================================== execution context
+
+@dataclass
+class Run:
+    """One network's execution: the layers made so far, the program's definitions."""
+
+    program: "Program"
+    layers: list[Layer] = field(default_factory=list)
+    outputs: list[int] = field(default_factory=list)
+    symbolic: bool = False
+
+    def add(self, op: str, args: dict, inputs: list[T], shape, sym, label: str | None) -> T:
+        self.layers.append(Layer(op, args, tuple(t.node for t in inputs), tuple(shape), tuple(sym), label))
+        return T(len(self.layers) - 1, tuple(shape), tuple(sym))
+
+
+@dataclass
+class Body:
+    """Where statements run: names, tensors, `cur`, `in`, the labels of the enclosing scope."""
+
+    run: Run
+    names: ChainMap
+    tensors: ChainMap
+    cur: T | None
+    entry: T | None
+    labels: set
+    kind: str                  # "network", "block" or "nested"
+    file: str                  # whose blocks a call resolves to: "main" or "lib"
+    active: tuple[str, ...] = ()
+
+    def child(self, entry: T | None) -> "Body":
+        return Body(self.run, self.names.new_child(), self.tensors.new_child(), entry, entry, self.labels,
+                    "nested", self.file, self.active)
+
+    def take_label(self, label: str) -> None:
+        if label in self.labels:
+            raise Reject("E207", f"label {label} used twice in one scope")
+        self.labels.add(label)
+
+    def snapshot(self):
+        """What executing a statement here may change, to undo a rejected candidate."""
+        return (len(self.run.layers), dict(self.names.maps[0]), dict(self.tensors.maps[0]), self.cur,
+                set(self.labels), list(self.run.outputs))
+
+    def restore(self, snap) -> None:
+        n, names, tensors, cur, labels, outputs = snap
+        del self.run.layers[n:]
+        self.names.maps[0].clear()
+        self.names.maps[0].update(names)
+        self.tensors.maps[0].clear()
+        self.tensors.maps[0].update(tensors)
+        self.cur = cur
+        self.labels.clear()
+        self.labels.update(labels)
+        self.run.outputs[:] = outputs
+
+
+# =========================================================================== layers (chain items)
+
+class Item:
+    def text(self, indent: str) -> str:
+        raise NotImplementedError
+
+    def exec(self, b: Body, x: T, label: str | None) -> T:
+        raise NotImplementedError
+
+
+@dataclass
+class Arg:
+    name: str | None          # None: positional
+    value: Expr
+
+
+def _args_text(args: list[Arg]) -> str:
+    return ", ".join(a.value.text() if a.name is None else f"{a.name}={a.value.text()}" for a in args)
+
+
+@dataclass
+class OpCall(Item):
+    op: str
+    args: list[Arg]
+    parens: bool = True
+
+    def text(self, indent: str) -> str:
+        return f"{self.op}({_args_text(self.args)})" if self.args or self.parens else self.op
+
+    def exec(self, b, x, label):
+        if self.op not in ops.OPS or ops.OPS[self.op].merge:
+            raise Reject("E201" if self.op not in ops.OPS else "E218", f"no layer {self.op}")
+        at = replace(b, cur=x)      # `cur` is the tensor this layer receives
+        values = [(a.name, a.value.value(at)) for a in self.args]
+        bound = bind_op(self.op, values)
+        shape, sym = infer(self.op, bound, [x], b.run.symbolic)
+        if label is not None:
+            b.take_label(label)
+        return b.run.add(self.op, bound, [x], shape, sym, label)
+
+
+@dataclass
+class Identity(Item):
+    def text(self, indent: str) -> str:
+        return "identity"
+
+    def exec(self, b, x, label):
+        if label is not None:
+            b.take_label(label)
+        return x
+
+
+@dataclass
+class BlockCall(Item):
+    name: str
+    args: list[Arg]
+
+    def text(self, indent: str) -> str:
+        return f"{self.name}({_args_text(self.args)})"
+
+    def exec(self, b, x, label):
+        block = b.run.program.resolve(self.name, b.file)
+        if block is None:
+            raise Reject("E201", f"unknown block {self.name}")
+        if self.name in b.active:
+            raise Reject("E208", "recursion")
+        caller = Body(b.run, b.names, b.tensors, x, b.entry, b.labels, b.kind, b.file, b.active)
+        given: dict[str, Any] = {}
+        params = [p.name for p in block.params]
+        positional = [a for a in self.args if a.name is None]
+        if len(positional) > len(params):
+            raise Reject("E214", f"{self.name} takes {len(params)} arguments")
+        for index, arg in enumerate(positional):        # by position index, never by value
+            given[params[index]] = arg.value.value(caller)
+        for arg in self.args:
+            if arg.name is None:
+                continue
+            if arg.name not in params:
+                raise Reject("E203", f"{self.name} has no parameter {arg.name}")
+            if arg.name in given:
+                raise Reject("E210", f"{arg.name} given twice")
+            given[arg.name] = arg.value.value(caller)
+        values: dict[str, Any] = {}
+        consts = b.run.program.constant_values
+        for p in block.params:
+            if p.name in given:
+                values[p.name] = given[p.name]
+            elif p.default is not None:
+                env = Body(b.run, ChainMap(values, consts), ChainMap(), x, x, set(), "block", block.file)
+                values[p.name] = p.default.value(env)
+            else:
+                raise Reject("E202", f"{self.name} needs argument {p.name}")
+        if label is not None:
+            b.take_label(label)
+        inner = Body(b.run, ChainMap(values, consts), ChainMap({}), x, x, set(), "block", block.file,
+                     b.active + (self.name,))
+        for stmt in block.body:
+            stmt.exec(inner)
+        return inner.cur
+
+
+@dataclass
+class Paths(Item):
+    op: str                        # "concat" or "add"
+    paths: list[list["Stmt"]]
+
+    def text(self, indent: str) -> str:
+        lines = [f"{self.op} {{"]
+        for path in self.paths:
+            if not path:
+                lines.append(f"{indent}  |")
+                continue
+            first, *rest = path
+            lines.append(f"{indent}  | {first.text(indent + '    ')}")
+            lines.extend(f"{indent}    {s.text(indent + '    ')}" for s in rest)
+        lines.append(f"{indent}}}")
+        return "\n".join(lines)
+
+    def exec(self, b, x, label):
+        results = [run_path(b, x, path) for path in self.paths]
+        return merge(b, self.op, results, label)
+
+
+@dataclass
+class Residual(Item):
+    body: list["Stmt"]
+    shortcut: list["Stmt"] | None = None
+
+    def text(self, indent: str) -> str:
+        out = "residual " + body_text(self.body, indent)
+        if self.shortcut is not None:
+            out += " shortcut " + body_text(self.shortcut, indent)
+        return out
+
+    def exec(self, b, x, label):
+        main = run_path(b, x, self.body)
+        other = run_path(b, x, self.shortcut) if self.shortcut is not None else x
+        return merge(b, "add", [main, other], label)
+
+
+def run_path(b: Body, x: T, stmts: list["Stmt"]) -> T:
+    inner = b.child(x)
+    for stmt in stmts:
+        stmt.exec(inner)
+    return inner.cur
+
+
+def merge(b: Body, op: str, inputs: list[T], label: str | None) -> T:
+    shape, sym = merge_shape(op, inputs)
+    if label is not None:
+        b.take_label(label)
+    return b.run.add(op, {}, inputs, shape, sym, label)
+
+
+def body_text(stmts: list["Stmt"], indent: str) -> str:
+    if not stmts:
+        return "{ }"
+    inner = indent + "    "
+    return "{\n" + "\n".join(inner + s.text(inner) for s in stmts) + f"\n{indent}}}"
+
+
+# =========================================================================== statements
+
+class Stmt:
+    def text(self, indent: str) -> str:
+        raise NotImplementedError
+
+    def exec(self, b: Body) -> None:
+        raise NotImplementedError
+
+
+def chain_text(items: list[Item], indent: str, arrows: bool) -> str:
+    return (" -> " if arrows else " ").join(i.text(indent) for i in items)
+
+
+@dataclass
+class Layers(Stmt):
+    """A chain: from `start` (a tensor's name, or the current tensor), optionally labelled."""
+
+    items: list[Item]
+    label: str | None = None
+    start: str | None = None
+    arrows: bool = True
+
+    def text(self, indent: str) -> str:
+        head = [self.start] if self.start else []
+        body = chain_text(self.items, indent, self.arrows)
+        text = " -> ".join(head + ([body] if body else []))
+        return f"{self.label}: {text}" if self.label else text
+
+    def exec(self, b):
+        x = start_of(b, self.start)
+        if self.label is not None and len(self.items) > 1:
+            b.take_label(self.label)
+            group = Body(b.run, b.names, b.tensors, x, b.entry, set(), b.kind, b.file, b.active)
+            for item in self.items:
+                x = item.exec(group, x, None)
+        else:
+            for item in self.items:
+                x = item.exec(b, x, self.label)
+        b.cur = x
+
+
+def start_of(b: Body, start: str | None) -> T:
+    if start is None:
+        if b.cur is None:
+            raise Reject("E215", "a layer before the input")
+        return b.cur
+    if start == "cur":
+        return b.cur
+    if start == "in":
+        if b.entry is None:
+            raise Reject("E217", "no in here")
+        return b.entry
+    if start in b.tensors:
+        return b.tensors[start]
+    raise Reject("E217", f"no tensor {start}")
+
+
+@dataclass
+class Bind(Stmt):
+    target: str
+    items: list[Item]
+    start: str | None = None
+
+    def text(self, indent: str) -> str:
+        head = [self.start] if self.start else []
+        body = chain_text(self.items, indent, True)
+        return f"{self.target} = " + " -> ".join(head + ([body] if body else []))
+
+    def exec(self, b):
+        x = start_of(b, self.start)
+        for item in self.items:
+            x = item.exec(b, x, None)
+        bind_tensor(b, self.target, x)
+
+
+def bind_tensor(b: Body, name: str, x: T) -> None:
+    if name in b.tensors.maps[0]:
+        raise Reject("E207", f"tensor {name} bound twice")
+    b.tensors.maps[0][name] = x
+    b.cur = x
+
+
+@dataclass
+class MergeStmt(Stmt):
+    """`[target =] cat(a, b -> layers) -> layers`, or `add(a)`."""
+
+    op: str                                   # "cat" or "add"
+    inputs: list[tuple[str, list[Item]]]
+    then: list[Item]
+    target: str | None = None
+
+    def text(self, indent: str) -> str:
+        parts = [name if not items else f"{name} -> {chain_text(items, indent, True)}" for name, items in self.inputs]
+        text = f"{self.op}({', '.join(parts)})"
+        if self.then:
+            text += " -> " + chain_text(self.then, indent, True)
+        return f"{self.target} = {text}" if self.target else text
+
+    def exec(self, b):
+        results = []
+        for name, items in self.inputs:
+            x = start_of(b, name)
+            for item in items:
+                x = item.exec(b, x, None)
+            results.append(x)
+        x = merge(b, "concat" if self.op == "cat" else "add", results, None)
+        for item in self.then:
+            x = item.exec(b, x, None)
+        if self.target:
+            bind_tensor(b, self.target, x)
+        else:
+            b.cur = x
+
+
+@dataclass
+class Repeat(Stmt):
+    count: Expr
+    var: str | None
+    body: list[Stmt]
+
+    def text(self, indent: str) -> str:
+        var = f" as {self.var}" if self.var else ""
+        return f"repeat {self.count.text()}{var} " + body_text(self.body, indent)
+
+    def exec(self, b):
+        n = self.count.value(b)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise Reject("E212", "repeat count")
+        for i in range(n):
+            inner = b.child(b.cur)
+            if self.var:
+                inner.names[self.var] = i
+            for stmt in self.body:
+                stmt.exec(inner)
+            b.cur = inner.cur
+
+
+@dataclass
+class If(Stmt):
+    test: Expr
+    then: list[Stmt]
+    orelse: "list[Stmt] | If | None" = None
+
+    def text(self, indent: str) -> str:
+        out = f"if {self.test.text()} " + body_text(self.then, indent)
+        if isinstance(self.orelse, If):
+            out += " else " + self.orelse.text(indent)
+        elif self.orelse is not None:
+            out += " else " + body_text(self.orelse, indent)
+        return out
+
+    def exec(self, b):
+        test = self.test.value(b)
+        if not isinstance(test, bool):
+            raise Reject("E212", "a condition that is not a bool")
+        if test:
+            chosen = self.then
+        elif isinstance(self.orelse, If):
+            return self.orelse.exec(b)
+        else:
+            chosen = self.orelse
+        if chosen is None:
+            return
+        inner = b.child(b.cur)
+        for stmt in chosen:
+            stmt.exec(inner)
+        b.cur = inner.cur
+
+
+@dataclass
+class Let(Stmt):
+    name: str
+    value: Expr
+
+    def text(self, indent: str) -> str:
+        return f"let {self.name} = {self.value.text()}"
+
+    def exec(self, b):
+        if self.name in b.names.maps[0]:
+            raise Reject("E207", f"{self.name} defined twice")
+        b.names.maps[0][self.name] = self.value.value(b)
+
+
+@dataclass
+class Expect(Stmt):
+    dims: list[Expr | None]              # None: `_`
+
+    def text(self, indent: str) -> str:
+        return "expect [" + ", ".join("_" if d is None else d.text() for d in self.dims) + "]"
+
+    def exec(self, b):
+        want = [None if d is None else d.value(b) for d in self.dims]
+        x = b.cur
+        if len(want) != len(x.shape) or any(w is not None and w != s for w, s in zip(want, x.shape)):
+            raise Reject("E307", f"expected {want}, got {x.shape}")
+
+
+@dataclass
+class Input(Stmt):
+    name: str | None
+    dims: list[int | str]                # a str is a symbol
+    sizes: list[int]                     # the concrete sizes the case runs at
+
+    def text(self, indent: str) -> str:
+        shape = "[" + ", ".join(str(d) for d in self.dims) + "]"
+        return f"input {self.name}: {shape}" if self.name else f"input {shape}"
+
+    def exec(self, b):
+        if not self.dims:
+            raise Reject("E211", "an input without a shape")
+        sym = tuple(isinstance(d, str) for d in self.dims)
+        x = b.run.add("input", {"shape": tuple(self.sizes)}, [], tuple(self.sizes), sym, None)
+        if self.name:
+            bind_tensor(b, self.name, x)
+        b.cur = x
+
+
+@dataclass
+class Output(Stmt):
+    names: list[str]
+
+    def text(self, indent: str) -> str:
+        return "output " + ", ".join(self.names)
+
+    def exec(self, b):
+        b.run.outputs.extend(start_of(b, n).node for n in self.names)
+
+
+# =========================================================================== definitions
+
+@dataclass
+class Param:
+    name: str
+    default: Expr | None = None
+
+    def text(self) -> str:
+        return self.name if self.default is None else f"{self.name} = {self.default.text()}"
+
+
+@dataclass
+class BlockDef:
+    name: str
+    params: list[Param]
+    body: list[Stmt]
+    file: str = "main"              # "main", "lib" or "prelude"
+
+    def text(self) -> str:
+        params = f"({', '.join(p.text() for p in self.params)})" if self.params else ""
+        return f"block {self.name}{params} " + body_text(self.body, "")
+
+
+@dataclass
+class Program:
+    """Constants, blocks and one network; where each lives (main file, library, prelude)."""
+
+    constants: list[Let]
+    blocks: list[BlockDef]
+    net_name: str
+    net_params: list[Param]
+    body: list[Stmt]
+    settings: dict = field(default_factory=dict)     # --set
+    library: bool = False                            # blocks with file "lib" and constants in lib.arch
+    constant_values: dict = field(default_factory=dict)
+
+    def resolve(self, name: str, file: str) -> BlockDef | None:
+        """A call in `file` means that file's own block, else (in main) an imported one, else the prelude's."""
+        own = [blk for blk in self.blocks if blk.name == name and blk.file == file]
+        if own:
+            return own[0]
+        if file == "main":
+            imported = [blk for blk in self.blocks if blk.name == name and blk.file == "lib"]
+            if imported:
+                return imported[0]
+        return PRELUDE.get(name)
+
+    def files(self) -> dict[str, str]:
+        lib_items = [c.text("") for c in self.constants] if self.library else []
+        lib_items += [blk.text() for blk in self.blocks if blk.file == "lib"]
+        main_items = ['import "lib/blocks.arch"'] if lib_items else []
+        main_items += [] if self.library else [c.text("") for c in self.constants]
+        main_items += [blk.text() for blk in self.blocks if blk.file == "main"]
+        params = f"({', '.join(p.text() for p in self.net_params)})" if self.net_params else ""
+        main_items.append(f"network {self.net_name}{params} " + body_text(self.body, ""))
+        files = {"main.arch": "\n\n".join(main_items) + "\n"}
+        if lib_items:
+            files["lib/blocks.arch"] = "\n\n".join(lib_items) + "\n"
+        return files
+
+
+@dataclass
+class Outcome:
+    layers: list[Layer]
+    outputs: list[int]
+    error: Reject | None
+
+
+def execute(program: Program, symbolic: bool = False) -> Outcome:
+    """What the program means: its layers and outputs, or the first mistake."""
+    run = Run(program, symbolic=symbolic)
+    try:
+        consts: dict[str, Any] = {}
+        program.constant_values = consts
+        scratch = Body(run, ChainMap(consts), ChainMap(), None, None, set(), "network", "main")
+        for let in program.constants:
+            consts[let.name] = let.value.value(scratch)
+        values: dict[str, Any] = {}
+        for p in program.net_params:
+            env = Body(run, ChainMap(values, consts), ChainMap(), None, None, set(), "network", "main")
+            values[p.name] = program.settings[p.name] if p.name in program.settings else p.default.value(env)
+        b = Body(run, ChainMap(values, consts), ChainMap({}), None, None, set(), "network", "main")
+        for stmt in program.body:
+            stmt.exec(b)
+        if not run.outputs and b.cur is not None:
+            run.outputs.append(b.cur.node)
+    except Reject as err:
+        return Outcome(run.layers, run.outputs, err)
+    return Outcome(run.layers, run.outputs, None)
+
+
+# =========================================================================== arguments
+
+def bind_op(op: str, given: list[tuple[str | None, Any]]) -> dict:
+    """Bind a call's values to the op's declared arguments, as the language reference says."""
+    spec = ops.OPS[op]
+    positional = [v for name, v in given if name is None]
+    if len(positional) > len(spec.args):
+        raise Reject("E214", f"{op} takes {len(spec.args)} positional arguments")
+    chosen: dict[str, Any] = {a.name: v for a, v in zip(spec.args, positional)}
+    for name, v in given:
+        if name is None:
+            continue
+        arg = next((a for a in spec.args if a.name == name or name in a.aliases), None)
+        if arg is None:
+            raise Reject("E203", f"{op} has no argument {name}")
+        if arg.name in chosen:
+            raise Reject("E210", f"{arg.name} given twice")
+        chosen[arg.name] = v
+    bound = {}
+    for arg in spec.args:
+        if arg.name not in chosen:
+            if arg.required:
+                raise Reject("E202", f"{op} needs {arg.name}")
+            bound[arg.name] = arg.default
+            continue
+        bound[arg.name] = _convert(op, arg, chosen[arg.name])
+    _check_values(op, bound)
+    return bound
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _convert(op: str, arg, v):
+    kind = arg.kind
+    ints = lambda x: _is_int(x) or (isinstance(x, tuple) and len(x) > 0 and all(_is_int(i) for i in x))  # noqa: E731
+    ok = {"int": _is_int(v), "float": (_is_int(v) or isinstance(v, float)), "number": _is_int(v) or isinstance(v, float),
+          "bool": isinstance(v, bool), "str": isinstance(v, str), "ints": ints(v), "size": ints(v),
+          "padding": ints(v) or v in ("same", "valid")}[kind]
+    if not ok:
+        raise Reject("E204", f"{op}'s {arg.name} has the wrong type: {v!r}")
+    if kind == "float":
+        v = float(v)
+    if arg.choices is not None and v not in arg.choices:
+        raise Reject("E211", f"{op}'s {arg.name} is not one of {arg.choices}")
+    if arg.minimum is not None and not isinstance(v, str):
+        if any(x < arg.minimum for x in (v if isinstance(v, tuple) else (v,))):
+            raise Reject(arg.minimum_code, f"{op}'s {arg.name} below {arg.minimum}")
+    return v
+
+
+# Values that type-check but mean nothing (or NaN) in PyTorch: the language rejects them.
+def _check_values(op: str, a: dict) -> None:
+    if op == "conv":
+        if a["out"] % a["groups"]:
+            raise Reject("E308", "groups does not divide out")
+        if a["p"] == "same" and any(s != 1 for s in _tuple(a["s"])):
+            raise Reject("E310", "same padding with a stride")
+    if op in ("maxpool", "avgpool"):
+        k, p = _tuple(a["k"]), _tuple(a["p"])
+        if len(k) != len(p):
+            k, p = (k * len(p), p) if len(k) == 1 else (k, p * len(k)) if len(p) == 1 else (k, p)
+        if any(pi > ki // 2 for ki, pi in zip(k, p)):
+            raise Reject("E310", "pool padding more than half the window")
+    if op == "dropout" and not 0 <= a["p"] < 1:
+        raise Reject("E211", "dropout probability outside [0, 1)")
+    if op == "upsample" and a["scale"] <= 0:
+        raise Reject("E211", "upsample scale not positive")
+    if op == "bn" and (a["eps"] <= 0 or not 0 <= a["momentum"] <= 1):
+        raise Reject("E211", "bn eps must be positive and momentum in [0, 1]")
+    if op == "lrn" and a["k"] <= 0:
+        raise Reject("E211", "lrn k must be positive")
+
+
+def _tuple(v) -> tuple:
+    return tuple(v) if isinstance(v, tuple) else (v,)
+
+
+# =========================================================================== shapes
+
+def conv_size(n: int, k: int, s: int, p: int, d: int) -> int:
+    return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def pool_size(n: int, k: int, s: int, p: int, ceil: bool) -> int:
+    if not ceil:
+        return (n + 2 * p - k) // s + 1
+    out = -(-(n + 2 * p - k) // s) + 1
+    if (out - 1) * s >= n + p:   # PyTorch: the last window must start inside the input or left padding
+        out -= 1
+    return out
+
+
+def _per_axis(v, n: int) -> tuple:
+    t = _tuple(v)
+    if len(t) == 1 and not isinstance(v, tuple):
+        return t * n
+    if len(t) != n:
+        raise Reject("E310", "per-axis values for the wrong number of axes")
+    return t
+
+
+def _spatial(x: T) -> int:
+    if len(x.shape) not in (2, 3, 4):
+        raise Reject("E302", "needs [C, L], [C, H, W] or [C, D, H, W]")
+    return len(x.shape) - 1
+
+
+def _sizes(out: list[int]) -> None:
+    if any(o < 1 for o in out):
+        raise Reject("E305", f"a size below 1: {out}")
+
+
+def infer(op: str, a: dict, xs: list[T], symbolic: bool) -> tuple[tuple, tuple]:
+    x = xs[0]
+    c, sizes, sym = x.shape[0], x.shape[1:], x.sym
+    if op == "conv":
+        n = _spatial(x)
+        k, s, d = _per_axis(a["k"], n), _per_axis(a["s"], n), _per_axis(a["d"], n)
+        p = None if a["p"] == "same" else (0,) * n if a["p"] == "valid" else _per_axis(a["p"], n)
+        if c % a["groups"]:
+            raise Reject("E308", "groups does not divide the input channels")
+        out = list(sizes) if p is None else [conv_size(*t) for t in zip(sizes, k, s, p, d)]
+        _sizes(out)
+        return (a["out"], *out), (False, *sym[1:])
+    if op == "bn":
+        if len(x.shape) > 4:
+            raise Reject("E302", "bn rank")
+        if symbolic and sym[0]:
+            raise Reject("E309", "bn on a width that depends on the input size")
+        return x.shape, sym
+    if op == "lrn":
+        if len(x.shape) < 2:
+            raise Reject("E302", "lrn on [F]")
+        return x.shape, sym
+    if op in ("maxpool", "avgpool"):
+        n = _spatial(x)
+        k = _per_axis(a["k"], n)
+        s = k if a["s"] is None else _per_axis(a["s"], n)
+        p = _per_axis(a["p"], n)
+        out = [pool_size(*t, a["ceil"]) for t in zip(sizes, k, s, p)]
+        _sizes(out)
+        if op == "avgpool" and n == 3 and any(size < ki for size, ki in zip(sizes, k)):
+            raise Reject("E305", "PyTorch's avg_pool3d needs every input size, padding left out, >= the window")
+        return (c, *out), sym
+    if op == "gap":
+        n = _spatial(x)
+        return (c,) + (1,) * n, (False,) * (n + 1)
+    if op == "adaptive_avgpool":
+        n = _spatial(x)
+        out = _tuple(a["out"]) * n if not isinstance(a["out"], tuple) else a["out"]
+        if len(out) != n:
+            raise Reject("E211", "adaptive_avgpool out for the wrong number of axes")
+        return (c, *out), (False,) * (n + 1)
+    if op == "flatten":
+        return (math.prod(x.shape),), (any(sym),)
+    if op == "linear":
+        if len(x.shape) != 1:
+            raise Reject("E306", "linear needs [F]")
+        if sym[0]:
+            raise Reject("E309", "linear on a width that depends on the input size")
+        return (a["out"],), (False,)
+    if op == "upsample":
+        n = _spatial(x)
+        if a["mode"] not in UPSAMPLE_MODES[n + 1]:
+            raise Reject("E302", "upsample mode for this rank")
+        out = [math.floor(float(v) * a["scale"]) for v in sizes]
+        _sizes(out)
+        return (c, *out), sym
+    # activations, dropout, softmax: the shape passes through
+    return x.shape, sym
+
+
+def merge_shape(op: str, xs: list[T]) -> tuple[tuple, tuple]:
+    keyed = [(len(x.shape), x.shape if op == "add" else x.shape[1:]) for x in xs]
+    ref = max(range(len(keyed)), key=lambda i: (keyed.count(keyed[i]), -i))
+    want = xs[ref].shape
+    channels_only = False
+    for i, x in enumerate(xs):
+        if i == ref:
+            continue
+        if len(x.shape) != len(want):
+            raise Reject("E304" if op == "add" else "E303", "merge of different ranks")
+        if op == "add":
+            if len(want) > 1 and x.shape[0] != want[0] and x.shape[1:] == want[1:]:
+                channels_only = True
+                continue
+            if x.shape != want:
+                raise Reject("E304", "add of different shapes")
+        elif x.shape[1:] != want[1:]:
+            raise Reject("E303", "concat of different sizes")
+    if channels_only:
+        raise Reject("E301", "add of different channels")
+    sym = tuple(any(col) for col in zip(*(x.sym for x in xs)))
+    if op == "add":
+        return want, sym
+    return (sum(x.shape[0] for x in xs), *want[1:]), sym
+
+
+# =========================================================================== the prelude, as the guide states it
+
+def _prelude() -> dict[str, BlockDef]:
+    conv = lambda out, **kw: OpCall("conv", [Arg(None, out)] + [Arg(k, Lit(v)) for k, v in kw.items()])  # noqa: E731
+    relu, bn = OpCall("relu", [], False), OpCall("bn", [], False)
+    idx = lambda name, i: Index(Name(name), Lit(i))  # noqa: E731
+    dense = BlockDef("dense", [Param("n"), Param("growth")], [Repeat(Name("n"), None, [Layers([Paths("concat", [
+        [Layers([Identity()])], [Layers([bn, relu, conv(Name("growth"), k=3, p=1)])]])])])], "prelude")
+    transition = BlockDef("transition", [Param("c")], [Layers([bn, relu, conv(Name("c"), k=1),
+                                                                  OpCall("avgpool", [Arg(None, Lit(2))])])], "prelude")
+    inception = BlockDef("inception", [Param("c1"), Param("c2"), Param("c3"), Param("c4")], [Layers([Paths("concat", [
+        [Layers([conv(Name("c1"), k=1), relu])],
+        [Layers([conv(idx("c2", 0), k=1), relu, conv(idx("c2", 1), k=3, p=1), relu])],
+        [Layers([conv(idx("c3", 0), k=1), relu, conv(idx("c3", 1), k=5, p=2), relu])],
+        [Layers([OpCall("maxpool", [Arg(None, Lit(3)), Arg("s", Lit(1)), Arg("p", Lit(1))]),
+                 conv(Name("c4"), k=1), relu])],
+    ])])], "prelude")
+    return {b.name: b for b in (dense, transition, inception)}
+
+
+PRELUDE = _prelude()
