@@ -79,6 +79,17 @@ class OpSpec:
     # The padding per spatial axis that makes it turn the input shape into the target
     # spatial sizes (a concrete fix for a merge whose paths disagree), or None.
     fit_padding: Callable[[Shape, dict, tuple], tuple | None] | None = None
+    # In-place safety, for code generators that reuse buffers (backends/torch_source.py).
+    # How the op can write its result into its input: "module" (nn.ReLU(inplace=True)),
+    # "sum" (`a += b`), or None.
+    writes_input: str | None = None
+    # Its output is a new tensor that its own backward does not read, so the one step
+    # that alone reads it may overwrite it. Not relu (its backward reads its output), not
+    # dropout, flatten or channel_shuffle (they may return their input, or a view of it).
+    fresh_output: bool = False
+    # With a single input, its value is that input itself, not a copy (a one-input add
+    # sums nothing): writing into it writes into the input.
+    aliases_single_input: bool = False
 
     def apply(self, ctx: "InferContext") -> Shape:
         """The output shape: the argument check, then the shape rule."""
@@ -773,9 +784,9 @@ _GEOMETRY = dict(minimum=1, minimum_code="E310")
 
 
 def _act(name: str, cls: str, summary: str, args: tuple[Arg, ...] = (),
-         kwargs: Callable[[dict], dict] = lambda a: {}) -> OpSpec:
+         kwargs: Callable[[dict], dict] = lambda a: {}, **more) -> OpSpec:
     return OpSpec(name, args, infer_same, _no_count, _activation(cls, kwargs), summary,
-                  key_args=tuple(a.name for a in args), colour=ACTIVATION_COLOUR, torch_names=(cls,))
+                  key_args=tuple(a.name for a in args), colour=ACTIVATION_COLOUR, torch_names=(cls,), **more)
 
 
 def _table() -> dict[str, OpSpec]:
@@ -791,7 +802,8 @@ def _table() -> dict[str, OpSpec]:
             Arg("bias", "bool", True, doc="learn a bias"),
         ), infer_conv, count_conv, torch_conv, "convolution; 1d/2d/3d by the input's rank",
             key_args=("out", "k", "s", "p", "d", "groups"), ranks="2, 3, 4", check_args=check_conv_args,
-            colour=CONV_COLOUR, absorbs_bn=True, fit_padding=fit_conv_padding, torch_names=("Conv1d", "Conv2d", "Conv3d")),
+            colour=CONV_COLOUR, absorbs_bn=True, fit_padding=fit_conv_padding, torch_names=("Conv1d", "Conv2d", "Conv3d"),
+            fresh_output=True),
         OpSpec("conv_transpose", (
             Arg("out", "int", minimum=1, doc="output channels"),
             Arg("k", "ints", aliases=_K, **_GEOMETRY, doc="kernel size, an int or one per spatial dim"),
@@ -807,27 +819,28 @@ def _table() -> dict[str, OpSpec]:
             "transposed convolution (learned upsampling); 1d/2d/3d by the input's rank",
             key_args=("out", "k", "s", "p", "d", "groups", "output_padding"), ranks="2, 3, 4",
             check_args=check_conv_transpose_args, colour=CONV_COLOUR, absorbs_bn=True,
-            fit_padding=fit_conv_transpose_padding, torch_names=("ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")),
+            fit_padding=fit_conv_transpose_padding, torch_names=("ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"),
+            fresh_output=True),
         OpSpec("bn", (
             Arg("eps", "float", 1e-5, doc="added to the variance"),
             Arg("momentum", "float", 0.1, doc="PyTorch's convention: d2l's 0.9 is 0.1 here"),
             Arg("affine", "bool", True, doc="learn scale and shift"),
         ), infer_bn, count_bn, torch_bn, "batch normalisation; BatchNorm1d/2d/3d by the input's rank",
             ranks="1, 2, 3, 4", colour=NORM_COLOUR,
-            torch_names=("BatchNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d")),
+            torch_names=("BatchNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d"), fresh_output=True),
         OpSpec("groupnorm", (
             Arg("groups", "int", minimum=1, aliases=("num_groups",), doc="groups of channels; divides the channels"),
             Arg("eps", "float", 1e-5, doc="added to the variance"),
             Arg("affine", "bool", True, doc="learn scale and shift per channel"),
         ), infer_groupnorm, count_affine_norm, torch_groupnorm, "group normalisation over groups of channels",
-            key_args=("groups",), ranks="any", colour=NORM_COLOUR, torch_names=("GroupNorm",)),
+            key_args=("groups",), ranks="any", colour=NORM_COLOUR, torch_names=("GroupNorm",), fresh_output=True),
         OpSpec("layernorm", (
             Arg("eps", "float", 1e-5, doc="added to the variance"),
             Arg("affine", "bool", True, aliases=("elementwise_affine",), doc="learn scale and shift per channel"),
         ), infer_same, count_affine_norm, torch_layernorm,
             "layer normalisation over the channels at each position (over the features of [F])",
             key_args=("eps",), ranks="any", colour=NORM_COLOUR, torch_names=("LayerNorm",)),
-        _act("relu", "ReLU", "max(x, 0)"),
+        _act("relu", "ReLU", "max(x, 0)", writes_input="module"),
         _act("relu6", "ReLU6", "min(max(x, 0), 6)"),
         _act("sigmoid", "Sigmoid", "1 / (1 + exp(-x))"),
         _act("tanh", "Tanh", "hyperbolic tangent"),
@@ -859,25 +872,26 @@ def _table() -> dict[str, OpSpec]:
         OpSpec("maxpool", _pool_args(), infer_pool, _no_count, _torch_pool("Max"),
                "max pooling; 1d/2d/3d by the input's rank", key_args=("k", "s", "p", "ceil"), ranks="2, 3, 4",
                check_args=check_pool_args, colour=POOL_COLOUR, does_nothing=_pool_does_nothing("maxpool"),
-               fit_padding=fit_pool_padding, torch_names=("MaxPool1d", "MaxPool2d", "MaxPool3d")),
+               fit_padding=fit_pool_padding, torch_names=("MaxPool1d", "MaxPool2d", "MaxPool3d"), fresh_output=True),
         OpSpec("avgpool", _pool_args(), infer_pool, _no_count, _torch_pool("Avg"),
                "average pooling; 1d/2d/3d by the input's rank", key_args=("k", "s", "p", "ceil"), ranks="2, 3, 4",
                check_args=check_pool_args, colour=POOL_COLOUR, does_nothing=_pool_does_nothing("avgpool"),
-               fit_padding=fit_pool_padding, torch_names=("AvgPool1d", "AvgPool2d", "AvgPool3d")),
+               fit_padding=fit_pool_padding, torch_names=("AvgPool1d", "AvgPool2d", "AvgPool3d"), fresh_output=True),
         OpSpec("gap", (), infer_gap, _no_count, torch_gap, "global average pooling to [C, 1, 1]", ranks="2, 3, 4",
-               colour=POOL_COLOUR, torch_names=("GlobalAvgPool",)),
+               colour=POOL_COLOUR, torch_names=("GlobalAvgPool",), fresh_output=True),
         OpSpec("adaptive_avgpool", (Arg("out", "size", minimum=1, aliases=("output_size",),
                                         doc="output size, an int or one per spatial dim"),),
                infer_adaptive, _no_count, torch_adaptive, "average pooling to a fixed output size",
                key_args=("out",), ranks="2, 3, 4", colour=POOL_COLOUR,
-               torch_names=("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d")),
+               torch_names=("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d"), fresh_output=True),
         OpSpec("flatten", (), infer_flatten, _no_count, lambda inputs, args: ("Flatten", {}),
                "[C, H, W] to [C*H*W]", ranks="any", colour=PLAIN_COLOUR, does_nothing=flatten_does_nothing),
         OpSpec("linear", (
             Arg("out", "int", minimum=1, doc="output features"),
             Arg("bias", "bool", True, doc="learn a bias"),
         ), infer_linear, count_linear, torch_linear, "fully connected layer; input width from the flow",
-            key_args=("out",), ranks="1", colour=LINEAR_COLOUR, absorbs_bn=True, torch_names=("fc",)),
+            key_args=("out",), ranks="1", colour=LINEAR_COLOUR, absorbs_bn=True, torch_names=("fc",),
+            fresh_output=True),
         OpSpec("channel_linear", (
             Arg("out", "int", minimum=1, doc="output channels"),
             Arg("bias", "bool", True, doc="learn a bias"),
@@ -909,9 +923,9 @@ def _table() -> dict[str, OpSpec]:
         ), infer_lrn, _no_count, torch_lrn, "local response normalisation across channels (AlexNet)",
             key_args=("size",), ranks="2, 3, 4", colour=NORM_COLOUR, torch_names=("LocalResponseNorm",)),
         OpSpec("concat", (), infer_concat, _no_count, None, "concatenate along channels", merge=True,
-               colour=PLAIN_COLOUR),
+               colour=PLAIN_COLOUR, fresh_output=True),   # torch.cat copies, even one input
         OpSpec("add", (), infer_add, _no_count, None, "element-wise sum of equal shapes", merge=True,
-               colour=PLAIN_COLOUR),
+               colour=PLAIN_COLOUR, writes_input="sum", fresh_output=True, aliases_single_input=True),
     ]
     return {s.name: s for s in specs}
 

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .. import ops
 from ..ir import Graph, Node, Scope
 from . import torch_layers
 from .torch_common import MERGES, BlockPlan, Step, constructors, plan, safe_variable
@@ -70,6 +71,8 @@ class _FileWriter:
         self._names: set[str] = {"torch", "nn"}
         self.uses_torch = False
         self.extra_layers: list[str] = []           # classes of torch_layers.EXTRA, defined first
+        self.roots = storage_roots(graph)              # node id -> the node whose tensor it is
+        self.readers = tensor_readers(graph, self.roots)
 
     def reserve_class_name(self, wanted: str) -> str:
         # No leading underscores (`__init__` would be name-mangled where other classes use it),
@@ -225,21 +228,46 @@ class _Line:
 
 # In place, as torchvision writes `out += identity` and `nn.ReLU(inplace=True)`:
 # saves an activation per ReLU in training. Only where nothing can tell: the
-# value is not this block's input (the caller may hold it), the step is its
-# only reader (no other op saved it for backward, and no view of it exists),
-# and it was made by an op whose backward does not read its own output.
-SAFE_PRODUCERS = frozenset({"conv", "linear", "bn", "add", "concat", "maxpool", "avgpool", "gap", "adaptive_avgpool"})
+# tensor is not this block's input (the caller may hold it), the step is the
+# only reader of the tensor under any of its names (no other op saved it for
+# backward, and no view of it exists), and it was made by an op whose output
+# is fresh and unread by its own backward (`OpSpec.fresh_output`). A one-input
+# add is its input (`OpSpec.aliases_single_input`): liveness and readers are
+# those of the tensor, found through `storage_roots`.
+
+
+def storage_roots(graph: Graph) -> list[int]:
+    """Node id -> the node whose tensor its value is: itself, or through an op whose
+    value is its single input (`OpSpec.aliases_single_input`), that input's root."""
+    roots: list[int] = []
+    for node in graph.nodes:
+        spec = ops.OPS.get(node.op)
+        alias = spec is not None and spec.aliases_single_input and len(node.inputs) == 1
+        roots.append(roots[node.inputs[0]] if alias else node.id)
+    return roots
+
+
+def tensor_readers(graph: Graph, roots: list[int]) -> dict[int, set[int]]:
+    """Root -> the nodes that read its tensor under any name (aliases themselves read nothing)."""
+    readers: dict[int, set[int]] = {}
+    for node in graph.nodes:
+        for src in node.inputs:
+            if roots[node.id] != roots[src]:
+                readers.setdefault(roots[src], set()).add(node.id)
+    return readers
 
 
 class _Forward:
     """The straight-line `forward` of one class.
 
-    Each value gets a variable; a variable is reused once its value is dead,
+    Each tensor gets a variable; a variable is reused once its tensor is dead,
     and a layer's output takes its input's name when that input dies there,
     so chains read `x = self.conv1(x)` and intermediates are freed early.
-    Merges whose result nobody reads are dropped; layers always run (their
-    parameters exist and are trained, and the spec asked for them). ReLUs and
-    two-way adds work in place where that is safe (see SAFE_PRODUCERS).
+    Values that are another's tensor (a one-input add, a block that yields
+    its input) share its variable. Merges whose result nobody reads are
+    dropped; layers always run (their parameters exist and are trained, and
+    the spec asked for them). ReLUs and two-way adds work in place where that
+    is safe (see `storage_roots`).
     """
 
     POOL_START = ("x", "y", "z")
@@ -250,49 +278,62 @@ class _Forward:
         self.graph = writer.graph
         self.plan = block_plan
         self.params = params
-        self.values = dict(values)      # value key -> its variable
+        self.values = {self._tensor(k): v for k, v in values.items()}   # tensor key -> its variable
         self.outputs = outputs
         self.inplace: set[str] = set()  # attributes of ReLUs that run in place
-        self._param_keys = set(values)
+        self._param_keys = set(self.values)
+
+    def _tensor(self, key) -> Any:
+        """The key of the tensor a value is: its root node, or the key itself (("call", i))."""
+        return self.writer.roots[key] if isinstance(key, int) else key
 
     def lines(self) -> list[str]:
         steps = _drop_dead_merges([self._describe(i, s) for i, s in enumerate(self.plan.steps)], self.outputs)
-        last_use = _last_uses(steps, self.outputs)
+        last_use = _last_uses(steps, [self._tensor(k) for k in self.outputs], self._tensor)
         live = set(self.params)
         out: list[str] = []
         for i, step in enumerate(steps):
-            outside = [k for k in step.inputs if k not in self.values]
+            inputs = [self._tensor(k) for k in step.inputs]
+            outside = [k for k in inputs if k not in self.values]
             if outside:
                 raise ValueError(f"block {self.plan.scope.path or self.graph.name!r} reads node {outside[0]}, "
                                  f"which is neither its input nor computed inside it")
-            in_vars = [self.values[k] for k in step.inputs]
-            dying = [k for k in dict.fromkeys(step.inputs) if last_use.get(k) == i]
+            in_vars = [self.values[k] for k in inputs]
+            result = self._tensor(step.key)
+            if result in inputs:       # the step's value is one of its inputs' tensors
+                if step.op != "block":  # a one-input add: no code, the same variable
+                    continue
+                var = self.values[result]
+                out.extend(_statement(step.build(in_vars), f"{var} = ", step.comment))
+                continue
+            dying = [k for k in dict.fromkeys(inputs) if last_use.get(k) == i]
             for k in dying:
                 live.discard(self.values[k])
-            if step.key not in last_use:   # nobody reads it: run it for its effects only
+            if result not in last_use:   # nobody reads it: run it for its effects only
                 out.extend(_statement(step.build(in_vars), "", step.comment))
                 continue
             overwritable = [k for k in dying if self._overwritable(k, step)]
-            if step.op == "add" and len(step.inputs) == 2 and overwritable:
+            writes = ops.OPS[step.op].writes_input if step.op in ops.OPS else None
+            if writes == "sum" and len(inputs) == 2 and overwritable:
                 var = self.values[overwritable[0]]
-                other = in_vars[1] if step.inputs[0] == overwritable[0] else in_vars[0]
+                other = in_vars[1] if inputs[0] == overwritable[0] else in_vars[0]
                 out.extend(_statement(other, f"{var} += ", step.comment))
             else:
-                if step.op == "relu" and overwritable:
+                if writes == "module" and overwritable:
                     self.inplace.add(step.attr)
                 var = self.values[dying[0]] if dying else _free_name(live, self.POOL_START)
                 out.extend(_statement(step.build(in_vars), f"{var} = ", step.comment))
             live.add(var)
-            self.values[step.key] = var
-        out.append(f"{INDENT * 2}return {', '.join(self.values[k] for k in self.outputs)}")
+            self.values[result] = var
+        out.append(f"{INDENT * 2}return {', '.join(self.values[self._tensor(k)] for k in self.outputs)}")
         return out
 
-    def _overwritable(self, key, step: _Line) -> bool:
-        """May `step` write into the value `key` (see SAFE_PRODUCERS)?"""
-        if key in self._param_keys or not isinstance(key, int) or not isinstance(step.key, int):
+    def _overwritable(self, tensor, step: _Line) -> bool:
+        """May `step` write into `tensor` (a dying root, see `storage_roots`)?"""
+        if tensor in self._param_keys or not isinstance(tensor, int) or not isinstance(step.key, int):
             return False
-        g = self.graph
-        return g.nodes[key].op in SAFE_PRODUCERS and g.users(key) == [step.key]
+        spec = ops.OPS.get(self.graph.nodes[tensor].op)
+        return spec is not None and spec.fresh_output and self.writer.readers.get(tensor) == {step.key}
 
     def _describe(self, index: int, step: Step) -> _Line:
         g = self.graph
@@ -343,12 +384,12 @@ def _drop_dead_merges(steps: list[_Line], outputs: list) -> list[_Line]:
     return kept[::-1]
 
 
-def _last_uses(steps: list[_Line], outputs: list) -> dict:
-    """Value key -> index of the last step reading it (len(steps) for outputs)."""
+def _last_uses(steps: list[_Line], outputs: list, tensor: Callable[[Any], Any]) -> dict:
+    """Tensor key -> index of the last step reading it under any name (len(steps) for outputs)."""
     last: dict = {}
     for i, step in enumerate(steps):
         for k in step.inputs:
-            last[k] = i
+            last[tensor(k)] = i
     for k in outputs:
         last[k] = len(steps)
     return last
