@@ -73,6 +73,7 @@ class _FileWriter:
         self.extra_layers: list[str] = []           # classes of torch_layers.EXTRA, defined first
         self.roots = storage_roots(graph)              # node id -> the node whose tensor it is
         self.readers = tensor_readers(graph, self.roots)
+        self.outside = outside_reads(graph, self.roots)  # id(scope) -> tensors it reads from outside
 
     def reserve_class_name(self, wanted: str) -> str:
         # No leading underscores (`__init__` would be name-mangled where other classes use it),
@@ -104,15 +105,19 @@ class _FileWriter:
         are; comparing text also guards against a key that misses something.
         """
         scope = block_plan.scope
-        forward_writer = _Forward(self, block_plan, ["x"], {scope.entry: "x"}, [scope.exit])
+        # A labelled group may read tensors named outside it (`g: relu concat { | x -> conv(8, k=1) }`):
+        # they come in as further arguments, after the tensor it is called on.
+        extra = [f"x{i}" for i in range(1, len(self.outside.get(id(scope), [])) + 1)]
+        values = {scope.entry: "x", **dict(zip(self.outside.get(id(scope), []), extra))}
+        forward_writer = _Forward(self, block_plan, ["x", *extra], values, [scope.exit])
         forward = forward_writer.lines()
         init = self._init_lines(block_plan, forward_writer.inplace)
-        key = (scope.block, tuple(init), tuple(forward))
+        key = (scope.block, tuple(init), tuple(extra), tuple(forward))
         name = self._by_body.get(key)
         if name is None:
             name = self._by_body[key] = self.reserve_class_name(scope.block)
             doc = self._block_doc(scope)
-            self.classes.append(_class_text(name, doc, [], ["self"], init, ["self", "x"], forward))
+            self.classes.append(_class_text(name, doc, [], ["self"], init, ["self", "x", *extra], forward))
         self.class_of[id(block_plan)] = name
 
     def add_network(self, root: BlockPlan, name: str) -> None:
@@ -257,6 +262,33 @@ def tensor_readers(graph: Graph, roots: list[int]) -> dict[int, set[int]]:
     return readers
 
 
+def outside_reads(graph: Graph, roots: list[int]) -> dict[int, list[int]]:
+    """id(scope) -> the tensors (roots) that nodes inside the scope read but that are made
+    outside it, other than the tensor it is called on, in order of first reading.
+
+    Only a labelled group has any: a block's body sees no tensor of its caller, but a
+    group's statements (a path starting from a named tensor, `cat(a, b)`) do.
+    """
+    inside: dict[int, set[int]] = {}   # id(scope) -> ids of the scopes around it, itself included
+
+    def around(scope: Scope) -> set[int]:
+        found = inside.get(id(scope))
+        if found is None:
+            found = inside[id(scope)] = {id(s) for s in scope.ancestors()}
+        return found
+
+    reads: dict[int, list[int]] = {}
+    for node in graph.nodes:
+        for src in node.inputs:
+            made_in = around(graph.nodes[src].scope)
+            for scope in node.scope.ancestors():
+                if scope.parent is None or id(scope) in made_in:
+                    break   # the network, or a scope that makes the tensor: no further scope reads it from outside
+                if roots[src] != roots[scope.entry] and roots[src] not in reads.setdefault(id(scope), []):
+                    reads[id(scope)].append(roots[src])
+    return reads
+
+
 class _Forward:
     """The straight-line `forward` of one class.
 
@@ -342,7 +374,8 @@ class _Forward:
             # A block yielding its own input (all its layers unused) still runs.
             key = scope.exit if scope.exit != scope.entry else ("call", index)
             comment = _comment(g.nodes[scope.exit].shape, scope.span)
-            return _Line(key, (scope.entry,), _caller(f"self.{step.attr}"), comment, "block", step.attr)
+            inputs = (scope.entry, *self.writer.outside.get(id(scope), []))
+            return _Line(key, inputs, _caller(f"self.{step.attr}"), comment, "block", step.attr)
         node = step.node
         comment = _comment(node.shape, node.span)
         if step.kind == "layer":
