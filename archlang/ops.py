@@ -568,6 +568,8 @@ def infer_pool(ctx: InferContext) -> Shape:
     ceil = ctx.args["ceil"]
     dims = [ctx.size(axis, ctx.x[i + 1], lambda size, i=i: pool_out(size, k[i], s[i], p[i], ceil))
             for i, axis in enumerate(AXES[n + 1])]
+    if ctx.op == "avgpool" and n == 3:
+        _window_fits(ctx, k)
     return (ctx.x[0], *dims)
 
 
@@ -585,6 +587,19 @@ def _pool_does_nothing(op: str) -> Callable[[list, dict], str | None]:
         ones = all(v == 1 for v in _values(args["k"])) and (args["s"] is None or all(v == 1 for v in _values(args["s"])))
         return f"{op} with k=1, s=1 and p=0" if ones and all(v == 0 for v in _values(args["p"])) else None
     return why
+
+
+def _window_fits(ctx: InferContext, k: tuple[int, ...]) -> None:
+    """PyTorch's avg_pool3d refuses an input smaller than its window, padding or not
+    ("input image smaller than kernel size"), where the 1d and 2d pools take it."""
+    for axis, size, window in zip(AXES[4], ctx.x[1:], k):
+        verdict = size >= window if isinstance(size, int) else at_least_one(size - (window - 1))
+        if verdict is False:
+            raise ctx.fail("E305", f"avgpool on {RANK_FORMS[4]} needs an input {axis} of at least its window "
+                                   f"{window}, got {size}",
+                           help="PyTorch's avg_pool3d refuses an input smaller than the window even with padding")
+        if verdict is None:
+            ctx.require("E305", size, ">=", window)
 
 
 def _torch_pool(kind: str) -> Callable:

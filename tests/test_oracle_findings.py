@@ -43,6 +43,17 @@ network N {
     assert check_spec(spec, tmp_path) == []
 
 
+def test_avgpool_on_a_volume_smaller_than_its_window_is_refused():
+    # check accepted it (the output size formula gives 1 with padding), and PyTorch's avg_pool3d
+    # refused to run it: "input image (T: 1 H: 1 W: 1) smaller than kernel size".
+    spec = "network N {\n    input [1, 1, 1, 1]\n    avgpool(3, p=1)\n}\n"
+    assert errors(spec) == ["E305"]
+    assert errors("network N {\n    input [1, 3, 3, 3]\n    avgpool(3, p=1)\n}\n") == []
+    assert errors("network N {\n    input [1, 5, 5]\n    avgpool(7, p=3)\n}\n") == []   # 2d takes it
+    graph = archlang.load("network N {\n    input [1, D, H, W]\n    avgpool(3, p=1)\n}\n").network()
+    assert graph.smallest_input == [(1, 3, 3, 3)]
+
+
 # -- front end (issue 10), fixed by the front-end change ---------------------------------------------------
 
 FRONT_END = "front end: issue 10, fixed with the one argument binder and the split of elaborate.py"
