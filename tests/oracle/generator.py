@@ -150,7 +150,7 @@ class _Generator:
             self.program.constant_values[let.name] = let.value.value(scratch)
         body = self.network_body()
         self.program.body = body
-        self._drop_unused_blocks()
+        self.program.drop_unused_blocks()
         fault = None
         if self.chance(self.config.fault_rate):
             fault = self.plant_fault()
@@ -171,30 +171,6 @@ class _Generator:
         if self.chance(0.3):
             out.append(Let("base", Lit(self.pick((1, 2)))))
         return out
-
-    def _drop_unused_blocks(self) -> None:
-        """Blocks drawn for candidates that were then rejected are left out (W501 is not the point)."""
-        used: set[str] = set()
-
-        def walk(node) -> None:
-            if isinstance(node, BlockCall):
-                used.add(node.name)
-            if isinstance(node, (list, tuple)):
-                for n in node:
-                    walk(n)
-            elif hasattr(node, "__dataclass_fields__"):
-                for f in node.__dataclass_fields__:
-                    walk(getattr(node, f))
-
-        walk(self.program.body)
-        done: set[str] = set()
-        while used - done:
-            for blk in self.program.blocks:
-                if blk.name in used and blk.name not in done:
-                    done.add(blk.name)
-                    walk(blk.body)
-            done |= used - {blk.name for blk in self.program.blocks}   # the prelude's
-        self.program.blocks = [blk for blk in self.program.blocks if blk.name in used]
 
     # -- the network body ---------------------------------------------------------------------------
     def network_body(self) -> list[Stmt]:
@@ -682,8 +658,9 @@ class _Generator:
         sites = list(_sites(self.program))
         if not sites:
             return None
+        weight = {OpCall: 1.0, BlockCall: 1.0, Expect: 1.5, Paths: 4.0, Input: 1.0}
         for _ in range(4):
-            owner, key, node = self.pick(sites)
+            owner, key, node = self.rng.choices(sites, weights=[weight[type(s[2])] for s in sites])[0]
             fault = self._mutate(node)
             if fault is None:
                 continue
@@ -700,7 +677,7 @@ class _Generator:
             if spec and spec.args and any(a.required for a in spec.args):
                 kinds.append("missing")
             if node.op in ("conv", "maxpool", "avgpool"):
-                kinds += ["huge-kernel", "huge-kernel", "groups"]
+                kinds += ["huge-kernel"] * 4 + ["groups"] * 2
             if node.args:
                 kinds.append("twice")
             if not self.avoids("bad-values") and not (self.symbolic and self.avoids("bn-symbolic")):
@@ -787,3 +764,75 @@ def _replace(owner, key, new) -> None:
         owner[key] = new
     else:
         setattr(owner, key, new)
+
+
+# -- what a batch of cases covers ------------------------------------------------------------------------
+
+def features(case: Case) -> set[str]:
+    """The constructs a case uses, for the tests that keep the generator honest about its reach."""
+    found: set[str] = set()
+    program = case.program
+
+    def walk(node) -> None:
+        if isinstance(node, (list, tuple)):
+            for n in node:
+                walk(n)
+            return
+        kind = type(node).__name__
+        if isinstance(node, BlockCall):
+            values = [a.value.text() for a in node.args]
+            found.add("prelude call" if node.name in PRELUDE and program.resolve(node.name, "main") is
+                      PRELUDE[node.name] else "block call")
+            if any(a.name is None for a in node.args):
+                found.add("positional block argument")
+            if any(a.name is not None for a in node.args):
+                found.add("keyword block argument")
+            if len(set(values)) < len(values):
+                found.add("equal block arguments")
+        elif isinstance(node, Repeat):
+            found.add("repeat as" if node.var else "repeat")
+        elif isinstance(node, If):
+            found.add("if else if" if isinstance(node.orelse, If) else "if else" if node.orelse else "if")
+        elif isinstance(node, Layers):
+            if node.label:
+                found.add("group" if len(node.items) > 1 else "label")
+            if node.start and not node.items:
+                found.add("tensor alone")
+        elif isinstance(node, Paths):
+            found.add(f"{node.op} paths")
+            if any(not p for p in node.paths):
+                found.add("empty path")
+        elif isinstance(node, Residual):
+            found.add("residual shortcut" if node.shortcut is not None else "residual")
+        elif isinstance(node, MergeStmt):
+            found.add(f"{node.op}() of {min(len(node.inputs), 2)}")
+        elif isinstance(node, Attr):
+            found.add(f"{node.tensor}.{node.attr}" if node.attr in ("c", "shape") else f"{node.tensor}.size")
+        elif kind in ("Index", "Cond", "Let", "Bind", "Expect", "Output", "Identity"):
+            found.add(kind.lower())
+        if hasattr(node, "__dataclass_fields__"):
+            for f in node.__dataclass_fields__:
+                walk(getattr(node, f))
+
+    walk(program.body)
+    for blk in program.blocks:
+        walk(blk.body)
+        if any(p.default is not None for p in blk.params):
+            found.add("parameter default")
+    layers = case.outcome.layers
+    found.update(f"op {layer.op}" for layer in layers)
+    found.update(f"one-input {layer.op}" for layer in layers if layer.op in ("add", "concat") and len(layer.inputs) == 1)
+    if any(layer.op in ("add", "concat") and any(layers[i].op in ("add", "concat") for i in layer.inputs)
+           for layer in layers):
+        found.add("nested merges")
+    if "lib/blocks.arch" in case.files:
+        found.add("import")
+    if case.symbolic is not None:
+        found.add("symbolic sizes")
+    if case.params:
+        found.add("--set")
+    if sum(isinstance(s, Input) for s in program.body) > 1:
+        found.add("two inputs")
+    if case.error:
+        found.add(f"rejected {case.error}")
+    return found

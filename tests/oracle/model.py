@@ -708,6 +708,30 @@ class Program:
                 return imported[0]
         return PRELUDE.get(name)
 
+    def drop_unused_blocks(self) -> None:
+        """Leave out the blocks no call reaches (drafts of rejected candidates, or cut by shrinking)."""
+        used: set[str] = set()
+
+        def walk(node) -> None:
+            if isinstance(node, BlockCall):
+                used.add(node.name)
+            if isinstance(node, (list, tuple)):
+                for n in node:
+                    walk(n)
+            elif hasattr(node, "__dataclass_fields__") and not isinstance(node, Expr):
+                for f in node.__dataclass_fields__:
+                    walk(getattr(node, f))
+
+        walk(self.body)
+        while True:
+            before = len(used)
+            for blk in self.blocks:
+                if blk.name in used:
+                    walk(blk.body)
+            if len(used) == before:
+                break
+        self.blocks = [blk for blk in self.blocks if blk.name in used]
+
     def files(self) -> dict[str, str]:
         lib_items = [c.text("") for c in self.constants] if self.library else []
         lib_items += [blk.text() for blk in self.blocks if blk.file == "lib"]
