@@ -240,12 +240,18 @@ def _interpreter(graph) -> Interpreter:
     return interp
 
 
-def _macs(node, interp: Interpreter) -> int:
-    """conv and linear: output elements times the weights each one reads (torchinfo's convention)."""
-    if node.op not in ("conv", "linear"):
-        return 0
-    weight = interp.tensors[f"{node.name}.weight"]
-    return math.prod(node.shape) * math.prod(weight.shape[1:])
+def _macs(node, graph, interp: Interpreter) -> int:
+    """Multiply-accumulates of the layers with weights (torchinfo's convention: norms count none):
+    a conv's every output element reads its weights of one output channel, a linear layer's every
+    position all of them, a transposed conv's every input position all of them."""
+    weight = interp.tensors.get(f"{node.name}.weight")
+    if node.op == "conv":
+        return math.prod(node.shape) * math.prod(weight.shape[1:])
+    if node.op in ("linear", "channel_linear"):
+        return math.prod(node.shape[1:]) * weight.numel()
+    if node.op == "conv_transpose":
+        return math.prod(graph.nodes[node.inputs[0]].shape[1:]) * weight.numel()
+    return 0
 
 
 def _shapes_json(graph, interp: Interpreter, found: list[Disagreement]) -> None:
@@ -255,7 +261,7 @@ def _shapes_json(graph, interp: Interpreter, found: list[Disagreement]) -> None:
         found.append(Disagreement("shapes json", "layer names or order differ from the IR"))
         return
     for row, node in zip(data["layers"], layers):
-        params, macs = interp.params_of(node), _macs(node, interp)
+        params, macs = interp.params_of(node), _macs(node, graph, interp)
         if (row["op"], row["output"], row["params"], row["macs"]) != (node.op, shape_json(node.shape), params, macs):
             found.append(Disagreement("shapes json", f"{node.name}: the table says {row['op']} {row['output']} "
                                                      f"params {row['params']} macs {row['macs']}; the oracle "
@@ -279,7 +285,7 @@ def _shapes_cli(inv: Invocation, path: Path, graph, found: list[Disagreement]) -
 # -- compile --------------------------------------------------------------------------------------------------
 
 def _has_randomness(graph) -> bool:
-    return any(n.op == "dropout" and n.args["p"] > 0 for n in graph.nodes)
+    return any(n.op in ("dropout", "stochastic_depth") and n.args["p"] > 0 for n in graph.nodes)
 
 
 def _compiled(inv: Invocation, path: Path, graph, interp: Interpreter, found: list[Disagreement]) -> None:

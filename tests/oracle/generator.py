@@ -40,7 +40,6 @@ from .model import (PRELUDE, Arg, Attr, Bin, Bind, BlockCall, BlockDef, Body, Cm
 
 # Front-end bugs still open (issue 10), each steered around until fixed:
 AVOID = frozenset({
-    "equal-positional",     # 1: block B(a, b) called B(4, 4) binds b by searching for an equal AST node
     "bn-symbolic",          # 3: bn on a width that depends on a symbol is counted at 1x1, no error
     "empty-input",          # 4: `input []` passes check
     "prelude-override",     # 5: a main file's `dense` replaces the prelude's inside an imported library
@@ -48,12 +47,15 @@ AVOID = frozenset({
     "bad-values",           # 8: bn(eps=-1), bn(momentum=2), lrn(k=0), dropout(1.0) accepted
 })
 
-OPS_KNOWN = ("conv", "bn", "relu", "relu6", "sigmoid", "tanh", "gelu", "silu", "elu", "leaky_relu", "softmax",
-             "dropout", "maxpool", "avgpool", "gap", "adaptive_avgpool", "flatten", "linear", "upsample", "lrn")
+OPS_KNOWN = ("conv", "conv_transpose", "bn", "groupnorm", "layernorm", "relu", "relu6", "sigmoid", "tanh", "gelu",
+             "hardswish", "hardsigmoid", "silu", "elu", "leaky_relu", "softmax", "dropout", "stochastic_depth",
+             "maxpool", "avgpool", "gap", "adaptive_avgpool", "flatten", "linear", "channel_linear",
+             "channel_shuffle", "scale_shift", "upsample", "lrn")
 TENSOR_NAMES = ("a", "b", "t", "skip", "e1", "e2", "y", "z", "feat")
 VALUE_NAMES = ("c", "k", "n", "s", "m", "w", "g")
 LABELS = ("stem", "head", "features", "fc", "out", "conv1", "relu1", "proj", "layer1")
 RESERVED_LABELS = ("train", "train_", "forward", "eval", "cuda", "training", "_m", "float")
+MAX_ELEMENTS = 4096      # per tensor and sample: every run stays in milliseconds
 BLOCK_NAMES = ("B", "Unit", "Stage", "Res", "Cell", "Down", "Mix", "Tail")
 
 
@@ -177,7 +179,7 @@ class _Generator:
         from collections import ChainMap
 
         from .model import Run
-        run = Run(self.program, symbolic=self.symbolic)
+        run = Run(self.program, symbolic=self.symbolic, max_elements=MAX_ELEMENTS)
         values = {p.name: self.program.settings.get(p.name, p.default.value(None)) for p in self.program.net_params}
         b = Body(run, ChainMap(values, self.program.constant_values), ChainMap({}), None, None, set(), "network",
                  "main")
@@ -415,7 +417,8 @@ class _Generator:
     def op_call(self, b: Body, x: T) -> OpCall:
         rank = len(x.shape)
         table = {op: 1.0 for op in OPS_KNOWN}
-        table.update(conv=6 if rank > 1 else 0.2, bn=2, relu=3, maxpool=2 if rank > 1 else 0.2,
+        table.update(conv=6 if rank > 1 else 0.2, conv_transpose=1.5 if rank > 1 else 0.1, channel_shuffle=0.7,
+                     bn=2, relu=3, maxpool=2 if rank > 1 else 0.2,
                      avgpool=1.5 if rank > 1 else 0.2, linear=3 if rank == 1 else 0.3,
                      flatten=1.5 if rank > 1 else 0.3, upsample=1 if rank > 1 else 0.1, lrn=0.7,
                      adaptive_avgpool=0.7, gap=0.7)
@@ -443,6 +446,50 @@ class _Generator:
                 v["groups"] = self.pick((1, 2))
             if self.chance(0.2):
                 v["bias"] = self.chance(0.5)
+        elif op == "conv_transpose":
+            v["out"] = small(1, 4)
+            v["k"] = per_axis(1, 3)
+            if self.chance(0.5):
+                v["s"] = per_axis(1, 2)
+            if self.chance(0.3):
+                v["p"] = small(0, 1)
+            if self.chance(0.2):
+                v["d"] = small(1, 2)
+            if self.chance(0.3):
+                v["output_padding"] = small(0, 1)
+            if self.chance(0.2):
+                v["groups"] = self.pick((1, 2))
+            if self.chance(0.2):
+                v["bias"] = self.chance(0.5)
+        elif op in ("groupnorm", "channel_shuffle"):
+            c = x.shape[0]
+            v["groups"] = self.pick([g for g in (1, 2, 3, 4) if c % g == 0] if self.chance(0.9) else (1, 2, 3))
+            if op == "groupnorm" and self.chance(0.3):
+                v["eps"] = self.pick((1e-5, 0.1))
+            if op == "groupnorm" and self.chance(0.2):
+                v["affine"] = self.chance(0.5)
+        elif op == "layernorm":
+            if self.chance(0.3):
+                v["eps"] = self.pick((1e-5, 0.1))
+            if self.chance(0.2):
+                v["affine"] = self.chance(0.5)
+        elif op == "channel_linear":
+            v["out"] = small(1, 4)
+            if self.chance(0.2):
+                v["bias"] = self.chance(0.5)
+        elif op == "scale_shift":
+            c = x.shape[0]
+            for name in ("scale", "shift"):
+                if self.chance(0.7):
+                    v[name] = [self.pick((0.5, 2.0, -1.0, 1)) for _ in range(c)] if self.chance(0.5) else \
+                        self.pick((0.5, 2.0, 3, -1.0))
+        elif op == "stochastic_depth":
+            v["p"] = self.pick((0.0, 0.2, 0.5, 1.0))
+            if self.chance(0.3):
+                v["mode"] = self.pick(("row", "batch"))
+        elif op == "gelu":
+            if self.chance(0.4):
+                v["approximate"] = self.pick(("none", "tanh"))
         elif op == "bn":
             if self.chance(0.3):
                 v["eps"] = self.pick((1e-5, 1e-3, 0.1))
@@ -531,11 +578,6 @@ class _Generator:
             positional = positional and self.chance(0.7)
             expr = self.expr(b, values[p.name])
             args.append(Arg(None if positional else p.name, expr))
-        if self.avoids("equal-positional"):
-            texts = [a.value.text() for a in args if a.name is None]
-            if len(set(texts)) != len(texts):
-                args = [a if a.name is not None or i == 0 else Arg(block.params[i].name, a.value)
-                        for i, a in enumerate(args)]
         return BlockCall(block.name, args)
 
     def param_value(self, name: str) -> Any:
@@ -600,10 +642,6 @@ class _Generator:
         for pname, v in zip(params, vals):
             positional = positional and self.chance(0.8)
             args.append(Arg(None if positional else pname, self.expr(b, v)))
-        if self.avoids("equal-positional"):
-            texts = [a.value.text() for a in args if a.name is None]
-            if len(set(texts)) != len(texts):
-                args = [a if i == 0 else Arg(params[i], a.value) for i, a in enumerate(args)]
         return BlockCall(name, args)
 
     # -- expressions -------------------------------------------------------------------------------------

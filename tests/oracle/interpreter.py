@@ -90,6 +90,27 @@ def _conv(xs, args, p, training) -> Tensor:
                     groups=args["groups"])
 
 
+def _conv_transpose_slots(args, shapes) -> list[Slot]:
+    c_in, n = shapes[0][0], len(shapes[0]) - 1
+    k = _expand(args["k"], n)
+    # (in, out / groups, *k): every input channel scatters into its group's outputs
+    slots = [Slot("weight", (c_in, args["out"] // args["groups"], *k), True, "fan_in")]
+    if args["bias"]:
+        slots.append(Slot("bias", (args["out"],), True, "fan_in"))
+    return slots
+
+
+_CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+
+
+def _conv_transpose(xs, args, p, training) -> Tensor:
+    x = xs[0]
+    n = x.dim() - 2
+    k, s, pad, d, extra = (_expand(args[a], n) for a in ("k", "s", "p", "d", "output_padding"))
+    return _CONV_T[n](x, p["weight"], p.get("bias"), stride=s, padding=pad, output_padding=extra,
+                      groups=args["groups"], dilation=d)
+
+
 # -- norms --------------------------------------------------------------------------------------
 
 def _bn_slots(args, shapes) -> list[Slot]:
@@ -105,6 +126,63 @@ def _bn(xs, args, p, training) -> Tensor:
     # F.batch_norm updates the running statistics (our buffers) in training; the input is not written.
     return F.batch_norm(xs[0], p["running_mean"], p["running_var"], p.get("weight"), p.get("bias"),
                         training=training, momentum=args["momentum"], eps=args["eps"])
+
+
+def _affine_slots(args, shapes) -> list[Slot]:
+    c = shapes[0][0]
+    return [Slot("weight", (c,), True, "gamma"), Slot("bias", (c,), True, "beta")] if args["affine"] else []
+
+
+def _per_channel(v: Tensor, x: Tensor) -> Tensor:
+    """A (C,) vector shaped to broadcast over (N, C, ...)."""
+    return v.reshape(-1, *([1] * (x.dim() - 2)))
+
+
+def _groupnorm(xs, args, p, training) -> Tensor:
+    return F.group_norm(xs[0], args["groups"], p.get("weight"), p.get("bias"), eps=args["eps"])
+
+
+def _layernorm(xs, args, p, training) -> Tensor:
+    """Normalised over the channels at each position, written out (not F.layer_norm's movedim)."""
+    x = xs[0]
+    mean = x.mean(dim=1, keepdim=True)
+    var = x.var(dim=1, unbiased=False, keepdim=True)
+    y = (x - mean) / torch.sqrt(var + args["eps"])
+    if args["affine"]:
+        y = y * _per_channel(p["weight"], x) + _per_channel(p["bias"], x)
+    return y
+
+
+def _channel_linear(xs, args, p, training) -> Tensor:
+    x = xs[0]
+    y = torch.einsum("nc...,oc->no...", x, p["weight"])
+    return y + _per_channel(p["bias"], x) if "bias" in p else y
+
+
+def _channel_shuffle(xs, args, p, training) -> Tensor:
+    x = xs[0]
+    g = args["groups"]
+    n, c, *rest = x.shape
+    return x.reshape(n, g, c // g, *rest).transpose(1, 2).reshape(n, c, *rest)
+
+
+def _scale_shift(xs, args, p, training) -> Tensor:
+    x = xs[0]
+    scale = torch.tensor(args["scale"], dtype=x.dtype).reshape(-1)
+    shift = torch.tensor(args["shift"], dtype=x.dtype).reshape(-1)
+    return x * _per_channel(scale, x) + _per_channel(shift, x)
+
+
+def _stochastic_depth(xs, args, p, training) -> Tensor:
+    """torchvision.ops.stochastic_depth, written out: in training, keep each sample ("row") or
+    the batch with probability 1 - p and scale what is kept by 1 / (1 - p)."""
+    x = xs[0]
+    if not training or args["p"] == 0:
+        return x
+    survival = 1.0 - args["p"]
+    size = [x.shape[0]] + [1] * (x.dim() - 1) if args["mode"] == "row" else [1] * x.dim()
+    noise = torch.empty(size, dtype=x.dtype).bernoulli_(survival)
+    return x * (noise / survival if survival > 0 else noise)
 
 
 def _lrn(xs, args, p, training) -> Tensor:
@@ -138,6 +216,10 @@ def _adaptive(xs, args, p, training) -> Tensor:
 
 
 # -- dense --------------------------------------------------------------------------------------
+
+def _channel_linear_slots(args, shapes) -> list[Slot]:
+    return _linear_slots(args, shapes)
+
 
 def _linear_slots(args, shapes) -> list[Slot]:
     slots = [Slot("weight", (args["out"], shapes[0][0]), True, "fan_in")]
@@ -179,23 +261,32 @@ def _elementwise(fn: Callable[[Tensor, dict], Tensor]) -> Rule:
 
 RULES: dict[str, Rule] = {
     "conv": Rule(_conv_slots, _conv),
+    "conv_transpose": Rule(_conv_transpose_slots, _conv_transpose),
     "bn": Rule(_bn_slots, _bn),
+    "groupnorm": Rule(_affine_slots, _groupnorm),
+    "layernorm": Rule(_affine_slots, _layernorm),
     "relu": _elementwise(lambda x, a: F.relu(x)),
     "relu6": _elementwise(lambda x, a: F.relu6(x)),
     "sigmoid": _elementwise(lambda x, a: torch.sigmoid(x)),
     "tanh": _elementwise(lambda x, a: torch.tanh(x)),
-    "gelu": _elementwise(lambda x, a: F.gelu(x)),
+    "gelu": _elementwise(lambda x, a: F.gelu(x, approximate=a["approximate"])),
+    "hardswish": _elementwise(lambda x, a: F.hardswish(x)),
+    "hardsigmoid": _elementwise(lambda x, a: F.hardsigmoid(x)),
     "silu": _elementwise(lambda x, a: F.silu(x)),
     "elu": _elementwise(lambda x, a: F.elu(x)),
     "leaky_relu": _elementwise(lambda x, a: F.leaky_relu(x, a["slope"])),
     "softmax": _elementwise(lambda x, a: F.softmax(x, dim=1)),
     "dropout": Rule(_none, _dropout),
+    "stochastic_depth": Rule(_none, _stochastic_depth),
     "maxpool": Rule(_none, _pool(_MAX)),
     "avgpool": Rule(_none, _pool(_AVG)),
     "gap": Rule(_none, _gap),
     "adaptive_avgpool": Rule(_none, _adaptive),
     "flatten": Rule(_none, _flatten),
     "linear": Rule(_linear_slots, _linear),
+    "channel_linear": Rule(_channel_linear_slots, _channel_linear),
+    "channel_shuffle": Rule(_none, _channel_shuffle),
+    "scale_shift": Rule(_none, _scale_shift),
     "upsample": Rule(_none, _upsample),
     "lrn": Rule(_none, _lrn),
     "concat": Rule(_none, _concat),

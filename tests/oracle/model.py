@@ -224,8 +224,11 @@ class Run:
     layers: list[Layer] = field(default_factory=list)
     outputs: list[int] = field(default_factory=list)
     symbolic: bool = False
+    max_elements: int | None = None     # the generator keeps tensors tiny (GEN-SIZE beyond)
 
     def add(self, op: str, args: dict, inputs: list[T], shape, sym, label: str | None) -> T:
+        if self.max_elements is not None and math.prod(shape) > self.max_elements:
+            raise Reject("GEN-SIZE", f"{op} makes {list(shape)}, more than the generator keeps")
         self.layers.append(Layer(op, args, tuple(t.node for t in inputs), tuple(shape), tuple(sym), label))
         return T(len(self.layers) - 1, tuple(shape), tuple(sym))
 
@@ -813,13 +816,17 @@ def _is_int(v) -> bool:
 def _convert(op: str, arg, v):
     kind = arg.kind
     ints = lambda x: _is_int(x) or (isinstance(x, tuple) and len(x) > 0 and all(_is_int(i) for i in x))  # noqa: E731
-    ok = {"int": _is_int(v), "float": (_is_int(v) or isinstance(v, float)), "number": _is_int(v) or isinstance(v, float),
+    number = lambda x: _is_int(x) or isinstance(x, float)  # noqa: E731
+    ok = {"int": _is_int(v), "float": number(v), "number": number(v),
           "bool": isinstance(v, bool), "str": isinstance(v, str), "ints": ints(v), "size": ints(v),
-          "padding": ints(v) or v in ("same", "valid")}[kind]
+          "padding": ints(v) or v in ("same", "valid"),
+          "floats": number(v) or (isinstance(v, tuple) and len(v) > 0 and all(number(x) for x in v))}[kind]
     if not ok:
         raise Reject("E204", f"{op}'s {arg.name} has the wrong type: {v!r}")
     if kind == "float":
         v = float(v)
+    if kind == "floats":
+        v = tuple(float(x) for x in v) if isinstance(v, tuple) else float(v)
     if arg.choices is not None and v not in arg.choices:
         raise Reject("E211", f"{op}'s {arg.name} is not one of {arg.choices}")
     if arg.minimum is not None and not isinstance(v, str):
@@ -841,6 +848,16 @@ def _check_values(op: str, a: dict) -> None:
             k, p = (k * len(p), p) if len(k) == 1 else (k, p * len(k)) if len(p) == 1 else (k, p)
         if any(pi > ki // 2 for ki, pi in zip(k, p)):
             raise Reject("E310", "pool padding more than half the window")
+    if op == "conv_transpose":
+        if a["out"] % a["groups"]:
+            raise Reject("E308", "groups does not divide out")
+        extra, st, d = _tuple(a["output_padding"]), _tuple(a["s"]), _tuple(a["d"])
+        width = max(len(extra), len(st), len(d))
+        widen = lambda v: v * width if len(v) == 1 else v  # noqa: E731
+        if any(e >= max(si, di) for e, si, di in zip(widen(extra), widen(st), widen(d))):
+            raise Reject("E310", "output_padding not below the stride or the dilation")
+    if op == "stochastic_depth" and not 0 <= a["p"] <= 1:
+        raise Reject("E211", "stochastic_depth probability outside [0, 1]")
     if op == "dropout" and not 0 <= a["p"] < 1:
         raise Reject("E211", "dropout probability outside [0, 1)")
     if op == "upsample" and a["scale"] <= 0:
@@ -902,11 +919,34 @@ def infer(op: str, a: dict, xs: list[T], symbolic: bool) -> tuple[tuple, tuple]:
         out = list(sizes) if p is None else [conv_size(*t) for t in zip(sizes, k, s, p, d)]
         _sizes(out)
         return (a["out"], *out), (False, *sym[1:])
+    if op in ("bn", "groupnorm", "layernorm", "channel_linear") and symbolic and sym[0]:
+        raise Reject("E309", f"{op}'s parameters on a width that depends on the input size")
+    if op == "conv_transpose":
+        n = _spatial(x)
+        k, s, p, d, extra = (_per_axis(a[name], n) for name in ("k", "s", "p", "d", "output_padding"))
+        if c % a["groups"]:
+            raise Reject("E308", "groups does not divide the input channels")
+        out = [(size - 1) * si - 2 * pi + di * (ki - 1) + ei + 1 for size, ki, si, pi, di, ei in zip(sizes, k, s, p, d, extra)]
+        _sizes(out)
+        return (a["out"], *out), (False, *sym[1:])
     if op == "bn":
         if len(x.shape) > 4:
             raise Reject("E302", "bn rank")
-        if symbolic and sym[0]:
-            raise Reject("E309", "bn on a width that depends on the input size")
+        return x.shape, sym
+    if op in ("groupnorm", "channel_shuffle"):
+        if op == "channel_shuffle" and len(x.shape) < 2:
+            raise Reject("E302", "channel_shuffle on [F]")
+        if c % a["groups"]:
+            raise Reject("E308", f"{op}'s groups do not divide the channels")
+        return x.shape, sym
+    if op == "channel_linear":
+        return (a["out"], *sizes), (False, *sym[1:])
+    if op == "scale_shift":
+        for name in ("scale", "shift"):
+            if symbolic and sym[0] and isinstance(a[name], tuple) and len(a[name]) != 1:
+                raise Reject("E301", f"scale_shift's {name} per channel on a width that depends on the input size")
+            if isinstance(a[name], tuple) and len(a[name]) not in (1, c):
+                raise Reject("E301", f"scale_shift's {name} has a value per channel of another width")
         return x.shape, sym
     if op == "lrn":
         if len(x.shape) < 2:
