@@ -15,7 +15,7 @@ import sys
 
 from .diagnostics import UsageError
 
-COMMANDS = ("check", "shapes", "build", "export", "render", "train", "fmt")
+COMMANDS = ("check", "shapes", "build", "export", "render", "train", "fmt", "lsp")
 
 
 class _Parser(argparse.ArgumentParser):

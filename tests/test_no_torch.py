@@ -1,4 +1,4 @@
-"""`check`, `shapes`, `fmt` and `import archlang` never import torch (DESIGN.md section 4).
+"""`check`, `shapes`, `fmt`, the language server and `import archlang` never import torch (DESIGN.md section 4).
 
 Nor networkx: it would double the start-up time of `archlang shapes`, which
 bench/shapes_vs_torchinfo.py measures (`ir.Graph.nx` builds it on demand).
@@ -58,3 +58,14 @@ def test_check_and_shapes_never_import_torch(tmp_path):
     lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.startswith(("CODES", "HEAVY")))
     assert lines["CODES"] == "[0, 0, 0, 0]", proc.stdout + proc.stderr
     assert lines["HEAVY"] == "[]", "check/shapes imported: " + lines["HEAVY"]
+
+
+def test_the_language_server_starts_without_torch() -> None:
+    """`archlang lsp` imports its server, pygls and lsprotocol: none of them may pull in torch."""
+    probe = ("import sys; import archlang.lsp.server, archlang.formatter; "
+             "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.') "
+             "or m in ('torchvision', 'onnx', 'onnxruntime', 'networkx')))")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]", proc.stdout
