@@ -55,10 +55,16 @@ def main(argv: list[str] | None = None) -> int:
     gc.set_threshold(200_000, 30, 30)
     try:
         parser = build_parser(argv)
+        if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (docs/cli.md); exits when done
+            import argcomplete
+            argcomplete.autocomplete(parser)
         args = parser.parse_args(argv)
         if not getattr(args, "command", None):
             parser.print_help(sys.stderr)
             return 2
+        if getattr(args, "watch", False):
+            from .watch import rerun, specs_of
+            return rerun(lambda: int(args.run(args)), specs_of(args))
         return int(args.run(args))
     except UsageError as exc:
         print(f"archlang: {exc}" if not str(exc).startswith("archlang") else str(exc), file=sys.stderr)

@@ -14,6 +14,7 @@ import sys
 
 from ..diagnostics import Diagnostic, UsageError, render_json, unique
 from ..source import shown_name
+from ..watch import add_flag as add_watch_flag
 from .common import add_spec_args, choose_networks, elaborate, load_program, print_diagnostics
 
 FORMATS = ("text", "short", "json")
@@ -28,6 +29,7 @@ def register(sub) -> None:
     parser.add_argument("--format", "-f", choices=FORMATS, default="text",
                         help="text (default; coloured on a terminal), short (one line per diagnostic) "
                              "or json (one object on stdout)")
+    add_watch_flag(parser)
     parser.set_defaults(run=run)
 
 

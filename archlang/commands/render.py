@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..diagnostics import UsageError
 from ..source import shown_name
+from ..watch import add_flag as add_watch_flag
 from .common import add_spec_args, load_network, print_diagnostics
 
 DEFAULT_FORMAT = "svg"
@@ -34,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "consecutive equal ones fold into one box marked 'x N' (default: all)")
     parser.add_argument("--direction", type=str.upper, choices=DIRECTIONS, default="TB",
                         help="top to bottom (TB, the default) or left to right (LR)")
+    add_watch_flag(parser)
     parser.set_defaults(run=run)
 
 

@@ -11,6 +11,7 @@ import sys
 
 from ..backends import table
 from ..diagnostics import UsageError
+from ..watch import add_flag as add_watch_flag
 from .common import add_spec_args, load_network, print_diagnostics
 
 
@@ -25,6 +26,7 @@ def register(sub) -> None:
                         help="fold blocks nested deeper than N into their block row (0: top level only)")
     parser.add_argument("--format", "-f", choices=table.FORMATS, default="table",
                         help="table (default), json, csv or markdown")
+    add_watch_flag(parser)
     parser.set_defaults(run=run)
 
 
