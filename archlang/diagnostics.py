@@ -64,6 +64,8 @@ CODES: dict[str, str] = {
     "E404": "repeat count too large, or too many layers",
     "E405": "file too large",
     "E406": "imports nested too deep",
+    # E6xx backends
+    "E601": "a layer that cannot be exported to ONNX as asked (an opset without its operator, a symbolic size)",
     # W5xx warnings
     "W501": "unused block",
     "W502": "unused parameter",

@@ -1,10 +1,11 @@
 """THE op table: every layer of the language, declared once.
 
 Each `OpSpec` holds an op's arguments (types, defaults, aliases, choices), its
-shape rule, its parameter/MAC rule, its PyTorch constructor, and a line of
-documentation. Elaboration binds arguments with `bind`, the passes call
-`infer` and `count`, the backends call `torch`. Adding an op is one entry
-here plus its tests (rule against torch, count against torchinfo).
+shape rule, its parameter/MAC rule, its PyTorch constructor, its ONNX lowering,
+and a line of documentation. Elaboration binds arguments with `bind`, the
+passes call `infer` and `count`, the backends call `torch` and `onnx`. Adding
+an op is one entry here plus its tests (rule against torch, count against
+torchinfo, export verified in onnxruntime).
 
 Shape rules receive an `InferContext` and return the output shape, or raise
 `ShapeFailure` with the shapes on both sides. Conditions on symbolic sizes
@@ -74,7 +75,7 @@ class OpSpec:
     # An unknown layer of one of these names gets "did you mean" this op; compared
     # without case and underscores.
     torch_names: tuple[str, ...] = ()
-    # A `bn` that alone follows it folds into its weights for inference (torch_inference).
+    # A `bn` that alone follows it folds into its weights for inference (`export --fold-bn`).
     absorbs_bn: bool = False
     # The padding per spatial axis that makes it turn the input shape into the target
     # spatial sizes (a concrete fix for a merge whose paths disagree), or None.
@@ -90,6 +91,9 @@ class OpSpec:
     # With a single input, its value is that input itself, not a copy (a one-input add
     # sums nothing): writing into it writes into the input.
     aliases_single_input: bool = False
+    # The ONNX nodes of one layer, written through the ONNX backend's small
+    # interface (see "ONNX lowerings" below); returns the output tensor's name.
+    onnx: Callable[[Any], str] | None = None
 
     def apply(self, ctx: "InferContext") -> Shape:
         """The output shape: the argument check, then the shape rule."""
@@ -103,6 +107,25 @@ class OpSpec:
             if a.name == name or name in a.aliases:
                 return a
         return None
+
+
+@dataclass(frozen=True)
+class Init:
+    """How PyTorch initialises a parameter or buffer, so a backend can make the
+    weights `archlang.compile` would draw (same distribution) without torch.
+
+    kind "uniform": U(-value, value), what conv and linear layers draw
+    (kaiming_uniform_ with a=sqrt(5) is U(-1/sqrt(fan_in), 1/sqrt(fan_in)));
+    kind "fill": every element equal to `value`.
+    """
+
+    kind: str
+    value: float
+    dtype: str = "float32"           # "int64" for counters (num_batches_tracked)
+
+
+def fan_in_uniform(fan_in: int) -> Init:
+    return Init("uniform", 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0)
 
 
 class ShapeFailure(Exception):
@@ -792,6 +815,285 @@ def infer_add(ctx: InferContext) -> Shape:
     return tuple(_simplest(col) for col in zip(*ctx.inputs))
 
 
+# --------------------------------------------------------------------------- ONNX lowerings
+#
+# Each function writes one layer's ONNX nodes through the interface the ONNX
+# backend hands it (`backends/onnx_emit.Layer`), so this module imports
+# neither onnx nor torch:
+#
+#   layer.name, layer.inputs (tensor names), layer.shapes (input shapes, batch
+#   left out), layer.out (output shape), layer.args, layer.opset
+#   layer.node(op_type, inputs, **attributes) -> the output tensor's name
+#   layer.param(key, shape, init, view=None) -> the tensor of the state_dict entry
+#       `<module path>.<key>`, declared in state_dict order; `view` reshapes it in
+#       the file (the same numbers: a Linear's (out, in) as a 1x1 conv's (out, in, 1, 1))
+#   layer.constant(role, values, shape=None, dtype="compute") -> a constant tensor:
+#       a number, or a flat list of `shape`; "compute" follows the model's float
+#       type (float16 with --fp16)
+#   layer.refuse(reason) -> raises: this layer cannot be exported as asked
+#
+# and return the name of the tensor that holds the layer's output. Sizes may
+# be symbolic (`Expr`) wherever the input declares symbols: a lowering that
+# needs a number for one refuses, with the reason.
+
+
+def _ints(value, n: int) -> list[int]:
+    return [value] * n if isinstance(value, int) else list(value)
+
+
+def onnx_conv(layer) -> str:
+    args, shape = layer.args, layer.shapes[0]
+    n = len(shape) - 1
+    k, s, d = (_ints(args[a], n) for a in ("k", "s", "d"))
+    if args["p"] == "same":                      # PyTorch puts the odd one at the end
+        total = [di * (ki - 1) for ki, di in zip(k, d)]
+        pads = [t // 2 for t in total] + [t - t // 2 for t in total]
+    else:
+        p = [0] * n if args["p"] == "valid" else _ints(args["p"], n)
+        pads = p + p
+    per_group = shape[0] // args["groups"]
+    init = fan_in_uniform(per_group * math.prod(k))
+    inputs = [layer.inputs[0], layer.param("weight", (args["out"], per_group, *k), init)]
+    if args["bias"]:
+        inputs.append(layer.param("bias", (args["out"],), init))
+    return layer.node("Conv", inputs, kernel_shape=k, strides=s, pads=pads, dilations=d, group=args["groups"])
+
+
+def onnx_bn(layer) -> str:
+    c = layer.shapes[0][0]
+    if layer.args["affine"]:
+        scale, shift = layer.param("weight", (c,), Init("fill", 1.0)), layer.param("bias", (c,), Init("fill", 0.0))
+    else:
+        scale, shift = layer.constant("scale", [1.0] * c), layer.constant("shift", [0.0] * c)
+    mean = layer.param("running_mean", (c,), Init("fill", 0.0))
+    var = layer.param("running_var", (c,), Init("fill", 1.0))
+    layer.param("num_batches_tracked", (), Init("fill", 0, "int64"))   # in the state_dict; inference ignores it
+    return layer.node("BatchNormalization", [layer.inputs[0], scale, shift, mean, var], epsilon=layer.args["eps"])
+
+
+def _onnx_unary(op_type: str, attributes: Callable[[dict], dict] = lambda a: {}) -> Callable:
+    return lambda layer: layer.node(op_type, layer.inputs, **attributes(layer.args))
+
+
+def onnx_relu6(layer) -> str:
+    return layer.node("Clip", [layer.inputs[0], layer.constant("min", 0.0), layer.constant("max", 6.0)])
+
+
+def onnx_silu(layer) -> str:
+    x = layer.inputs[0]
+    return layer.node("Mul", [x, layer.node("Sigmoid", [x])])
+
+
+def onnx_identity(layer) -> str:
+    """Dropout at inference: the input itself."""
+    return layer.inputs[0]
+
+
+def _onnx_pool(op_type: str) -> Callable:
+    """MaxPool / AveragePool, padding counted in averages (PyTorch's default).
+
+    ceil=true on concrete sizes is written as explicit end padding with
+    ceil_mode off: ONNX's rule (a window that would start in the right padding
+    is dropped) is PyTorch's and onnxruntime follows it, but onnx's own shape
+    inference does not, so a file with ceil_mode would fail onnx.checker, and
+    other runtimes might round differently. The overhang is padding no
+    average counts: the regular padding becomes a Pad of zeros, and the pool
+    counts only what is inside. Symbolic sizes keep ceil_mode.
+    """
+    def lower(layer) -> str:
+        x, sizes, outs = layer.inputs[0], layer.shapes[0][1:], layer.out[1:]
+        n = len(sizes)
+        k = _ints(layer.args["k"], n)
+        s = k if layer.args["s"] is None else _ints(layer.args["s"], n)
+        p = _ints(layer.args["p"], n)
+        concrete = all(isinstance(v, int) for v in sizes)
+        ceil = layer.args["ceil"] and not concrete
+        extra = [0] * n if ceil or not concrete else [max(0, (o - 1) * si + ki - (v + 2 * pi))
+                                                      for v, o, ki, si, pi in zip(sizes, outs, k, s, p)]
+        if not any(extra):
+            counted = {"count_include_pad": 1} if op_type == "AveragePool" else {}
+            return layer.node(op_type, [x], kernel_shape=k, strides=s, pads=p + p, ceil_mode=int(ceil), **counted)
+        if op_type == "MaxPool":            # padding never wins a max
+            return layer.node(op_type, [x], kernel_shape=k, strides=s, pads=p + [pi + e for pi, e in zip(p, extra)])
+        if any(p):
+            x = layer.node("Pad", [x, layer.constant("pads", [0, 0, *p, 0, 0, *p], dtype="int64")])
+        return layer.node(op_type, [x], kernel_shape=k, strides=s, pads=[0] * n + extra, count_include_pad=0)
+    return lower
+
+
+def onnx_gap(layer) -> str:
+    return layer.node("GlobalAveragePool", layer.inputs)
+
+
+def onnx_adaptive(layer) -> str:
+    """An average pool where each size divides evenly (what PyTorch's own exporter
+    writes), else one MatMul per axis with PyTorch's bins as an averaging matrix."""
+    sizes, outs = layer.shapes[0][1:], layer.out[1:]
+    if all(o == 1 for o in outs):
+        return layer.node("GlobalAveragePool", layer.inputs)
+    if not all(isinstance(size, int) for size in sizes):
+        layer.refuse(f"adaptive_avgpool to {format_shape(outs)} of the symbolic size {format_shape(layer.shapes[0])}: "
+                     f"ONNX has no adaptive pooling, and the pooling windows depend on the size",
+                     help="give the input concrete sizes with --input, or pool to 1 (gap)")
+    if all(size % o == 0 for size, o in zip(sizes, outs)):
+        k = [size // o for size, o in zip(sizes, outs)]
+        return layer.node("AveragePool", layer.inputs, kernel_shape=k, strides=k)
+    x, rank = layer.inputs[0], len(sizes) + 2
+    for axis, (size, o) in enumerate(zip(sizes, outs), start=2):
+        if size == o:
+            continue
+        bins = [0.0] * (size * o)                         # [size, o]: column j averages bin j
+        for j in range(o):
+            start, end = (j * size) // o, -(-((j + 1) * size) // o)
+            for i in range(start, end):
+                bins[i * o + j] = 1.0 / (end - start)
+        last = list(range(rank))
+        last[axis], last[-1] = last[-1], last[axis]       # bring the axis last, pool it, put it back
+        if axis != rank - 1:
+            x = layer.node("Transpose", [x], perm=last)
+        x = layer.node("MatMul", [x, layer.constant(f"bins{axis - 1}", bins, shape=(size, o))])
+        if axis != rank - 1:
+            x = layer.node("Transpose", [x], perm=last)
+    return x
+
+
+def onnx_flatten(layer) -> str:
+    return layer.node("Flatten", layer.inputs, axis=1)
+
+
+def onnx_linear(layer) -> str:
+    width, out = layer.shapes[0][0], layer.args["out"]
+    init = fan_in_uniform(width)
+    inputs = [layer.inputs[0], layer.param("weight", (out, width), init)]
+    if layer.args["bias"]:
+        inputs.append(layer.param("bias", (out,), init))
+    return layer.node("Gemm", inputs, transB=1)
+
+
+def onnx_upsample(layer) -> str:
+    n = len(layer.shapes[0]) - 1
+    scales = layer.constant("scales", [1.0, 1.0] + [float(layer.args["scale"])] * n, dtype="float32")
+    mode = layer.args["mode"]
+    if mode == "nearest":   # PyTorch: source index floor(i / scale)
+        how = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+    else:                   # align_corners=False
+        how = {"mode": "cubic" if mode == "bicubic" else "linear",
+               "coordinate_transformation_mode": "pytorch_half_pixel"}
+        if mode == "bicubic":
+            how["cubic_coeff_a"] = -0.75
+    return layer.node("Resize", [layer.inputs[0], "", scales], **how)
+
+
+def onnx_lrn(layer) -> str:
+    """ONNX's LRN where onnxruntime runs it as PyTorch computes it (4-D input, odd
+    size: the window is centred alike); else PyTorch's formula spelled out, the
+    window mean over channels as a 1x1 convolution with a banded kernel."""
+    shape, a = layer.shapes[0], layer.args
+    size, x = a["size"], layer.inputs[0]
+    if len(shape) == 3 and size % 2 == 1:
+        return layer.node("LRN", [x], size=size, alpha=a["alpha"], beta=a["beta"], bias=a["k"])
+    c, ones = shape[0], (1,) * (len(shape) - 1)
+    band = [1.0 / size if -(size // 2) <= j - i <= (size - 1) // 2 else 0.0 for i in range(c) for j in range(c)]
+    mean = layer.node("Conv", [layer.node("Mul", [x, x]), layer.constant("window", band, shape=(c, c, *ones))],
+                      kernel_shape=list(ones))
+    scaled = layer.node("Add", [layer.node("Mul", [mean, layer.constant("alpha", a["alpha"])]),
+                                layer.constant("k", a["k"])])
+    return layer.node("Div", [x, layer.node("Pow", [scaled, layer.constant("beta", a["beta"])])])
+
+
+def _channel_view(shape) -> tuple[int, ...]:
+    """A per-channel vector's shape that broadcasts over [N, C, ...]: (C, 1, ..., 1)."""
+    return (shape[0], *(1,) * (len(shape) - 1))
+
+
+def onnx_conv_transpose(layer) -> str:
+    """ConvTranspose: ONNX's output size with explicit pads and output_padding is PyTorch's."""
+    args, shape = layer.args, layer.shapes[0]
+    n = len(shape) - 1
+    k, s, p, d, extra = (_ints(args[a], n) for a in ("k", "s", "p", "d", "output_padding"))
+    per_group = args["out"] // args["groups"]
+    init = fan_in_uniform(per_group * math.prod(k))    # PyTorch's fan_in of a (in, out / groups, *k) weight
+    inputs = [layer.inputs[0], layer.param("weight", (shape[0], per_group, *k), init)]
+    if args["bias"]:
+        inputs.append(layer.param("bias", (args["out"],), init))
+    return layer.node("ConvTranspose", inputs, kernel_shape=k, strides=s, pads=p + p, dilations=d,
+                      output_padding=extra, group=args["groups"])
+
+
+def onnx_groupnorm(layer) -> str:
+    """PyTorch's GroupNorm spelled out as its own exporter writes it: InstanceNormalization over
+    the groups, then the per-channel scale and shift (ONNX's GroupNormalization scaled per group
+    before opset 21, and onnxruntime runs it on few devices)."""
+    shape, args = layer.shapes[0], layer.args
+    c, groups, x = shape[0], args["groups"], layer.inputs[0]
+    grouped = layer.node("Reshape", [x, layer.constant("groups", [0, groups, -1], dtype="int64")])
+    normed = layer.node("InstanceNormalization", [grouped, layer.constant("ones", [1.0] * groups),
+                                                  layer.constant("zeros", [0.0] * groups)], epsilon=args["eps"])
+    y = layer.node("Reshape", [normed, layer.node("Shape", [x])])
+    if not args["affine"]:
+        return y
+    view = _channel_view(shape)
+    scaled = layer.node("Mul", [y, layer.param("weight", (c,), Init("fill", 1.0), view=view)])
+    return layer.node("Add", [scaled, layer.param("bias", (c,), Init("fill", 0.0), view=view)])
+
+
+def onnx_layernorm(layer) -> str:
+    """LayerNormalization over the last axis: the features of [F], or the channels of [C, ...]
+    moved last and back (torchvision's LayerNorm2d permutes alike)."""
+    shape, args = layer.shapes[0], layer.args
+    c, x = shape[0], layer.inputs[0]
+    if args["affine"]:
+        norm = [layer.param("weight", (c,), Init("fill", 1.0)), layer.param("bias", (c,), Init("fill", 0.0))]
+    else:
+        norm = [layer.constant("ones", [1.0] * c)]
+    if len(shape) == 1:
+        return layer.node("LayerNormalization", [x, *norm], axis=-1, epsilon=args["eps"])
+    rank = len(shape) + 1
+    moved = layer.node("Transpose", [x], perm=[0, *range(2, rank), 1])
+    normed = layer.node("LayerNormalization", [moved, *norm], axis=-1, epsilon=args["eps"])
+    return layer.node("Transpose", [normed], perm=[0, rank - 1, *range(1, rank - 1)])
+
+
+def onnx_channel_linear(layer) -> str:
+    """nn.Linear over the channels: a Gemm on [F], else a 1x1 convolution whose weight is the
+    Linear's (out, in) weight viewed as (out, in, 1, ...), the same numbers."""
+    shape, args = layer.shapes[0], layer.args
+    if len(shape) == 1:
+        return onnx_linear(layer)
+    ones = (1,) * (len(shape) - 1)
+    init = fan_in_uniform(shape[0])
+    weight = layer.param("weight", (args["out"], shape[0]), init, view=(args["out"], shape[0], *ones))
+    inputs = [layer.inputs[0], weight]
+    if args["bias"]:
+        inputs.append(layer.param("bias", (args["out"],), init))
+    return layer.node("Conv", inputs, kernel_shape=list(ones))
+
+
+def onnx_channel_shuffle(layer) -> str:
+    """A Gather of the channels in shuffled order: output channel i*g + j is input channel j*(C/g) + i."""
+    c, groups = layer.shapes[0][0], layer.args["groups"]
+    order = [(o % groups) * (c // groups) + o // groups for o in range(c)]
+    return layer.node("Gather", [layer.inputs[0], layer.constant("order", order, dtype="int64")], axis=1)
+
+
+def onnx_scale_shift(layer) -> str:
+    def constant(role: str) -> str:
+        values = _values(layer.args[role])
+        if len(values) == 1:
+            return layer.constant(role, values[0])
+        return layer.constant(role, list(values), shape=_channel_view(layer.shapes[0]))
+
+    return layer.node("Add", [layer.node("Mul", [layer.inputs[0], constant("scale")]), constant("shift")])
+
+
+def onnx_concat(layer) -> str:
+    return layer.node("Concat", layer.inputs, axis=1)
+
+
+def onnx_add(layer) -> str:
+    return layer.node("Add" if len(layer.inputs) == 2 else "Sum", layer.inputs)
+
+
 # --------------------------------------------------------------------------- the table
 
 _K = ("kernel",)
@@ -818,7 +1120,7 @@ def _table() -> dict[str, OpSpec]:
         ), infer_conv, count_conv, torch_conv, "convolution; 1d/2d/3d by the input's rank",
             key_args=("out", "k", "s", "p", "d", "groups"), ranks="2, 3, 4", check_args=check_conv_args,
             colour=CONV_COLOUR, absorbs_bn=True, fit_padding=fit_conv_padding, torch_names=("Conv1d", "Conv2d", "Conv3d"),
-            fresh_output=True),
+            fresh_output=True, onnx=onnx_conv),
         OpSpec("conv_transpose", (
             Arg("out", "int", minimum=1, doc="output channels"),
             Arg("k", "ints", aliases=_K, **_GEOMETRY, doc="kernel size, an int or one per spatial dim"),
@@ -835,47 +1137,52 @@ def _table() -> dict[str, OpSpec]:
             key_args=("out", "k", "s", "p", "d", "groups", "output_padding"), ranks="2, 3, 4",
             check_args=check_conv_transpose_args, colour=CONV_COLOUR, absorbs_bn=True,
             fit_padding=fit_conv_transpose_padding, torch_names=("ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"),
-            fresh_output=True),
+            fresh_output=True, onnx=onnx_conv_transpose),
         OpSpec("bn", (
             Arg("eps", "float", 1e-5, doc="added to the variance"),
             Arg("momentum", "float", 0.1, doc="PyTorch's convention: d2l's 0.9 is 0.1 here"),
             Arg("affine", "bool", True, doc="learn scale and shift"),
         ), infer_bn, count_bn, torch_bn, "batch normalisation; BatchNorm1d/2d/3d by the input's rank",
             ranks="1, 2, 3, 4", colour=NORM_COLOUR,
-            torch_names=("BatchNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d"), fresh_output=True),
+            torch_names=("BatchNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d"), fresh_output=True, onnx=onnx_bn),
         OpSpec("groupnorm", (
             Arg("groups", "int", minimum=1, aliases=("num_groups",), doc="groups of channels; divides the channels"),
             Arg("eps", "float", 1e-5, doc="added to the variance"),
             Arg("affine", "bool", True, doc="learn scale and shift per channel"),
         ), infer_groupnorm, count_affine_norm, torch_groupnorm, "group normalisation over groups of channels",
-            key_args=("groups",), ranks="any", colour=NORM_COLOUR, torch_names=("GroupNorm",), fresh_output=True),
+            key_args=("groups",), ranks="any", colour=NORM_COLOUR, torch_names=("GroupNorm",), fresh_output=True,
+            onnx=onnx_groupnorm),
         OpSpec("layernorm", (
             Arg("eps", "float", 1e-5, doc="added to the variance"),
             Arg("affine", "bool", True, aliases=("elementwise_affine",), doc="learn scale and shift per channel"),
         ), infer_same, count_affine_norm, torch_layernorm,
             "layer normalisation over the channels at each position (over the features of [F])",
-            key_args=("eps",), ranks="any", colour=NORM_COLOUR, torch_names=("LayerNorm",)),
-        _act("relu", "ReLU", "max(x, 0)", writes_input="module"),
-        _act("relu6", "ReLU6", "min(max(x, 0), 6)"),
-        _act("sigmoid", "Sigmoid", "1 / (1 + exp(-x))"),
-        _act("tanh", "Tanh", "hyperbolic tangent"),
+            key_args=("eps",), ranks="any", colour=NORM_COLOUR, torch_names=("LayerNorm",), onnx=onnx_layernorm),
+        _act("relu", "ReLU", "max(x, 0)", writes_input="module", onnx=_onnx_unary("Relu")),
+        _act("relu6", "ReLU6", "min(max(x, 0), 6)", onnx=onnx_relu6),
+        _act("sigmoid", "Sigmoid", "1 / (1 + exp(-x))", onnx=_onnx_unary("Sigmoid")),
+        _act("tanh", "Tanh", "hyperbolic tangent", onnx=_onnx_unary("Tanh")),
         _act("gelu", "GELU", "Gaussian error linear unit",
              (Arg("approximate", "str", "none", choices=("none", "tanh"),
                   doc='"tanh" for the tanh approximation'),),
-             lambda a: _nondefault({"approximate": a["approximate"]}, {"approximate": "none"})),
-        _act("hardswish", "Hardswish", "x * relu6(x + 3) / 6 (MobileNetV3)"),
-        _act("hardsigmoid", "Hardsigmoid", "relu6(x + 3) / 6 (MobileNetV3's squeeze-excitation gate)"),
-        _act("silu", "SiLU", "x * sigmoid(x) (swish)"),
-        _act("elu", "ELU", "exponential linear unit"),
+             lambda a: _nondefault({"approximate": a["approximate"]}, {"approximate": "none"}),
+             onnx=_onnx_unary("Gelu", lambda a: {"approximate": a["approximate"]})),
+        _act("hardswish", "Hardswish", "x * relu6(x + 3) / 6 (MobileNetV3)", onnx=_onnx_unary("HardSwish")),
+        _act("hardsigmoid", "Hardsigmoid", "relu6(x + 3) / 6 (MobileNetV3's squeeze-excitation gate)",
+             onnx=_onnx_unary("HardSigmoid", lambda a: {"alpha": 1 / 6, "beta": 0.5})),
+        _act("silu", "SiLU", "x * sigmoid(x) (swish)", onnx=onnx_silu),
+        _act("elu", "ELU", "exponential linear unit", onnx=_onnx_unary("Elu", lambda a: {"alpha": 1.0})),
         _act("leaky_relu", "LeakyReLU", "max(x, 0) + slope * min(x, 0)",
              (Arg("slope", "float", 0.01, aliases=("negative_slope",), doc="slope for x < 0"),),
-             lambda a: _nondefault({"negative_slope": a["slope"]}, {"negative_slope": 0.01})),
-        _act("softmax", "Softmax", "softmax over channels / features", kwargs=lambda a: {"dim": 1}),
+             lambda a: _nondefault({"negative_slope": a["slope"]}, {"negative_slope": 0.01}),
+             onnx=_onnx_unary("LeakyRelu", lambda a: {"alpha": a["slope"]})),
+        _act("softmax", "Softmax", "softmax over channels / features", kwargs=lambda a: {"dim": 1},
+             onnx=_onnx_unary("Softmax", lambda a: {"axis": 1})),
         OpSpec("dropout", (Arg("p", "float", 0.5, doc="probability of zeroing an element"),),
                infer_same, _no_count,
                lambda inputs, args: ("Dropout", _nondefault({"p": args["p"]}, {"p": 0.5})),
                "zero elements at random while training", key_args=("p",), check_args=check_dropout_args,
-               colour=PLAIN_COLOUR, does_nothing=dropout_does_nothing),
+               colour=PLAIN_COLOUR, does_nothing=dropout_does_nothing, onnx=onnx_identity),
         OpSpec("stochastic_depth", (
             Arg("p", "float", doc="probability of dropping a sample's whole path"),
             Arg("mode", "str", "row", choices=("row", "batch"),
@@ -883,64 +1190,71 @@ def _table() -> dict[str, OpSpec]:
         ), infer_same, _no_count, torch_stochastic_depth,
             "drop a residual path per sample while training (torchvision.ops.StochasticDepth)",
             key_args=("p", "mode"), check_args=check_probability, colour=PLAIN_COLOUR,
-            torch_names=("StochasticDepth",)),
+            torch_names=("StochasticDepth",), onnx=onnx_identity),
         OpSpec("maxpool", _pool_args(), infer_pool, _no_count, _torch_pool("Max"),
                "max pooling; 1d/2d/3d by the input's rank", key_args=("k", "s", "p", "ceil"), ranks="2, 3, 4",
                check_args=check_pool_args, colour=POOL_COLOUR, does_nothing=_pool_does_nothing("maxpool"),
-               fit_padding=fit_pool_padding, torch_names=("MaxPool1d", "MaxPool2d", "MaxPool3d"), fresh_output=True),
+               fit_padding=fit_pool_padding, torch_names=("MaxPool1d", "MaxPool2d", "MaxPool3d"), fresh_output=True,
+               onnx=_onnx_pool("MaxPool")),
         OpSpec("avgpool", _pool_args(), infer_pool, _no_count, _torch_pool("Avg"),
                "average pooling; 1d/2d/3d by the input's rank", key_args=("k", "s", "p", "ceil"), ranks="2, 3, 4",
                check_args=check_pool_args, colour=POOL_COLOUR, does_nothing=_pool_does_nothing("avgpool"),
-               fit_padding=fit_pool_padding, torch_names=("AvgPool1d", "AvgPool2d", "AvgPool3d"), fresh_output=True),
+               fit_padding=fit_pool_padding, torch_names=("AvgPool1d", "AvgPool2d", "AvgPool3d"), fresh_output=True,
+               onnx=_onnx_pool("AveragePool")),
         OpSpec("gap", (), infer_gap, _no_count, torch_gap, "global average pooling to [C, 1, 1]", ranks="2, 3, 4",
-               colour=POOL_COLOUR, torch_names=("GlobalAvgPool",), fresh_output=True),
+               colour=POOL_COLOUR, torch_names=("GlobalAvgPool",), fresh_output=True, onnx=onnx_gap),
         OpSpec("adaptive_avgpool", (Arg("out", "size", minimum=1, aliases=("output_size",),
                                         doc="output size, an int or one per spatial dim"),),
                infer_adaptive, _no_count, torch_adaptive, "average pooling to a fixed output size",
                key_args=("out",), ranks="2, 3, 4", colour=POOL_COLOUR,
-               torch_names=("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d"), fresh_output=True),
+               torch_names=("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d"), fresh_output=True,
+               onnx=onnx_adaptive),
         OpSpec("flatten", (), infer_flatten, _no_count, lambda inputs, args: ("Flatten", {}),
-               "[C, H, W] to [C*H*W]", ranks="any", colour=PLAIN_COLOUR, does_nothing=flatten_does_nothing),
+               "[C, H, W] to [C*H*W]", ranks="any", colour=PLAIN_COLOUR, does_nothing=flatten_does_nothing,
+               onnx=onnx_flatten),
         OpSpec("linear", (
             Arg("out", "int", minimum=1, doc="output features"),
             Arg("bias", "bool", True, doc="learn a bias"),
         ), infer_linear, count_linear, torch_linear, "fully connected layer; input width from the flow",
             key_args=("out",), ranks="1", colour=LINEAR_COLOUR, absorbs_bn=True, torch_names=("fc",),
-            fresh_output=True),
+            fresh_output=True, onnx=onnx_linear),
         OpSpec("channel_linear", (
             Arg("out", "int", minimum=1, doc="output channels"),
             Arg("bias", "bool", True, doc="learn a bias"),
         ), infer_channel_linear, count_channel_linear, torch_channel_linear,
             "nn.Linear over the channels at each position (convnext's permute, Linear, permute)",
-            key_args=("out",), colour=LINEAR_COLOUR, absorbs_bn=True),
+            key_args=("out",), colour=LINEAR_COLOUR, absorbs_bn=True, onnx=onnx_channel_linear),
         OpSpec("channel_shuffle", (Arg("groups", "int", minimum=1, doc="groups; divides the channels"),),
                infer_channel_shuffle, _no_count, lambda inputs, args: ("ChannelShuffle", {"groups": args["groups"]}),
                "interleave the channels of groups (ShuffleNet)", key_args=("groups",), ranks="2, 3, 4",
-               colour=PLAIN_COLOUR, does_nothing=channel_shuffle_does_nothing, torch_names=("ChannelShuffle",)),
+               colour=PLAIN_COLOUR, does_nothing=channel_shuffle_does_nothing, torch_names=("ChannelShuffle",),
+               onnx=onnx_channel_shuffle),
         OpSpec("scale_shift", (
             Arg("scale", "floats", 1.0, doc="multiplier, one number or one per channel"),
             Arg("shift", "floats", 0.0, doc="added after scaling, one number or one per channel"),
         ), infer_scale_shift, _no_count, torch_scale_shift,
             "x * scale + shift per channel, constants (inception_v3's transform_input)",
-            key_args=("scale", "shift"), colour=PLAIN_COLOUR, does_nothing=scale_shift_does_nothing),
+            key_args=("scale", "shift"), colour=PLAIN_COLOUR, does_nothing=scale_shift_does_nothing,
+            onnx=onnx_scale_shift),
         OpSpec("upsample", (
             Arg("scale", "number", aliases=("scale_factor",), doc="size multiplier (output = floor(size * scale))"),
             Arg("mode", "str", "nearest", choices=("nearest", "linear", "bilinear", "bicubic", "trilinear"),
                 doc="linear for [C, L], bilinear/bicubic for [C, H, W], trilinear for [C, D, H, W]"),
         ), infer_upsample, _no_count, torch_upsample, "resize by a scale factor",
             key_args=("scale", "mode"), ranks="2, 3, 4", check_args=check_upsample_args, colour=PLAIN_COLOUR,
-            does_nothing=upsample_does_nothing, torch_names=("UpSampling",)),
+            does_nothing=upsample_does_nothing, torch_names=("UpSampling",), onnx=onnx_upsample),
         OpSpec("lrn", (
             Arg("size", "int", minimum=1, doc="channels to normalise over"),
             Arg("alpha", "float", 1e-4, doc="multiplicative factor"),
             Arg("beta", "float", 0.75, doc="exponent"),
             Arg("k", "float", 1.0, doc="additive factor"),
         ), infer_lrn, _no_count, torch_lrn, "local response normalisation across channels (AlexNet)",
-            key_args=("size",), ranks="2, 3, 4", colour=NORM_COLOUR, torch_names=("LocalResponseNorm",)),
+            key_args=("size",), ranks="2, 3, 4", colour=NORM_COLOUR, torch_names=("LocalResponseNorm",),
+            onnx=onnx_lrn),
         OpSpec("concat", (), infer_concat, _no_count, None, "concatenate along channels", merge=True,
-               colour=PLAIN_COLOUR, fresh_output=True),   # torch.cat copies, even one input
+               colour=PLAIN_COLOUR, fresh_output=True, onnx=onnx_concat),   # torch.cat copies, even one input
         OpSpec("add", (), infer_add, _no_count, None, "element-wise sum of equal shapes", merge=True,
-               colour=PLAIN_COLOUR, writes_input="sum", fresh_output=True, aliases_single_input=True),
+               colour=PLAIN_COLOUR, writes_input="sum", fresh_output=True, aliases_single_input=True, onnx=onnx_add),
     ]
     return {s.name: s for s in specs}
 

@@ -238,6 +238,7 @@ def test_an_export_that_fails_verification_writes_nothing(tmp_path, monkeypatch)
     pytest.importorskip("onnx")
     import archlang
     from archlang.backends import onnx as onnx_backend
+    from archlang.backends import onnx_verify
 
     target = previous_file(tmp_path / "lenet.onnx")
     graph = archlang.load(ROOT / "specs/lenet.arch").network()
@@ -245,7 +246,7 @@ def test_an_export_that_fails_verification_writes_nothing(tmp_path, monkeypatch)
     def disagree(*args, **kwargs):  # the file is written and checked; then onnxruntime disagrees
         raise onnx_backend.ExportError("onnxruntime and PyTorch disagree; nothing was written")
 
-    monkeypatch.setattr(onnx_backend, "verify_file", disagree)
+    monkeypatch.setattr(onnx_verify, "verify_file", disagree)
     with pytest.raises(onnx_backend.ExportError, match="nothing was written"):
         onnx_backend.export(graph, target)
     assert_untouched(target)
@@ -271,7 +272,9 @@ def test_a_drawing_that_fails_writes_nothing(tmp_path, monkeypatch):
 # -- nothing writes around fsutil ----------------------------------------------------------------------
 
 # Writes that are not files of the user's: a scratch copy in a TemporaryDirectory, /dev/null.
-ALLOWED = {("train/idx.py", "open"), ("cli.py", "open")}
+# onnx_model.save writes the temporary files that backends/onnx.py's atomic_path gives it (the model
+# and its external data, renamed together only after both are checked and verified).
+ALLOWED = {("train/idx.py", "open"), ("cli.py", "open"), ("backends/onnx_model.py", "open")}
 WRITERS = {"write_text", "write_bytes", "save", "savefig", "render", "dump"}
 
 
