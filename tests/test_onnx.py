@@ -28,6 +28,9 @@ from archlang.backends import onnx_model, onnx_verify
 from archlang.backends.onnx_inputs import probes
 from archlang.backends.torch_module import build_module
 
+from test_torchvision_zoo import ROWS as ZOO_TABLE  # noqa: E402 - a sibling test module
+from test_torchvision_zoo import graph_of as zoo_graph  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.arch"))
 # every network of every spec file (a file may hold several): (file stem, network name)
@@ -155,6 +158,18 @@ def test_every_spec_exports_checks_and_matches_pytorch(stem, network, exported):
     v = result.verification
     assert v.batches == (1, 3) and v.ok and v.max_abs_diff <= v.tolerance, v
     assert model.graph.name == graph.name
+
+
+# specs/torchvision/: each file once, at the first builder models.tsv lists for it, at its small input
+ZOO_ROWS = list({row["file"]: row for row in reversed(list(ZOO_TABLE.values()))}.values())[::-1]
+
+
+@pytest.mark.parametrize("row", ZOO_ROWS, ids=[row["file"] for row in ZOO_ROWS])
+def test_every_torchvision_spec_exports_and_matches_pytorch(row, tmp_path):
+    graph = zoo_graph(row, small_input=True)
+    result = export_onnx.export(graph, tmp_path / "m.onnx")
+    v = result.verification
+    assert v.batches == (1, 3) and v.ok, v
 
 
 def test_all_ops_uses_every_op_of_the_table():
