@@ -168,8 +168,12 @@ def export(graph: Graph, path: str | Path, *, weights: str | Path | None = None,
     _check(assembled)
     path = Path(path)
     external = external_data if external_data is not None else assembled.weight_bytes > onnx_model.EXTERNAL_DATA_ABOVE
+    if external and fsutil.is_streamed(path):
+        raise ExportError(f"the model's weights ({assembled.weight_bytes / 1e9:.1f} GB) need a file of their own "
+                          f"beside the model (ONNX external data): write it to a file, not to {shown_name(path)}")
+    landing = fsutil.through_links(path)          # the data file goes beside the file a symlink names
     result = Exported(path, opset, len(assembled.model.graph.node), batch, source, assembled.folded, fp16=fp16,
-                      data=path.with_name(path.name + ".data") if external else None)
+                      data=landing.with_name(landing.name + ".data") if external else None)
     with _staged(path, result.data) as (tmp, tmp_data):
         onnx_model.write(assembled, tmp, tmp_data)
         del assembled                                        # the weights, once written
