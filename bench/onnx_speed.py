@@ -4,11 +4,15 @@ For each network, at batch 1 and 16 on the CPU:
 
 - eager:     the nn.Module archlang builds, in PyTorch (eval, inference mode)
 - archlang:  `archlang export` of the spec, run in onnxruntime
-- reference: the same network exported by plain `torch.onnx.export` (PyTorch's
-             defaults), run in onnxruntime: torchvision's own resnet18 and
-             densenet121 for the tv_* specs (weights copied over, so both files
-             compute the same thing); for googlenet, whose spec is d2l's 1x96x96
-             GoogLeNet and not torchvision's, the archlang module itself
+- reference: the same network exported by torch's own exporter
+             (`torch.onnx.export(..., dynamo=False)`), run in onnxruntime:
+             torchvision's own resnet18 and densenet121 for the tv_* specs
+             (weights copied over, so both files compute the same thing); for
+             googlenet, whose spec is d2l's 1x96x96 GoogLeNet and not
+             torchvision's, the archlang module itself
+
+It also prints the node count of each file after onnxruntime's optimisations
+(the graph onnxruntime actually runs): equal counts mean equal kernels.
 
 Targets: archlang at least 1.5x faster than eager, and at least as fast as
 the reference (ratio >= 1, within the noise of a shared machine).
@@ -62,11 +66,23 @@ def copy_weights(src: nn.Module, dst: nn.Module) -> None:
 
 
 def plain_export(model: nn.Module, shape: tuple[int, ...], path: Path) -> None:
-    """What a user gets from torch.onnx.export with its defaults, batch made dynamic."""
+    """torch's own exporter (the TorchScript one, which needs no onnxscript), batch made dynamic."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.randn(2, *shape),), str(path), dynamo=True, verbose=False,
-                          input_names=["x"], dynamic_shapes=({0: torch.export.Dim("batch")},))
+        torch.onnx.export(model, (torch.randn(2, *shape),), str(path), dynamo=False, verbose=False,
+                          input_names=["x"], dynamic_axes={"x": {0: "batch"}})
+
+
+def optimised_nodes(path: Path) -> int:
+    """Nodes in the graph onnxruntime runs, after its optimisations (fusions, folding)."""
+    import onnx
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.optimized_model_filepath = str(path.with_suffix(".optimised.onnx"))
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return len(onnx.load(options.optimized_model_filepath).graph.node)
 
 
 def timed_calls(fn, calls: int) -> list[float]:
@@ -99,6 +115,8 @@ def bench_case(name: str, batches: list[int], reps: int, workdir: Path, threads:
         copy_weights(module, reference)
     theirs = workdir / f"{name}.reference.onnx"
     plain_export(reference, shape, theirs)
+    print(f"  {name}: onnxruntime's optimised graph: {optimised_nodes(ours)} nodes (archlang), "
+          f"{optimised_nodes(theirs)} nodes (reference)", flush=True)
     sessions = {"archlang": archlang_onnx.session(ours, ["CPUExecutionProvider"], threads=threads),
                 "reference": archlang_onnx.session(theirs, ["CPUExecutionProvider"], threads=threads)}
     rows = []
