@@ -191,6 +191,16 @@ def test_every_op_exports_in_every_rank(network, fp16, tmp_path):
     assert [o.name for o in model.graph.output] == [p.name for p in graph.outputs]
 
 
+@pytest.mark.parametrize("network", ALL_OPS_NETWORKS)
+def test_every_op_agrees_with_the_reference_interpreter(network, tmp_path):
+    """An oracle written apart from both backends (tests/oracle: torch's functional ops, float64,
+    node by node): `archlang export` of each network, run in onnxruntime with the interpreter's
+    weights, gives the interpreter's outputs."""
+    from oracle.differential import Invocation, check_spec
+
+    assert check_spec(ALL_OPS, tmp_path, Invocation(network), build=False, onnx=True) == []
+
+
 # -- the verification itself ---------------------------------------------------------------
 
 def test_verification_compares_with_the_module_it_is_given(exported):
