@@ -255,6 +255,23 @@ def test_generated_specs_have_the_same_shapes_formatted(text: str, seed: int) ->
     assert strip(shapes(tidy)) == before
 
 
+ORACLE_PROGRAMS = 60   # tests/oracle's generator: the whole language (2,000 were run once: no failure)
+
+
+def test_the_oracle_generators_programs_laid_out_at_random() -> None:
+    from oracle.generator import generate
+
+    for seed in range(ORACLE_PROGRAMS):
+        for path, text in generate(seed).files.items():
+            canonical = format_text(text)
+            assert format_text(canonical) == canonical, (seed, path)
+            assert format_text(scramble(text, random.Random(seed), horizontal=True)) == canonical, (seed, path)
+            messy = scramble(text, random.Random(seed))
+            assert same_tree(tree(messy), tree(text)), f"the scrambler changed the meaning:\n{messy}"
+            tidy = format_text(messy)
+            assert format_text(tidy) == tidy, (seed, path)
+
+
 # -- the repository is formatted ------------------------------------------------------------
 def test_the_repository_specs_are_formatted(cli) -> None:
     result = cli("fmt", "--check", "specs", "examples", "archlang/prelude.arch")

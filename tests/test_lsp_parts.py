@@ -156,3 +156,14 @@ def test_hover_on_a_prelude_block_call_and_a_named_tensor() -> None:
     assert hover.startswith("tensor `e2`") and "**[32, H // 2, W // 2]**" in hover
     target = navigation.definition(analyse(str(unet), text), text.index("DoubleConv(16)"))
     assert target.line == text[:text.index("block DoubleConv")].count("\n") + 1
+
+
+def test_secondary_labels_become_related_locations(tmp_path: Path) -> None:
+    text = "block B { relu }\nblock B { bn }\nnetwork N { input [3]; B }\n"
+    a = analyse(str(tmp_path / "n.arch"), text)
+    (d,) = [d for d in a.diagnostics if d.code == "E207"]
+    assert d.related, "E207 names the first definition"
+    (lsp,) = [x for x in lsp_diagnostics(a, lambda p: Path(p).as_uri()) if x.code == "E207"]
+    span, label = d.related[0]
+    assert lsp.related_information[0].message == label
+    assert lsp.related_information[0].location.range.start.line == span.line - 1

@@ -1,8 +1,9 @@
 """archlang diagnostics as LSP diagnostics.
 
 Each keeps its code, severity and span; the label, notes and help follow
-the message, as `archlang check` prints them. The block calls that led to an
-error become related locations (`in: Residual(128, s=2)`), so an editor can
+the message, as `archlang check` prints them. Its secondary labelled spans
+("first defined here") and the block calls that led to an error become
+related locations (`in: Residual(128, s=2)`), so an editor can
 jump from the failing layer to each call. A problem located in another file
 (an imported block, the prelude) is shown at the outermost call in this
 document that reaches it, or at its import, with the real place as a
@@ -34,8 +35,10 @@ def lsp_diagnostics(analysis: Analysis, uri_of) -> list[types.Diagnostic]:
 
 
 def convert(d: Diagnostic, analysis: Analysis, uri_of) -> types.Diagnostic:
-    related = [types.DiagnosticRelatedInformation(location=_location(f.span, uri_of), message=f"in: {f.call}")
-               for f in d.call_stack if f.span is not None]
+    related = [types.DiagnosticRelatedInformation(location=_location(span, uri_of), message=text)
+               for span, text in d.related if span is not None]          # "first defined here"...
+    related += [types.DiagnosticRelatedInformation(location=_location(f.span, uri_of), message=f"in: {f.call}")
+                for f in d.call_stack if f.span is not None]
     here = _place(d, analysis)
     if d.span is not None and here is not d.span:
         related.insert(0, types.DiagnosticRelatedInformation(location=_location(d.span, uri_of),
