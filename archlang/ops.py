@@ -1157,7 +1157,7 @@ def _table() -> dict[str, OpSpec]:
             Arg("affine", "bool", True, aliases=("elementwise_affine",), doc="learn scale and shift per channel"),
         ), infer_same, count_affine_norm, torch_layernorm,
             "layer normalisation over the channels at each position (over the features of [F])",
-            key_args=("eps",), ranks="any", colour=NORM_COLOUR, torch_names=("LayerNorm",), onnx=onnx_layernorm),
+            key_args=("eps",), ranks="any", colour=NORM_COLOUR, torch_names=("LayerNorm", "LayerNorm2d"), onnx=onnx_layernorm),
         _act("relu", "ReLU", "max(x, 0)", writes_input="module", onnx=_onnx_unary("Relu")),
         _act("relu6", "ReLU6", "min(max(x, 0), 6)", onnx=onnx_relu6),
         _act("sigmoid", "Sigmoid", "1 / (1 + exp(-x))", onnx=_onnx_unary("Sigmoid")),

@@ -133,3 +133,4 @@ def test_a_block_named_like_an_extra_layer_gets_another_class_name():
     model = archlang.compile(spec)
     assert type(model.stochasticdepth1).__name__ == "StochasticDepth2"
     assert type(model.stochasticdepth1.stochastic_depth1).__name__ == "StochasticDepth"
+

@@ -126,6 +126,25 @@ def test_every_op_of_the_table_at_every_rank_runs_as_checked():
         assert_runs_as_checked(graph)
 
 
+def test_every_op_of_the_table_scripts():
+    # TorchScript refuses `super().forward`, which torch_layers.ChannelLinear once used.
+    # (torch.export runs every op in test_onnx's ALL_OPS, whose exporter is built on it.)
+    program = archlang.load(EVERY_OP)
+    for name in program.networks:
+        graph = program.network(name)
+        model = torch_module.build_module(graph)
+        xs = inputs_for(graph)
+        with pytest.warns(FutureWarning):  # deprecated in favour of torch.export, still used
+            scripted = torch.jit.script(model)
+        for training in (True, False):
+            model.train(training)
+            scripted.train(training)
+            torch.manual_seed(3)  # dropout and stochastic depth draw the same masks
+            expected = model(*xs)
+            torch.manual_seed(3)
+            torch.testing.assert_close(scripted(*xs), expected, rtol=0, atol=0, msg=name)
+
+
 def test_compile_api_returns_a_module_with_ports():
     model = archlang.compile(ROOT / "specs" / "lenet_bn.arch", classes=7)
     assert isinstance(model, nn.Module)

@@ -37,7 +37,8 @@ class ChannelLinear(nn.Linear):
     """nn.Linear over the channels of (N, C, ...): convnext's permute-Linear-permute."""
 
     def forward(self, x):
-        return super().forward(x.movedim(1, -1)).movedim(-1, 1)
+        x = nn.functional.linear(x.movedim(1, -1), self.weight, self.bias)
+        return x.movedim(-1, 1)
 
 
 class StochasticDepth(nn.Module):
