@@ -65,6 +65,15 @@ def warm(tmp_path_factory):
     harness.warm_up(tmp_path_factory.mktemp("warm"))
 
 
+def test_the_warm_up_runs_every_op_of_the_table():
+    import archlang
+    from archlang import ops
+
+    graph = archlang.load(harness.WARM_UP.decode()).network()
+    missing = set(ops.OPS) - {node.op for node in graph.layers()}
+    assert not missing, f"add {sorted(missing)} to harness.WARM_UP: their first call would be timed"
+
+
 def test_the_corpus_is_every_spec_of_the_repository():
     names = {name for name, _ in corpus()}
     assert {"specs/resnet18.arch", "archlang/prelude.arch"} <= names

@@ -90,8 +90,14 @@ network Warm {
     z = c -> conv(4, k=1, groups=2) bn maxpool(2) avgpool(2, s=1) upsample(2, mode="trilinear") adaptive_avgpool(1)
     z2 = z -> flatten linear(4)
     w = cat(x2, y2, z2) -> linear(4)
-    v = add(x2, y2, z2)
-    output w, v
+    v = add(x2, y2, z2) -> layernorm channel_linear(4)
+    p = a -> conv_transpose(4, k=2, s=2) groupnorm(2) layernorm channel_linear(4) hardswish hardsigmoid
+    p2 = p -> gelu(approximate="tanh") channel_shuffle(2) stochastic_depth(0.1) scale_shift(2.0, 1.0)
+    q = b -> conv_transpose(4, k=2, s=2) groupnorm(2) layernorm channel_linear(4) hardswish hardsigmoid
+    q2 = q -> gelu(approximate="tanh") channel_shuffle(2) stochastic_depth(0.1) scale_shift(2.0, 1.0)
+    r = c -> conv_transpose(4, k=2, s=2) groupnorm(2) layernorm channel_linear(4) hardswish hardsigmoid
+    r2 = r -> gelu(approximate="tanh") channel_shuffle(2) stochastic_depth(0.1) scale_shift(2.0, 1.0)
+    output w, v, p2, q2, r2
 }
 """
 
