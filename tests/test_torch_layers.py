@@ -134,3 +134,10 @@ def test_a_block_named_like_an_extra_layer_gets_another_class_name():
     assert type(model.stochasticdepth1).__name__ == "StochasticDepth2"
     assert type(model.stochasticdepth1.stochastic_depth1).__name__ == "StochasticDepth"
 
+
+
+def test_the_extra_layers_go_through_torch_export():
+    model = archlang.compile(EXTRAS).eval()
+    x = torch.randn(2, 4, 6, 6)
+    exported = torch.export.export(model, (x,)).module()
+    torch.testing.assert_close(exported(x), model(x), rtol=0, atol=0)

@@ -128,7 +128,7 @@ def test_every_op_of_the_table_at_every_rank_runs_as_checked():
 
 def test_every_op_of_the_table_scripts():
     # TorchScript refuses `super().forward`, which torch_layers.ChannelLinear once used.
-    # (torch.export runs every op in test_onnx's ALL_OPS, whose exporter is built on it.)
+    # (torch.export of the layers torch.nn lacks: test_torch_layers.py.)
     program = archlang.load(EVERY_OP)
     for name in program.networks:
         graph = program.network(name)
