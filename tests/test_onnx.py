@@ -404,6 +404,23 @@ def test_weights_are_loaded_from_what_users_save(tmp_path, trained, form):
         np.testing.assert_allclose(got, module(x).numpy(), rtol=1e-4, atol=1e-5)
 
 
+def test_bfloat16_safetensors_and_batch_norms_saved_without_their_counter(tmp_path, trained):
+    """bfloat16 weights widen to float32 (exactly); a state_dict from a PyTorch that did not save
+    num_batches_tracked loads, as load_state_dict accepts it."""
+    from safetensors.torch import save_file
+
+    graph, module, state = trained
+    state = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in state.items()
+             if not k.endswith("num_batches_tracked")}
+    save_file(state, str(tmp_path / "w.safetensors"))
+    module.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)   # the bfloat16 values
+    result = export_onnx.export(graph, tmp_path / "m.onnx", weights=tmp_path / "w.safetensors")
+    assert result.verification.ok
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        np.testing.assert_allclose(run_onnx(tmp_path / "m.onnx", x)[0], module(x).numpy(), rtol=1e-4, atol=1e-5)
+
+
 def test_weights_of_another_network_are_refused_by_name(tmp_path, trained):
     graph, _, state = trained
     del state["conv1.weight"]

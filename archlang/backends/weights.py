@@ -60,7 +60,7 @@ def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
     try:
         return load_file(str(path))
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user-facing problem
-        raise WeightsError(f"--weights {shown_name(path)}: not a safetensors file numpy can read ({exc})") from None
+        raise WeightsError(f"--weights {shown_name(path)}: not a safetensors file ({exc})") from None
 
 
 def from_tensors(state: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -72,7 +72,10 @@ def from_tensors(state: Mapping[str, Any]) -> dict[str, np.ndarray]:
             if str(value.dtype) == "torch.bfloat16":
                 value = value.float()
             value = value.numpy()
-        out[key] = np.asarray(value)
+        value = np.asarray(value)
+        if value.dtype.name == "bfloat16":   # ml_dtypes' type (onnx imports it), in which numpy reads bfloat16
+            value = value.astype(np.float32)
+        out[key] = value
     return out
 
 
@@ -84,6 +87,9 @@ def fit(state: Mapping[str, Any], declared: Mapping[str, tuple[tuple[int, ...], 
     state = from_tensors(state)
     if state and all(k.startswith("module.") for k in state) and not any(k.startswith("module.") for k in declared):
         state = {k[len("module."):]: v for k, v in state.items()}   # saved from DistributedDataParallel
+    for key, (shape, init) in declared.items():     # older PyTorch saved batch norms without their counter,
+        if key not in state and init.dtype == "int64":   # which load_state_dict fills in too
+            state[key] = np.zeros(shape, dtype=np.int64)
     missing = [k for k in declared if k not in state]
     unexpected = [k for k in state if k not in declared]
     wrong = [f"{k} {tuple(state[k].shape)} (the network has {shape})"
