@@ -16,8 +16,9 @@ from .. import ops
 from ..diagnostics import Diagnostic, SpecError
 from ..ir import Graph, Node
 from . import torch_layers
-from .module_plan import (CLASS_ATTRIBUTES, MERGES, BlockPlan, Step, module_paths, plan,  # noqa: F401 - shared
-                          safe_attribute, safe_variable)
+# The plan both PyTorch backends follow, re-exported for them (it lives in module_plan, torch-free,
+# because the ONNX backend names parameters by it too).
+from .module_plan import MERGES, BlockPlan, Step, module_paths, plan, safe_variable  # noqa: F401
 
 
 def constructors(graph: Graph) -> dict[int, tuple[str, dict[str, Any]]]:
