@@ -520,6 +520,20 @@ def test_external_data_beside_the_model(tmp_path):
         np.testing.assert_allclose(run_onnx(moved / "lenet.onnx", x)[0], module(x).numpy(), rtol=1e-4, atol=1e-5)
 
 
+def test_export_to_stdout_and_the_models_that_cannot_go_there(tmp_path, monkeypatch, capsysbinary):
+    """`--onnx -`: the model on stdout, whole; one that needs a data file beside it is refused."""
+    from archlang.cli import main
+
+    monkeypatch.chdir(ROOT)
+    assert main(["export", "specs/lenet.arch", "--onnx", "-", "--no-verify"]) == 0
+    out, err = capsysbinary.readouterr()
+    assert len(onnx.load_from_string(out).graph.node) == 12 and err.decode().splitlines()[1].startswith("wrote -")
+    monkeypatch.setattr(onnx_model, "EXTERNAL_DATA_ABOVE", 100_000)
+    assert main(["export", "specs/lenet.arch", "--onnx", "-", "--no-verify"]) == 2
+    out, err = capsysbinary.readouterr()
+    assert out == b"" and "need a file of their own beside the model" in err.decode()
+
+
 def test_models_past_two_gigabytes_write_external_data(tmp_path, monkeypatch):
     monkeypatch.setattr(onnx_model, "EXTERNAL_DATA_ABOVE", 100_000)   # LeNet's 44,426 parameters are 178 kB
     result = export_onnx.export(graph_of(ROOT / "specs/lenet.arch"), tmp_path / "m.onnx", verify=False)

@@ -167,13 +167,8 @@ def export(graph: Graph, path: str | Path, *, weights: str | Path | None = None,
         raise ExportError(str(exc)) from None
     _check(assembled)
     path = Path(path)
-    external = external_data if external_data is not None else assembled.weight_bytes > onnx_model.EXTERNAL_DATA_ABOVE
-    if external and fsutil.is_streamed(path):
-        raise ExportError(f"the model's weights ({assembled.weight_bytes / 1e9:.1f} GB) need a file of their own "
-                          f"beside the model (ONNX external data): write it to a file, not to {shown_name(path)}")
-    landing = fsutil.through_links(path)          # the data file goes beside the file a symlink names
     result = Exported(path, opset, len(assembled.model.graph.node), batch, source, assembled.folded, fp16=fp16,
-                      data=landing.with_name(landing.name + ".data") if external else None)
+                      data=_data_file(path, assembled, external_data))
     with _staged(path, result.data) as (tmp, tmp_data):
         onnx_model.write(assembled, tmp, tmp_data)
         del assembled                                        # the weights, once written
@@ -182,6 +177,18 @@ def export(graph: Graph, path: str | Path, *, weights: str | Path | None = None,
         if tmp_data is not None:
             onnx_model.relocate(tmp, result.data.name)
     return result
+
+
+def _data_file(path: Path, assembled: onnx_model.Assembled, external_data: bool | None) -> Path | None:
+    """Where the weights go when they leave the model file (past 2 GB, or asked): beside it."""
+    external = external_data if external_data is not None else assembled.weight_bytes > onnx_model.EXTERNAL_DATA_ABOVE
+    if not external:
+        return None
+    if fsutil.is_streamed(path):
+        raise ExportError(f"the model's weights ({assembled.weight_bytes / 1e9:.1f} GB) need a file of their own "
+                          f"beside the model (ONNX external data): write it to a file, not to {shown_name(path)}")
+    landing = fsutil.through_links(path)          # beside the file a symlink names: the model is written there
+    return landing.with_name(landing.name + ".data")
 
 
 def check_opset(opset: int | None) -> int:
