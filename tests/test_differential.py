@@ -57,7 +57,8 @@ def test_generated_programs_agree_on_every_path(chunk, tmp_path):
 
 def test_onnxruntime_agrees_with_the_interpreter(tmp_path):
     seeds = [s for s in range(CASES, CASES + 200) if generate(s).error is None][:len(ONNX_SEEDS)]
-    failures = run_seeds(seeds, tmp_path, build=False, onnx=True)
+    failures = run_seeds(seeds[::2], tmp_path, build=False, onnx=True)
+    failures += run_seeds(seeds[1::2], tmp_path, build=False, onnx=True, fold_bn=True)
     assert not failures, report(failures)
 
 

@@ -658,3 +658,40 @@ def test_export_prints_nothing_from_onnxruntime_or_the_exporter(tmp_path):
 def test_the_public_onnx_api_is_the_backend():
     assert archlang.onnx.session is export_onnx.session and archlang.onnx.export is export_onnx.export
     assert archlang.onnx.ExportError is export_onnx.ExportError
+
+
+# -- folding, against the reference interpreter (tests/oracle) ------------------------------------------
+
+FOLD_CASES = {
+    # The conv's output is a network output too: folding made the exported `a` bn(a) (issue 10, case 7).
+    "the conv is an output": """\
+network N {
+    input x: [2, 5, 5]
+    a = x -> conv(3, k=3, p=1)
+    b = a -> bn
+    output a, b
+}
+""",
+    "the conv is an output, by default": """\
+network N {
+    input x: [2, 5, 5]
+    a = x -> conv(3, k=3, p=1)
+    b = a -> bn
+    output b, a
+}
+""",
+    "a linear layer read by its bn only, and a conv read twice": """\
+network N {
+    input x: [2, 5, 5]
+    a = x -> conv(3, k=3, p=1)
+    y = add(a -> bn, a) -> gap flatten linear(4) bn
+}
+""",
+}
+
+
+@pytest.mark.parametrize("spec", FOLD_CASES.values(), ids=FOLD_CASES.keys())
+def test_fold_bn_exports_what_the_interpreter_computes(spec, tmp_path):
+    from oracle.differential import check_spec
+
+    assert check_spec(spec, tmp_path, build=False, onnx=True, fold_bn=True) == []

@@ -21,8 +21,9 @@
   and gives the interpreter's gradients;
 - `archlang build` (`build=True`): the file, executed, loads the same
   weights and gives the same outputs;
-- `archlang export` (`onnx=True`): the file, run in onnxruntime with the
-  interpreter's weights, gives the interpreter's outputs.
+- `archlang export` (`onnx=True`, `fold_bn=True` for `--fold-bn`): the file,
+  run in onnxruntime with the interpreter's weights (batch-norm statistics far
+  from 0 and 1), gives the interpreter's outputs.
 """
 from __future__ import annotations
 
@@ -95,7 +96,8 @@ def write(files: dict[str, str], workdir: Path) -> Path:
     return workdir / "main.arch"
 
 
-def check(case: Case, workdir: Path, build: bool = True, onnx: bool = False, cli: bool = False) -> list[Disagreement]:
+def check(case: Case, workdir: Path, build: bool = True, onnx: bool = False, cli: bool = False,
+          fold_bn: bool = False) -> list[Disagreement]:
     """Every disagreement between the paths and the oracle (and the model) for one generated case."""
     found: list[Disagreement] = []
     path = write(case.files, workdir)
@@ -105,27 +107,27 @@ def check(case: Case, workdir: Path, build: bool = True, onnx: bool = False, cli
         if graph is None:
             return found
         _symbolic(case, path, found)
-        _runtime(graph, path, workdir, inv, found, build, onnx, cli)
+        _runtime(graph, path, workdir, inv, found, build, onnx, cli, fold_bn)
     except _Found as stop:
         found.append(stop.disagreement)
     return found
 
 
 def check_spec(spec: str | dict[str, str], workdir: Path, inv: Invocation = Invocation(), build: bool = True,
-               onnx: bool = False, cli: bool = False) -> list[Disagreement]:
+               onnx: bool = False, cli: bool = False, fold_bn: bool = False) -> list[Disagreement]:
     """Every disagreement between the paths and the interpreter for a written spec (no model)."""
     found: list[Disagreement] = []
     path = write({"main.arch": spec} if isinstance(spec, str) else spec, workdir)
     try:
         graph = archlang.load(path).network(inv.network, input=inv.input, **dict(inv.params))
-        _runtime(graph, path, workdir, inv, found, build, onnx, cli)
+        _runtime(graph, path, workdir, inv, found, build, onnx, cli, fold_bn)
     except _Found as stop:
         found.append(stop.disagreement)
     return found
 
 
 def _runtime(graph, path: Path, workdir: Path, inv: Invocation, found: list[Disagreement], build: bool,
-             onnx: bool, cli: bool) -> None:
+             onnx: bool, cli: bool, fold_bn: bool = False) -> None:
     interp = _interpreter(graph)
     _shapes_json(graph, interp, found)
     if cli:
@@ -134,7 +136,7 @@ def _runtime(graph, path: Path, workdir: Path, inv: Invocation, found: list[Disa
     if build:
         _built(inv, path, workdir, graph, interp, found)
     if onnx:
-        _exported(inv, path, workdir, graph, interp, found)
+        _exported(inv, path, workdir, graph, interp, found, fold_bn)
 
 
 # -- the front end ----------------------------------------------------------------------------------
@@ -440,7 +442,8 @@ def _built(inv: Invocation, path: Path, workdir: Path, graph, interp: Interprete
     _eval_values(model, graph, interp, "build", found)
 
 
-def _exported(inv: Invocation, path: Path, workdir: Path, graph, interp: Interpreter, found: list[Disagreement]) -> None:
+def _exported(inv: Invocation, path: Path, workdir: Path, graph, interp: Interpreter, found: list[Disagreement],
+              fold_bn: bool = False) -> None:
     import numpy as np
 
     from archlang.onnx import session
@@ -448,13 +451,15 @@ def _exported(inv: Invocation, path: Path, workdir: Path, graph, interp: Interpr
     weights = workdir / "weights.pt"
     torch.save({k: (v.float() if v.is_floating_point() else v) for k, v in interp.state_dict().items()}, weights)
     out = workdir / "model.onnx"
-    code, err = _run_cli(["export", str(path), "--onnx", str(out), "--weights", str(weights), *inv.args()])
+    fold = ["--fold-bn"] if fold_bn else []
+    code, err = _run_cli(["export", str(path), "--onnx", str(out), "--weights", str(weights), *fold, *inv.args()])
     if code != 0:
-        raise _Found("export fails", f"exit {code}: {err.strip()[:300]}")
+        raise _Found("export fails", f"exit {code}{' (--fold-bn)' if fold_bn else ''}: {err.strip()[:300]}")
     sess = session(out, ["CPUExecutionProvider"], threads=1)
     xs = interp.inputs(batch=3, seed=3)
     feeds = {i.name: x.float().numpy() for i, x in zip(sess.get_inputs(), xs)}
     got = [torch.from_numpy(np.asarray(o)) for o in sess.run(None, feeds)]
     want = interp.run(xs, training=False).outputs
     scale = max([1.0] + [w.abs().max().item() for w in want if w.numel()])
-    _compare_outputs(got, want, "onnxruntime", found, rtol=ONNX_TOL, atol=ONNX_TOL * scale)
+    where = "onnxruntime" + (" (--fold-bn)" if fold_bn else "")
+    _compare_outputs(got, want, where, found, rtol=ONNX_TOL, atol=ONNX_TOL * scale)
