@@ -24,7 +24,7 @@ callee's parameters), `naming` (labels and automatic names), `reporter`
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from . import calls, passes, syntax as ast
@@ -36,7 +36,7 @@ from .naming import Names, hides_tensor_word, join, labels_in
 from .ops import OPS, bind_actuals
 from .reporter import Reporter
 from .shapes import UNKNOWN, Expr
-from .source import Span
+from .source import Source, Span
 from .values import FAIL, Env, is_int, show
 
 
@@ -108,10 +108,18 @@ class _Body:
 # -- definitions a network sees ----------------------------------------------------------------
 @dataclass
 class Definitions:
-    """What program.py hands over: blocks by name, the constants' values."""
+    """What program.py hands over: the blocks each file can name, the constants' values."""
 
-    blocks: dict[str, ast.BlockDef]
-    constants: dict[str, Any]
+    constants: dict[str, Any] = field(default_factory=dict)
+    # Per file (its Source): the blocks a call written there can name (program.py's linker).
+    visible: dict[Source, dict[str, ast.BlockDef]] = field(default_factory=dict)
+
+    def blocks_at(self, where: Span | None) -> dict[str, ast.BlockDef]:
+        """The blocks a call at `where` can name: those of the file it is written in."""
+        return self.visible.get(where.source, {}) if where is not None else {}
+
+    def block(self, name: str, where: Span | None) -> ast.BlockDef | None:
+        return self.blocks_at(where).get(name)
 
 
 def elaborate_network(defs: Definitions, net: ast.NetworkDef, params: dict[str, Any] | None = None,
@@ -458,7 +466,7 @@ class Elaborator:
     # -- layers -----------------------------------------------------------------------------------
     def _call(self, call: ast.Call, body: _Body, flow: Flow, label: str | None) -> Flow:
         name = call.callee.name
-        block = self.defs.blocks.get(name)
+        block = self.defs.block(name, call.span)
         if block is not None:
             return self._call_block(block, call, body, flow, label)
         spec = OPS.get(name)
@@ -482,11 +490,12 @@ class Elaborator:
             body.report.error("E218", f"`{name}` is a tensor: a chain can start from a tensor, not pass through "
                                       f"one", call.callee.span, help=f"start a new statement: `{name} -> ...`")
             return
-        guess = body.report.hint(name, lambda: list(OPS) + list(self.defs.blocks) + ["identity"])
+        blocks = self.defs.blocks_at(call.span)
+        guess = body.report.hint(name, lambda: list(OPS) + list(blocks) + ["identity"])
 
         def did_you_mean() -> str | None:
             lower = name.lower()
-            known = lower in OPS or lower in self.defs.blocks or lower == "identity"
+            known = lower in OPS or lower in blocks or lower == "identity"
             close = (lower if known else None) or calls.habit_name(name) or guess()
             return f"did you mean `{close}`?" if close else None
 

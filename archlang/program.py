@@ -1,10 +1,12 @@
 """Files, imports and the prelude: a spec as a whole, ready to elaborate.
 
-`load` reads the main file, follows its imports (relative to the importing
-file), and puts every block in one namespace, with the prelude's blocks
-(`prelude.arch`: dense, transition, inception) first. A user block of the
-same name as a prelude block replaces it, without a warning: the prelude
-must never stop a user from naming a block. Then come the checks that need
+`load` reads the main file and follows its imports (relative to the importing
+file). A block name resolves in the file where it is written: that file's
+blocks, those of the files it imports (and theirs), then the prelude's
+(`prelude.arch`: dense, transition, inception). A user block of the same
+name as a prelude block replaces it there, without a warning: the prelude
+must never stop a user from naming a block. The user's files share one
+namespace for the definitions themselves (a name defined twice is E207). Then come the checks that need
 the whole program and no network: duplicate names (E207), recursion among
 blocks (E208), the constants' values; and the warnings about the main
 file: blocks no network uses (W501), parameters nothing reads (W502).
@@ -113,7 +115,7 @@ def build(path_or_text: "str | os.PathLike", limits: Limits | None = None, *, te
     collector = Collector()
     loader = _Loader(limits, collector)
     main = loader.main(path_or_text, text)
-    program = Program(main.name if main else str(path_or_text), Definitions({}, {}), {}, limits)
+    program = Program(main.name if main else str(path_or_text), Definitions(), {}, limits)
     if main is not None and not collector.has_errors:
         _Linker(loader, main, program, collector).link()
     program.diagnostics = collector.sorted()
@@ -129,6 +131,11 @@ class _File:
     tree: ast.File
     main: bool = False
     prelude: bool = False
+    imports: list[Path] = field(default_factory=list)   # the files it imports, resolved
+
+    @property
+    def source(self) -> Source:
+        return self.tree.span.source
 
 
 _PRELUDE_CACHE: dict[str, ast.File] = {}
@@ -141,6 +148,7 @@ class _Loader:
         self.limits = limits
         self.collector = collector
         self.files: list[_File] = []        # imports before their importer
+        self.by_path: dict[Path, _File] = {}
         self.sources: dict[Path, str] = {}  # the texts parsed from disk, in the order read
         self.done: set[Path] = set()
         self.stack: list[Path] = []          # the chain of imports being read
@@ -225,6 +233,7 @@ class _Loader:
         self.files.append(file)
         if path is not None:
             self.done.add(path)
+            self.by_path[path] = file
         return file
 
     def _import(self, imp: ast.Import, importer: _File) -> None:
@@ -244,6 +253,7 @@ class _Loader:
                                  label="imports a file that is still being read",
                                  help="move what both files need into a third file that imports neither")
             return
+        importer.imports.append(target)
         if target in self.done:
             return
         if len(self.stack) > self.limits.max_import_depth:
@@ -296,40 +306,68 @@ def _head_of(path: Path) -> str:
 
 # -- linking: names across files, recursion, constants, warnings --------------------------------
 class _Linker:
+    """Names across files. A block name resolves in the file where it is written: that
+    file's blocks and those of the files it imports (through their imports too), then
+    the prelude's. So a main file's own `dense` replaces the prelude's in the main
+    file, and a library that calls `dense` still gets the prelude's."""
+
     def __init__(self, loader: _Loader, main: _File, program: Program, collector: Collector) -> None:
         self.files = loader.files
+        self.by_path = loader.by_path
         self.main = main
         self.program = program
         self.collector = collector
         self.report = Reporter(collector)
-        self.block_files: dict[str, _File] = {}
+        self.user_blocks: dict[str, tuple[ast.BlockDef, _File]] = {}   # one namespace for the user's files
+        self.prelude_blocks: dict[str, ast.BlockDef] = {}
 
     def link(self) -> None:
         defs = self.program.definitions
         for file in self.files:
             for item in file.tree.items:
                 if isinstance(item, ast.BlockDef):
-                    self._block(item, file, defs)
+                    self._block(item, file)
                 elif isinstance(item, ast.Let):
                     self._constant(item, defs)
                 elif isinstance(item, ast.NetworkDef) and file.main:
                     self._network(item)
+        for file in self.files:
+            defs.visible[file.source] = self._visible_in(file)
         for item in self.main.tree.items:
             if isinstance(item, (ast.BlockDef, ast.NetworkDef)):
                 self._duplicate_params(item)
-        self._recursion(defs.blocks)
-        self._unused_blocks(defs.blocks)
+        calls = {id(block): _calls(block.body, defs) for view in defs.visible.values() for block in view.values()}
+        self._recursion(calls)
+        self._unused_blocks(calls)
         self._unused_params()
 
-    def _block(self, block: ast.BlockDef, file: _File, defs: Definitions) -> None:
+    def _block(self, block: ast.BlockDef, file: _File) -> None:
         name = block.name.name
-        first = defs.blocks.get(name)
-        if first is not None and not self.block_files[name].prelude:
-            self.collector.error("E207", f"block {name} is defined twice", block.name.span,
-                                 label="defined again here", related=[(first.name.span, "first defined here")])
+        if file.prelude:
+            self.prelude_blocks[name] = block
             return
-        defs.blocks[name] = block  # a user block replaces a prelude block of the same name
-        self.block_files[name] = file
+        first = self.user_blocks.get(name)
+        if first is not None:
+            self.collector.error("E207", f"block {name} is defined twice", block.name.span,
+                                 label="defined again here", related=[(first[0].name.span, "first defined here")])
+            return
+        self.user_blocks[name] = (block, file)
+
+    def _visible_in(self, file: _File) -> dict[str, ast.BlockDef]:
+        """The blocks a call written in `file` can name: its own and its imports' over the prelude's."""
+        if file.prelude:
+            return dict(self.prelude_blocks)
+        reach: set[int] = set()
+        todo = [file]
+        while todo:
+            current = todo.pop()
+            if id(current) in reach:
+                continue
+            reach.add(id(current))
+            todo.extend(self.by_path[p] for p in current.imports if p in self.by_path)
+        view = dict(self.prelude_blocks)
+        view.update({name: block for name, (block, owner) in self.user_blocks.items() if id(owner) in reach})
+        return view
 
     def _constant(self, let: ast.Let, defs: Definitions) -> None:
         name = let.name.name
@@ -360,21 +398,24 @@ class _Linker:
             seen.setdefault(param.name.name, param.name.span)
 
     # -- recursion -------------------------------------------------------------------------------
-    def _recursion(self, blocks: dict[str, ast.BlockDef]) -> None:
+    def _recursion(self, calls: dict[int, list[tuple[ast.BlockDef, Span]]]) -> None:
         """E208 once per cycle of block calls, at the call in the cycle's first-defined block.
 
         A depth-first search with its own stack: a chain of thousands of
         blocks, each calling the next, is no recursion, and must not make one.
+        Blocks are told apart by identity: a main file's `dense` and the
+        prelude's are two blocks.
         """
-        calls = {name: _calls(block.body, blocks) for name, block in blocks.items()}
-        order = list(blocks)
-        state: dict[str, int] = {}   # 1: on the stack, 2: done
+        blocks = {id(b): b for view in self.program.definitions.visible.values() for b in view.values()}
+        order = [i for i in blocks]
+        position = {i: n for n, i in enumerate(order)}
+        state: dict[int, int] = {}   # 1: on the stack, 2: done
         reported: set[frozenset] = set()
         for root in order:
             if root in state:
                 continue
             state[root] = 1
-            stack: list[str] = [root]
+            stack: list[int] = [root]
             todo = [iter(calls[root])]  # per block on the stack, the calls still to follow
             while todo:
                 step = next(todo[-1], None)
@@ -382,41 +423,43 @@ class _Linker:
                     state[stack.pop()] = 2
                     todo.pop()
                     continue
-                callee = step[0]
+                callee = id(step[0])
                 if state.get(callee) == 1:
                     cycle = stack[stack.index(callee):]
                     if frozenset(cycle) not in reported:
                         reported.add(frozenset(cycle))
-                        self._report_cycle(cycle, calls, order)
+                        self._report_cycle([blocks[i] for i in cycle], calls, position)
                 elif callee not in state:
                     state[callee] = 1
                     stack.append(callee)
                     todo.append(iter(calls[callee]))
 
-    def _report_cycle(self, cycle: list[str], calls: dict, order: list[str]) -> None:
-        start = min(range(len(cycle)), key=lambda i: order.index(cycle[i]))
+    def _report_cycle(self, cycle: list[ast.BlockDef], calls: dict, position: dict[int, int]) -> None:
+        start = min(range(len(cycle)), key=lambda i: position[id(cycle[i])])
         cycle = cycle[start:] + cycle[:start]
         first, nxt = cycle[0], cycle[1 % len(cycle)]
-        span = next(s for callee, s in calls[first] if callee == nxt)
-        chain = " -> ".join(cycle + [first])
-        message = f"block {first} calls itself" if len(cycle) == 1 else f"blocks call each other without end: {chain}"
+        span = next(s for callee, s in calls[id(first)] if callee is nxt)
+        chain = " -> ".join([b.name.name for b in cycle] + [first.name.name])
+        name = first.name.name
+        message = f"block {name} calls itself" if len(cycle) == 1 else f"blocks call each other without end: {chain}"
         self.collector.error("E208", message, span, label="this call recurses", notes=[chain] if len(cycle) == 1 else [],
                              help="a block cannot call itself, even through others; use repeat for repetition")
 
     # -- warnings about the main file ---------------------------------------------------------------
-    def _unused_blocks(self, blocks: dict[str, ast.BlockDef]) -> None:
+    def _unused_blocks(self, calls: dict[int, list[tuple[ast.BlockDef, Span]]]) -> None:
         networks = self.program.network_defs
         if not networks:
             return  # a library: its blocks are for others
-        used: set[str] = set()
-        todo = [name for net in networks.values() for name, _ in _calls(net.body, blocks)]
+        defs = self.program.definitions
+        used: set[int] = set()
+        todo = [block for net in networks.values() for block, _ in _calls(net.body, defs)]
         while todo:
-            name = todo.pop()
-            if name not in used:
-                used.add(name)
-                todo.extend(callee for callee, _ in _calls(blocks[name].body, blocks))
-        for name, block in blocks.items():
-            if self.block_files[name] is self.main and name not in used:
+            block = todo.pop()
+            if id(block) not in used:
+                used.add(id(block))
+                todo.extend(callee for callee, _ in calls[id(block)])
+        for name, (block, owner) in self.user_blocks.items():
+            if owner is self.main and id(block) not in used:
                 self.collector.warning("W501", f"block {name} is never used", block.name.span,
                                        label="no network calls it", help="call it, or remove it")
 
@@ -436,10 +479,10 @@ class _Linker:
                                                    f"never used", param.name.span, label="nothing reads it")
 
 
-def _calls(body: ast.Body, blocks: dict) -> list[tuple[str, Span]]:
-    """The block calls in a body, in source order: (block name, call span)."""
-    return [(n.callee.name, n.span) for n in ast.walk_layers(body)
-            if isinstance(n, ast.Call) and n.callee.name in blocks]
+def _calls(body: ast.Body, defs: Definitions) -> list[tuple[ast.BlockDef, Span]]:
+    """The block calls in a body, in source order: (the block called, the call's span)."""
+    found = ((defs.block(n.callee.name, n.span), n.span) for n in ast.walk_layers(body) if isinstance(n, ast.Call))
+    return [(block, span) for block, span in found if block is not None]
 
 
 def _defined_names(item) -> set[str]:

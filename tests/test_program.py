@@ -161,6 +161,52 @@ def test_a_user_block_replaces_the_prelude_block_silently() -> None:
     assert program.network().output_shapes() == [(14, 8, 8)]
 
 
+def test_an_own_block_named_like_a_prelude_block_stays_in_its_file(tmp_path: Path) -> None:
+    """Issue 10, bug 5: the main file's `dense` replaced the prelude's inside an imported library."""
+    main = write(tmp_path, {
+        "main.arch": 'import "lib.arch"\nblock dense(n, growth) {\n    conv(growth * n, k=1)\n}\n' +
+                     NET.format(body="Lib() dense(2, 7)"),
+        "lib.arch": "block Lib {\n    dense(2, 4)\n}\n",
+    })
+    graph = archlang.load(main).network()
+    lib, own = graph.root.children
+    assert [n.op for n in graph.nodes_in(lib)].count("concat") == 2      # the prelude's dense: 3 + 2 * 4 channels
+    assert graph.nodes_in(lib)[-1].shape == (3 + 2 * 4, 8, 8)
+    assert [n.op for n in graph.nodes_in(own)] == ["conv"] and graph.output_shapes() == [(14, 8, 8)]
+
+
+def test_a_library_block_named_like_a_prelude_block_is_the_importers_too(tmp_path: Path) -> None:
+    main = write(tmp_path, {"main.arch": 'import "lib.arch"\n' + NET.format(body="dense(2, 7)"),
+                            "lib.arch": "block dense(n, growth) {\n    conv(growth * n, k=1)\n}\n"})
+    assert archlang.load(main).network().output_shapes() == [(14, 8, 8)]
+
+
+PRELUDE_CALLS = {"dense": "dense(2, 4)", "transition": "transition(5)", "inception": "inception(1, [2, 3], [4, 5], 6)"}
+
+
+@pytest.mark.parametrize("name", sorted(PRELUDE_CALLS))
+def test_a_library_means_the_same_whatever_its_importer_defines(tmp_path: Path, name: str) -> None:
+    """The class of test that catches bug 5: an imported file's meaning does not depend on the
+    names its importer defines; here, an importer's block named like each prelude block."""
+    def library_layers(main_blocks: str) -> list:
+        main = write(tmp_path, {"main.arch": 'import "lib.arch"\n' + main_blocks + NET.format(body="Lib()"),
+                                "lib.arch": f"block Lib {{\n    {PRELUDE_CALLS[name]}\n}}\n"})
+        graph = archlang.load(main).network()
+        return [(n.op, n.args, n.shape) for n in graph.layers()]
+
+    params = {"dense": "n, growth", "transition": "c", "inception": "c1, c2, c3, c4"}[name]
+    shadow = f"block {name}({params}) {{\n    relu\n}}\n"
+    assert library_layers(shadow) == library_layers("")
+
+
+def test_a_name_resolves_only_among_the_blocks_its_file_can_see(tmp_path: Path) -> None:
+    main = write(tmp_path, {"main.arch": 'import "lib.arch"\nblock Head {\n    relu\n}\n' +
+                                         NET.format(body="Lib() Head()"),
+                            "lib.arch": "block Lib {\n    Head()\n}\n"})
+    (d,) = [d for d in archlang.check(main) if d.is_error]
+    assert where(d) == ("lib.arch", 2, "E201")   # lib.arch imports nothing that defines Head
+
+
 def test_prelude_blocks_are_never_reported_unused() -> None:
     assert archlang.check(NET.format(body="relu")) == []
 
