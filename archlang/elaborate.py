@@ -263,6 +263,11 @@ class Elaborator:
             body.report.error("E211", f"an input shape is a list like [3, 224, 224], got {show(value)}",
                               stmt.shape.span)
             return ()
+        if not value:  # a per-sample scalar: no layer takes one, and () below means "after an error"
+            body.report.error("E211", "an input shape needs at least one size", stmt.shape.span,
+                              label="no sizes", help="an input is [F], [C, L], [C, H, W] or [C, D, H, W], "
+                                                     "without the batch: input [3, 224, 224]")
+            return ()
         for d in value:
             if isinstance(d, Expr) and d.atom() is None or not (is_int(d) or isinstance(d, Expr)):
                 body.report.error("E211", f"an input size is an int or a symbol, got {show(d)}", stmt.shape.span,

@@ -1,0 +1,56 @@
+"""Properties of the front end over the whole op table, the class of test that catches a
+silent wrong result (issue 10): each op on inputs of every rank, each argument at the
+edges of its domain, labels from a small set of hostile names.
+
+A check that passes must mean a network: every node has a shape, no layer's weights
+depend on a symbolic size, every accepted value gives finite numbers in torch, and a
+label is its module's name.
+"""
+from __future__ import annotations
+
+import pytest
+
+import archlang
+from archlang.ops import OPS, Arg
+
+LAYERS = sorted(name for name, spec in OPS.items() if not spec.merge)
+
+
+def sample(arg: Arg):
+    """A small valid-looking value of an argument's kind (for required arguments)."""
+    if arg.choices:
+        return arg.choices[0]
+    return {"int": 1, "ints": 1, "size": 1, "padding": 0, "float": 0.5, "floats": 1.0, "number": 2,
+            "bool": True, "str": "x"}[arg.kind]
+
+
+def call(op: str, **given) -> str:
+    spec = OPS[op]
+    args = {a.name: sample(a) for a in spec.args if a.required}
+    args.update(given)
+    text = ", ".join(f"{k}={archlang_value(v)}" for k, v in args.items())
+    return f"{op}({text})" if text else op
+
+
+def archlang_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f'"{v}"'
+    return repr(v)
+
+
+def network(shape: str, body: str) -> str:
+    return f"network N {{\n    input {shape}\n    {body}\n}}\n"
+
+
+# -- a clean check means every node has a shape (bug 4: `input []` checked as "? -> ?") ----------------
+@pytest.mark.parametrize("rank", range(6))
+def test_a_clean_check_leaves_no_shape_unknown(rank: int) -> None:
+    shape = "[" + ", ".join(["2"] * rank) + "]"
+    for op in LAYERS:
+        graph = archlang.load(network(shape, call(op))).elaborate()
+        if graph.ok:
+            assert all(node.known for node in graph.nodes), (op, shape)
+        else:
+            assert all(d.span is not None for d in graph.diagnostics if d.is_error), (op, shape)
