@@ -55,7 +55,7 @@ CODES: dict[str, str] = {
     "E306": "linear on a tensor that is not rank 1",
     "E307": "failed expect",
     "E308": "groups do not divide the channels",
-    "E309": "linear width depends on a symbolic input size",
+    "E309": "a layer's width (and so its weights) depends on a symbolic input size",
     "E310": "invalid layer geometry (kernel, stride, padding or dilation)",
     # E4xx limits
     "E401": "too many parameters",

@@ -96,10 +96,14 @@ class OpSpec:
     onnx: Callable[[Any], str] | None = None
 
     def apply(self, ctx: "InferContext") -> Shape:
-        """The output shape: the argument check, then the shape rule."""
+        """The output shape: the argument check, the shape rule, then that the module is one
+        module: no constructor argument (its weights' or statistics' size) depends on a
+        symbolic size, as bn's features do after `flatten` of [C, H, W] (E309)."""
         if self.check_args is not None:
             self.check_args(ctx.args)
-        return self.infer(ctx)
+        shape = self.infer(ctx)
+        _check_fixed_module(self, ctx)
+        return shape
 
     def arg(self, name: str) -> Arg | None:
         """The argument called `name` or one of its aliases."""
@@ -203,6 +207,24 @@ class InferContext:
         if verdict is None:
             self.require("E305", size, ">=", needed)
         return out
+
+
+def _check_fixed_module(spec: "OpSpec", ctx: InferContext) -> None:
+    """E309 when a symbolic width (the first dim: channels or features) sizes the module."""
+    if spec.torch is None or not any(s and isinstance(s[0], Expr) for s in ctx.inputs):
+        return
+    cls, kwargs = spec.torch(list(ctx.inputs), ctx.args)
+    sized = [(k, v) for k, v in kwargs.items()
+             if isinstance(v, Expr) or (isinstance(v, (tuple, list)) and any(isinstance(d, Expr) for d in v))]
+    if not sized:
+        return
+    width = ctx.x[0]
+    names = ", ".join(sorted(width.symbols())) if isinstance(width, Expr) else "the input's symbols"
+    name, value = sized[0]
+    raise ctx.fail("E309", f"{spec.name}'s input width {width} depends on the input size ({names})",
+                   notes=[f"its module would be {cls}({name}={_show(value)}): a different module for each input size"],
+                   help=f"{spec.name} needs a fixed width: pool to a fixed size first (gap flatten, or "
+                        f"adaptive_avgpool then flatten), or declare a fixed input size")
 
 
 def _needs_text(op: str, axis: str, needed: int | None, got) -> str:

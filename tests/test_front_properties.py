@@ -54,3 +54,24 @@ def test_a_clean_check_leaves_no_shape_unknown(rank: int) -> None:
             assert all(node.known for node in graph.nodes), (op, shape)
         else:
             assert all(d.span is not None for d in graph.diagnostics if d.is_error), (op, shape)
+
+
+# -- no layer's weights depend on a symbolic size (bug 3: `flatten bn` counted at 1x1) -------------------
+@pytest.mark.parametrize("op", LAYERS)
+def test_a_layer_on_a_symbolic_width_is_an_error_or_has_a_fixed_module(op: str) -> None:
+    """On [H * W] (a flattened symbolic input), a layer either is an error, or its PyTorch
+    constructor's arguments and its parameter count are the same for every size."""
+    from archlang.shapes import Expr
+
+    graph = archlang.load(network("[1, H, W]", f"flatten {call(op)}")).elaborate()
+    if not graph.ok:
+        assert any(d.code in ("E302", "E306", "E309", "E211") for d in graph.diagnostics if d.is_error)
+        return
+    node = graph.layers()[-1]
+    inputs = [graph[i].shape for i in node.inputs]
+    _, kwargs = OPS[op].torch(inputs, node.args)
+    assert not any(isinstance(v, Expr) or (isinstance(v, tuple) and any(isinstance(x, Expr) for x in v))
+                   for v in kwargs.values()), (op, kwargs)
+    counts = {OPS[op].count([(h * w,)], tuple(h * w if isinstance(d, Expr) else d for d in node.shape),
+                            node.args)[0] for h, w in ((1, 1), (3, 5))}
+    assert len(counts) == 1, (op, counts)
