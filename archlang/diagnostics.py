@@ -69,8 +69,9 @@ CODES: dict[str, str] = {
     # W5xx warnings
     "W501": "unused block",
     "W502": "unused parameter",
-    "W503": "a layer that does nothing",
+    "W503": "a layer that does nothing useful (an identity, or dropout of every element)",
     "W504": "unused tensor (a name bound, or a chain's result, that nothing reads)",
+    "W505": "an input shape that seems to hold the batch size ([1, 3, 32, 32])",
 }
 
 

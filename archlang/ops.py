@@ -46,6 +46,8 @@ class Arg:
     choices: tuple | None = None     # allowed values of an enumerated str argument
     minimum: int | float | None = None   # smallest allowed value (each element of a list)
     minimum_code: str = "E211"       # E310 for kernel/stride/dilation/padding geometry
+    maximum: int | float | None = None   # largest allowed value
+    above: int | float | None = None     # every value must be greater than this (eps > 0)
     doc: str = ""
 
     @property
@@ -476,12 +478,9 @@ def _activation(cls: str, kwargs: Callable[[dict], dict] = lambda a: {}) -> Call
 
 
 def dropout_does_nothing(inputs, args) -> str | None:
+    if args["p"] == 1:
+        return "dropout with p=1 zeroes every element while training"
     return "dropout with p=0" if args["p"] == 0 else None
-
-
-def check_dropout_args(args: dict) -> None:
-    if not 0 <= args["p"] <= 1:
-        raise ShapeFailure("E211", f"dropout probability must be between 0 and 1, got {args['p']}")
 
 
 def infer_lrn(ctx: InferContext) -> Shape:
@@ -556,11 +555,6 @@ def infer_channel_shuffle(ctx: InferContext) -> Shape:
 
 def channel_shuffle_does_nothing(inputs, args) -> str | None:
     return "channel_shuffle with groups=1" if args["groups"] == 1 else None
-
-
-def check_probability(args: dict) -> None:
-    if not 0 <= args["p"] <= 1:
-        raise ShapeFailure("E211", f"the probability p must be between 0 and 1, got {args['p']}")
 
 
 def torch_stochastic_depth(inputs, args) -> tuple[str, dict]:
@@ -1120,6 +1114,7 @@ def onnx_add(layer) -> str:
 
 _K = ("kernel",)
 _GEOMETRY = dict(minimum=1, minimum_code="E310")
+_PROBABILITY = dict(minimum=0, maximum=1)
 
 
 def _act(name: str, cls: str, summary: str, args: tuple[Arg, ...] = (),
@@ -1161,21 +1156,21 @@ def _table() -> dict[str, OpSpec]:
             fit_padding=fit_conv_transpose_padding, torch_names=("ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"),
             fresh_output=True, onnx=onnx_conv_transpose),
         OpSpec("bn", (
-            Arg("eps", "float", 1e-5, doc="added to the variance"),
-            Arg("momentum", "float", 0.1, doc="PyTorch's convention: d2l's 0.9 is 0.1 here"),
+            Arg("eps", "float", 1e-5, above=0, doc="added to the variance"),
+            Arg("momentum", "float", 0.1, **_PROBABILITY, doc="PyTorch's convention: d2l's 0.9 is 0.1 here"),
             Arg("affine", "bool", True, doc="learn scale and shift"),
         ), infer_bn, count_bn, torch_bn, "batch normalisation; BatchNorm1d/2d/3d by the input's rank",
             ranks="1, 2, 3, 4", colour=NORM_COLOUR,
             torch_names=("BatchNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d"), fresh_output=True, onnx=onnx_bn),
         OpSpec("groupnorm", (
             Arg("groups", "int", minimum=1, aliases=("num_groups",), doc="groups of channels; divides the channels"),
-            Arg("eps", "float", 1e-5, doc="added to the variance"),
+            Arg("eps", "float", 1e-5, above=0, doc="added to the variance"),
             Arg("affine", "bool", True, doc="learn scale and shift per channel"),
         ), infer_groupnorm, count_affine_norm, torch_groupnorm, "group normalisation over groups of channels",
             key_args=("groups",), ranks="any", colour=NORM_COLOUR, torch_names=("GroupNorm",), fresh_output=True,
             onnx=onnx_groupnorm),
         OpSpec("layernorm", (
-            Arg("eps", "float", 1e-5, doc="added to the variance"),
+            Arg("eps", "float", 1e-5, above=0, doc="added to the variance"),
             Arg("affine", "bool", True, aliases=("elementwise_affine",), doc="learn scale and shift per channel"),
         ), infer_same, count_affine_norm, torch_layernorm,
             "layer normalisation over the channels at each position (over the features of [F])",
@@ -1200,18 +1195,18 @@ def _table() -> dict[str, OpSpec]:
              onnx=_onnx_unary("LeakyRelu", lambda a: {"alpha": a["slope"]})),
         _act("softmax", "Softmax", "softmax over channels / features", kwargs=lambda a: {"dim": 1},
              onnx=_onnx_unary("Softmax", lambda a: {"axis": 1})),
-        OpSpec("dropout", (Arg("p", "float", 0.5, doc="probability of zeroing an element"),),
+        OpSpec("dropout", (Arg("p", "float", 0.5, **_PROBABILITY, doc="probability of zeroing an element"),),
                infer_same, _no_count,
                lambda inputs, args: ("Dropout", _nondefault({"p": args["p"]}, {"p": 0.5})),
-               "zero elements at random while training", key_args=("p",), check_args=check_dropout_args,
+               "zero elements at random while training", key_args=("p",),
                colour=PLAIN_COLOUR, does_nothing=dropout_does_nothing, onnx=onnx_identity),
         OpSpec("stochastic_depth", (
-            Arg("p", "float", doc="probability of dropping a sample's whole path"),
+            Arg("p", "float", **_PROBABILITY, doc="probability of dropping a sample's whole path"),
             Arg("mode", "str", "row", choices=("row", "batch"),
                 doc='"row": per sample; "batch": the whole batch at once'),
         ), infer_same, _no_count, torch_stochastic_depth,
             "drop a residual path per sample while training (torchvision.ops.StochasticDepth)",
-            key_args=("p", "mode"), check_args=check_probability, colour=PLAIN_COLOUR,
+            key_args=("p", "mode"), colour=PLAIN_COLOUR,
             torch_names=("StochasticDepth",), onnx=onnx_identity),
         OpSpec("maxpool", _pool_args(), infer_pool, _no_count, _torch_pool("Max"),
                "max pooling; 1d/2d/3d by the input's rank", key_args=("k", "s", "p", "ceil"), ranks="2, 3, 4",
@@ -1267,9 +1262,9 @@ def _table() -> dict[str, OpSpec]:
             does_nothing=upsample_does_nothing, torch_names=("UpSampling",), onnx=onnx_upsample),
         OpSpec("lrn", (
             Arg("size", "int", minimum=1, doc="channels to normalise over"),
-            Arg("alpha", "float", 1e-4, doc="multiplicative factor"),
+            Arg("alpha", "float", 1e-4, minimum=0, doc="multiplicative factor"),
             Arg("beta", "float", 0.75, doc="exponent"),
-            Arg("k", "float", 1.0, doc="additive factor"),
+            Arg("k", "float", 1.0, above=0, doc="additive factor (at 0, a window of zeros gives NaN)"),
         ), infer_lrn, _no_count, torch_lrn, "local response normalisation across channels (AlexNet)",
             key_args=("size",), ranks="2, 3, 4", colour=NORM_COLOUR, torch_names=("LocalResponseNorm",),
             onnx=onnx_lrn),
@@ -1378,14 +1373,25 @@ def _convert(spec: OpSpec, arg: Arg, value, span, collector: Collector) -> Any:
         collector.error("E211", f"{spec.name}'s {arg.name} must be one of {', '.join(_show(c) for c in arg.choices)}, "
                                 f"got {_show(converted)}", span, help=f"did you mean {_show(close[0])}?" if close else None)
         return _BAD
-    if arg.minimum is not None:
-        values = converted if isinstance(converted, tuple) else (converted,)
-        low = [v for v in values if not isinstance(v, str) and v < arg.minimum]
-        if low:
-            collector.error(arg.minimum_code, f"{spec.name}'s {arg.name} must be at least {arg.minimum}, "
-                                              f"got {_show(value)}", span)
-            return _BAD
+    why = _out_of_bounds(arg, converted)
+    if why is not None:
+        collector.error(arg.minimum_code, f"{spec.name}'s {arg.name} must be {why}, got {_show(value)}", span)
+        return _BAD
     return converted
+
+
+def _out_of_bounds(arg: Arg, converted) -> str | None:
+    """What an argument's values must be, when one of them is not (each element of a list)."""
+    values = [v for v in (converted if isinstance(converted, tuple) else (converted,)) if not isinstance(v, str)]
+    low = arg.minimum is not None and any(v < arg.minimum for v in values)
+    high = arg.maximum is not None and any(v > arg.maximum for v in values)
+    if low or high:
+        if arg.minimum is not None and arg.maximum is not None:
+            return f"between {arg.minimum} and {arg.maximum}"
+        return f"at least {arg.minimum}" if low else f"at most {arg.maximum}"
+    if arg.above is not None and any(v <= arg.above for v in values):
+        return f"greater than {arg.above}"
+    return None
 
 
 _TRUE_DIVISION = re.compile(r"(?<!/)/(?!/)")

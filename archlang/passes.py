@@ -129,6 +129,21 @@ def _infer_input(graph: Graph, node: Node, collector: Collector) -> None:
     if _too_large(node, dims, collector):
         return
     node.shape = tuple(dims)
+    _batch_in_shape(node, collector)
+
+
+def _batch_in_shape(node: Node, collector: Collector) -> None:
+    """W505: [1, 3, 32, 32] is a batch of one image written in, read as [C, D, H, W] (one
+    channel of depth 3), which makes every conv after it 3-D. A real volume has more
+    than a few slices, so a depth of 1 to 4 after a single channel is taken for channels."""
+    shape = node.shape
+    if len(shape) != 4 or shape[0] != 1 or not isinstance(shape[1], int) or shape[1] > 4:
+        return
+    image = format_shape(shape[1:])
+    collector.warning("W505", f"input {format_shape(shape)} is read as [C, D, H, W]: one channel of depth "
+                              f"{shape[1]}, so every conv after it is 3-D", node.span,
+                      label="4 sizes: a volume", help=f"shapes leave out the batch: for images write input {image}",
+                      call_stack=node.scope.frames())
 
 
 def _failure_diagnostic(graph: Graph, node: Node, failure: ShapeFailure) -> Diagnostic:
@@ -666,7 +681,7 @@ def validate(graph: Graph, collector: Collector, limits: Limits | None = None) -
     for node in graph.layers():
         why = _does_nothing(graph, node)
         if why:
-            collector.warning("W503", f"{why}: this layer does nothing", node.span,
+            collector.warning("W503", f"{why}: this layer does nothing useful", node.span,
                               help="remove it", call_stack=node.scope.frames())
 
 

@@ -75,3 +75,47 @@ def test_a_layer_on_a_symbolic_width_is_an_error_or_has_a_fixed_module(op: str) 
     counts = {OPS[op].count([(h * w,)], tuple(h * w if isinstance(d, Expr) else d for d in node.shape),
                             node.args)[0] for h, w in ((1, 1), (3, 5))}
     assert len(counts) == 1, (op, counts)
+
+
+# -- every accepted value means a working layer (bug 8: bn(eps=-1), lrn(k=0) gave NaN) ----------------
+EDGES = (-1, 0, 1, 2)
+
+
+def _numeric_cases() -> list[tuple[str, str, object]]:
+    cases = []
+    for op in LAYERS:
+        for arg in OPS[op].args:
+            if arg.kind in ("float", "number", "int") and not arg.choices:
+                cases.extend((op, arg.name, v) for v in EDGES)
+    return cases
+
+
+def _checked_input(op: str, body: str) -> str | None:
+    """An input shape on which `body` (an `op` call) checks, or None."""
+    for shape in ("[4, 6, 6]", "[4, 6]", "[8]", "[4, 4, 6, 6]"):
+        graph = archlang.load(network(shape, body)).elaborate()
+        if graph.ok:
+            return shape
+    return None
+
+
+@pytest.mark.parametrize("op, name, value", _numeric_cases())
+def test_an_accepted_argument_value_gives_finite_numbers(op: str, name: str, value) -> None:
+    """An argument value at the edge of its domain is rejected at check time, or torch runs the
+    layer to finite numbers: in training (a few steps, on random and on all-zero input) and in eval."""
+    import torch
+
+    shape = _checked_input(op, call(op))
+    assert shape is not None, op
+    text = network(shape, call(op, **{name: value}))
+    if not archlang.load(text).elaborate().ok:
+        return  # rejected at check time, with its diagnostic
+    torch.manual_seed(0)
+    model = archlang.compile(text)
+    sizes = [int(s) for s in shape.strip("[]").split(",")]
+    with torch.no_grad():
+        model.train()
+        outputs = [model(torch.randn(3, *sizes)) for _ in range(3)] + [model(torch.zeros(3, *sizes))]
+        model.eval()
+        outputs += [model(torch.randn(3, *sizes)), model(torch.zeros(3, *sizes))]
+    assert all(torch.isfinite(y).all() for y in outputs), (op, name, value)
