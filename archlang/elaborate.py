@@ -32,7 +32,7 @@ from .diagnostics import Collector
 from .expressions import EvalContext, Evaluator
 from .ir import Graph, Port, Scope
 from .limits import DEFAULT_LIMITS, Limits
-from .naming import Names, hides_tensor_word, join, labels_in
+from .naming import Names, automatic_base, hides_tensor_word, join, labels_in
 from .ops import OPS, bind_actuals
 from .reporter import Reporter
 from .shapes import UNKNOWN, Expr
@@ -243,7 +243,7 @@ class Elaborator:
         value = self._input_shape(value, stmt, body)
         name = stmt.name.name if stmt.name else ""
         if stmt.name is not None:
-            if body.names.label(stmt.name, body.report) is None or self._bound_twice(stmt.name, body):
+            if body.names.label(stmt.name, body.report, module=False) is None or self._bound_twice(stmt.name, body):
                 name = ""
         local = name or f"input{len(self.graph.inputs) + 1}"
         node = self._add("input", {"shape": value}, (), stmt.span, local, body, label=None)
@@ -531,7 +531,7 @@ class Elaborator:
         if calls.bind_block(block, actuals, call.span, body.report, defaults, self.evaluate) is None or not ok:
             return flow.fail()
         self._check_depth(body, call.span)
-        local = label or body.names.auto(body.prefix + name.lower())
+        local = label or body.names.auto(body.prefix + automatic_base(name))
         where = (block.span.file, block.span.start) if block.span is not None else None
         scope = Scope(path=join(body.scope.path, local), block=name, call=f"{name}({calls.shown(actuals)})",
                       span=call.span, parent=body.scope, key=(name, where, tuple(values.items()), self._shape(flow)),

@@ -1,12 +1,22 @@
-"""Names in a graph: labels as given, and automatic names.
+"""Names in a graph: labels as given, automatic names, and what a label may not be.
 
 A node's name is its dotted module path (docs/internals.md). In each scope,
 `Names` hands out the parts: a label as written, or an automatic name, the op
 or the block's name and a counter (`conv1`, `residual2`). The labels of a
 scope's body are reserved before anything is named, so an automatic name
-never takes a label's name.
+never takes a label's name, and an automatic name is always a valid module
+attribute (it starts with a letter and ends with a digit).
+
+A label is the name of a module in the generated PyTorch code and in the
+state_dict, exactly as written: a label that cannot be one (`train`, which
+nn.Module already has; `class`, a Python keyword; `_x`, a name of PyTorch's
+private space) is an error at `check` time, never a silent rename. This module
+must not import torch: `MODULE_ATTRIBUTES` is nn.Module's public attributes
+written out, and a test compares it with `dir(torch.nn.Module())`.
 """
 from __future__ import annotations
+
+import keyword
 
 from . import syntax as ast
 from .source import Span
@@ -14,6 +24,36 @@ from .source import Span
 # `cur` and `in` always mean these tensors: a constant, parameter or tensor of
 # either name could never be read, so defining one is an error.
 TENSOR_WORDS = {"cur": "the tensor the layer being called receives", "in": "the tensor that entered the body"}
+
+
+# The public attributes of torch.nn.Module (torch 2.x); the private ones all start with `_`.
+MODULE_ATTRIBUTES = frozenset({
+    "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "compile",
+    "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer",
+    "get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "load_state_dict", "modules", "mtia",
+    "named_buffers", "named_children", "named_modules", "named_parameters", "parameters",
+    "register_backward_hook", "register_buffer", "register_forward_hook", "register_forward_pre_hook",
+    "register_full_backward_hook", "register_full_backward_pre_hook", "register_load_state_dict_post_hook",
+    "register_load_state_dict_pre_hook", "register_module", "register_parameter", "register_state_dict_post_hook",
+    "register_state_dict_pre_hook", "requires_grad_", "set_extra_state", "set_submodule", "share_memory",
+    "state_dict", "to", "to_empty", "train", "training", "type", "xpu", "zero_grad",
+})
+# What the generated network classes define besides (backends/torch_source.py).
+CLASS_ATTRIBUTES = ("arch_params", "arch_inputs", "arch_outputs")
+
+
+def module_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a module attribute as written, or None."""
+    if name.startswith("_"):
+        return ("names that start with `_` belong to PyTorch: nn.Module keeps its own state in them "
+                "(`_modules`, `_parameters`), and each release adds more")
+    if keyword.iskeyword(name):
+        return "it is a Python keyword, and the generated code reads each layer as an attribute (`self.name`)"
+    if name in MODULE_ATTRIBUTES:
+        return f"nn.Module already has `{name}`, which the layer would hide"
+    if name in CLASS_ATTRIBUTES:
+        return f"the generated module keeps `{name}` for itself"
+    return None
 
 
 def hides_tensor_word(ident: ast.Ident, what: str, report) -> bool:
@@ -29,6 +69,12 @@ def hides_tensor_word(ident: ast.Ident, what: str, report) -> bool:
 def join(path: str, local: str) -> str:
     """A scope's path and a local name: `stage2` + `conv1` -> `stage2.conv1`."""
     return f"{path}.{local}" if path else local
+
+
+def automatic_base(name: str) -> str:
+    """The start of an automatic name for a call of block `name`: lower case, starting with a letter."""
+    base = name.lower().lstrip("_")
+    return base if base[:1].isalpha() else "block" + base
 
 
 def labels_in(node) -> set[str]:
@@ -55,8 +101,9 @@ class Names:
         self.taken[name] = None
         return name
 
-    def label(self, ident: ast.Ident, report) -> str | None:
-        """Take a label; None (after E207) when the scope already has that name."""
+    def label(self, ident: ast.Ident, report, module: bool = True) -> str | None:
+        """Take a label; None (after E207) when the scope already has that name, or when it
+        names a module (`module`; an input's name names a tensor) that cannot be called so."""
         name = ident.name
         if name in self.taken:
             first = self.taken[name]
@@ -71,5 +118,16 @@ class Names:
                 report.error("E207", f"duplicate label `{name}`", ident.span, label="used twice in this scope",
                              notes=[f"`{name}` is already the name of a layer or input here"])
             return None
+        why = module_name_problem(name) if module else None
+        if why is not None:
+            report.error("E207", f"label `{name}` cannot name a layer: {why}", ident.span,
+                         label="not a module name", help=f"choose another label, such as `{_suggestion(name)}`")
+            return None
         self.taken[name] = ident.span
         return name
+
+
+def _suggestion(name: str) -> str:
+    stripped = name.strip("_") or "layer"
+    candidate = f"{stripped}_layer" if stripped[:1].isalpha() else f"layer{stripped}"
+    return candidate if module_name_problem(candidate) is None else "layer"

@@ -26,6 +26,7 @@ import pytest
 
 import archlang
 from archlang.backends import graphviz as graphviz_backend
+from archlang.naming import module_name_problem
 
 torch = pytest.importorskip("torch")
 
@@ -88,9 +89,11 @@ def check_source(source: str, graph) -> None:
 def test_hostile_names_everywhere(tmp_path, name):
     """One name as the network, a block, a label, an input, an output, a parameter and a binding."""
     block = name if name[:1].isupper() or name in ("None", "True", "False") else name.capitalize()
+    # A label is its module's name, so one no module can have is an error (tests/test_module_names.py).
+    label = name if module_name_problem(name) is None else "labelled"
     text = f"""
 block {block}({name} = 2) {{
-    {name}: conv(4 * {name}, k=1)
+    {label}: conv(4 * {name}, k=1)
     relu
 }}
 block Other {{ conv(8, k=3, p=1) }}
@@ -246,8 +249,8 @@ network None {
     a = self -> conv(4, k=1)
     b = torch -> conv(4, k=1)
     add(a, b)
-    class: conv(4, k=1)
-    forward: relu
+    Module: conv(4, k=1)
+    super: relu
     nn: conv(2, k=1)
 }
 """
@@ -260,7 +263,7 @@ network None {
     assert [i.name for i in model.graph.input] == ["self", "torch"]
     assert [o.name for o in model.graph.output] == ["y"]
     names = " ".join(n.name for n in model.graph.node)
-    assert all(label in names for label in ("class", "forward", "nn")), names
+    assert all(label in names for label in ("Module", "super", "nn")), names
 
 
 @pytest.mark.parametrize("param", ["name", "self", "input_", "limits"])

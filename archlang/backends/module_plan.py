@@ -8,8 +8,9 @@ with or without torch installed.
 - every block instance (`ir.Scope`) is an nn.Module; the network is the root;
 - its attributes are the layers and block instances directly inside it, in
   the order their first node was created (so parameters come in spec order);
-- attribute names are the last part of the IR's dotted names, made safe for
-  Python and nn.Module (see `safe_attribute`).
+- attribute names are the last part of the IR's dotted names, as they are:
+  a label is a valid module name or an error at check time, and automatic
+  names are valid by construction (`naming.py`).
 """
 from __future__ import annotations
 
@@ -19,42 +20,6 @@ from dataclasses import dataclass, field
 from ..ir import Graph, Node, Scope
 
 MERGES = ("add", "concat")
-
-# Attributes the generated classes define themselves.
-CLASS_ATTRIBUTES = ("arch_params", "arch_inputs", "arch_outputs")
-# The public names an nn.Module already uses (methods, `training`...): a layer
-# labelled `train` must not shadow Module.train. Written out rather than read
-# from torch, so that the ONNX backend names parameters alike without torch;
-# tests/test_onnx.py checks the list against the installed torch. Names with a
-# leading underscore are renamed anyway.
-MODULE_ATTRIBUTES = frozenset({
-    "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "compile",
-    "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer",
-    "get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "load_state_dict", "modules", "mtia",
-    "named_buffers", "named_children", "named_modules", "named_parameters", "parameters",
-    "register_backward_hook", "register_buffer", "register_forward_hook", "register_forward_pre_hook",
-    "register_full_backward_hook", "register_full_backward_pre_hook", "register_load_state_dict_post_hook",
-    "register_load_state_dict_pre_hook", "register_module", "register_parameter",
-    "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_", "set_extra_state",
-    "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train", "training", "type", "xpu",
-    "zero_grad",
-})
-_RESERVED = MODULE_ATTRIBUTES | frozenset(CLASS_ATTRIBUTES)
-
-
-def safe_attribute(name: str) -> str:
-    """`name` as an attribute of a generated nn.Module.
-
-    Labels are identifiers already; the few that a Python class or nn.Module
-    reserves get a trailing underscore (`train` -> `train_`, `class` ->
-    `class_`), leading underscores are dropped (`_modules` -> `modules_`).
-    Everything else is kept, so state_dict keys read like the spec.
-    """
-    if keyword.iskeyword(name) or name in _RESERVED or name.startswith("_"):
-        stripped = name.lstrip("_")
-        return (stripped if stripped[:1].isalpha() else "m" + stripped) + "_"   # `_1` -> `m1_`, not `1_`
-    return name
-
 
 def safe_variable(name: str, reserved: set[str]) -> str:
     """`name` as a parameter of `forward` or `__init__`, clear of keywords and the
@@ -124,22 +89,13 @@ def plan(graph: Graph) -> BlockPlan:
 
 
 def _name_members(block_plan: BlockPlan) -> None:
-    taken: set[str] = set()
+    """Each member's attribute is its IR name's last part: the label, or the automatic name."""
     for step in block_plan.members:
-        raw = step.node.local_name if step.node is not None else step.block.scope.local_name
-        name = safe_attribute(raw)
-        base, n = name, 2
-        while name in taken:  # only reachable through renaming; IR names are unique
-            name, n = f"{base}{n}", n + 1
-        taken.add(name)
-        step.attr = name
+        step.attr = step.node.local_name if step.node is not None else step.block.scope.local_name
 
 
 def module_paths(root: BlockPlan) -> dict[int, str]:
-    """Node id -> its module's dotted path in the built nn.Module (layers only).
-
-    Equal to `node.name` except where `safe_attribute` renamed a part.
-    """
+    """Node id -> its module's dotted path in the built nn.Module (layers only): `node.name`."""
     paths: dict[int, str] = {}
 
     def walk(block_plan: BlockPlan, prefix: str) -> None:
