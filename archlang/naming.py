@@ -113,7 +113,7 @@ class Names:
                              help="leave the label out (the layers get numbered names), or move it out of the repeat")
             elif first is not None:
                 report.error("E207", f"duplicate label `{name}`", ident.span, label="used twice in this scope",
-                             related=[(first, f"`{name}` first names a layer here")])
+                             related=[(first, f"`{name}` is first used here")])
             else:
                 report.error("E207", f"duplicate label `{name}`", ident.span, label="used twice in this scope",
                              notes=[f"`{name}` is already the name of a layer or input here"])

@@ -47,10 +47,3 @@ class Reporter:
     def error(self, code: str, message: str, span: Span | None = None, **kw) -> Diagnostic | None:
         kw.setdefault("call_stack", self.frames)
         return self.collector.error(code, message, span, **kw)
-
-    warning = error
-
-    def add(self, diag: Diagnostic) -> bool:
-        if not diag.call_stack and self.frames:
-            diag.call_stack = self.frames
-        return self.collector.add(diag)

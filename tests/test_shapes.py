@@ -187,8 +187,8 @@ def test_bind_fills_defaults_and_accepts_aliases():
     assert args == {"out": 64, "k": (1, 7), "s": 2, "p": 0, "d": 1, "groups": 1, "bias": True}
     args, _ = bind("maxpool", 3, padding=1, ceil_mode=True)
     assert args == {"k": 3, "s": None, "p": 1, "ceil": True}
-    args, _ = bind("bn", eps=0)
-    assert args["eps"] == 0.0 and isinstance(args["eps"], float)
+    args, _ = bind("bn", eps=1)
+    assert args["eps"] == 1.0 and isinstance(args["eps"], float)
     assert bind("conv", 8, k=3, p="same")[0]["p"] == "same"
 
 

@@ -137,14 +137,16 @@ network Net(nn = 4, torch = 2, self = 1, super = 3) {
     a = torch -> B(nn)
     b = self -> B(nn)
     c = cat(a, b)
-    train: conv(nn, k=1)
-    forward: relu
-    _modules: relu
+    train_: conv(nn, k=1)
+    super: relu
+    nn: relu
 }
 """
 
 
 def test_names_python_or_nn_module_reserve_are_renamed():
+    """Parameters and inputs become Python names clear of the generated code's; labels are the
+    modules' names as written (a label no module can have is E207: tests/test_module_names.py)."""
     graph = archlang.load(RESERVED_NAMES).network()
     text = torch_source.generate(graph)
     assert "def __init__(self, nn_=4, torch_=2, self_=1, super_=3):" in text
@@ -152,7 +154,7 @@ def test_names_python_or_nn_module_reserve_are_renamed():
     model = torch_module.build_module(graph)
     assert [k for k in model.state_dict() if not k.startswith("b")] == [
         "train_.weight", "train_.bias"]
-    assert {"forward_", "modules_"} <= {name for name, _ in model.named_children()}
+    assert {"super", "nn"} <= {name for name, _ in model.named_children()}
     assert model(torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)).shape == (2, 4, 4, 4)
     assert model.arch_params == {"nn": 4, "torch": 2, "self": 1, "super": 3}
 
