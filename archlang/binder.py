@@ -16,7 +16,7 @@ defaults, a network's values from Python).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from .diagnostics import suggest
 from .source import Span
@@ -37,12 +37,11 @@ class Formal:
         return self.name if self.required else f"{self.name}={self.default_text}"
 
 
-@dataclass(frozen=True)
-class Actual:
+class Actual(NamedTuple):
     """One argument as written: `name` is None for a positional one.
 
     `span` covers the value (None for values from Python: `--set`, the API);
-    `name_span` the keyword.
+    `name_span` the keyword. (A tuple: a spec of 10,000 layers makes as many.)
     """
 
     name: str | None
@@ -64,16 +63,20 @@ class Signature:
     explained: Mapping[str, str] = field(default_factory=dict)
     missing_help: Callable[[Formal], str] | None = None   # default: the signature
     span: Span | None = None                 # the callee's declaration (a network's header)
+    spellings: dict[str, int] = field(init=False, repr=False, compare=False)   # name or alias -> index
 
     def text(self) -> str:
         """`out, k, s=1, p=0`."""
         return ", ".join(f.shown() for f in self.formals)
 
+    def __post_init__(self) -> None:
+        spellings = {alias: i for i, f in enumerate(self.formals) for alias in f.aliases}
+        spellings.update({f.name: i for i, f in enumerate(self.formals)})
+        object.__setattr__(self, "spellings", spellings)   # a frozen dataclass: set once, here
+
     def index(self, name: str) -> int | None:
-        for i, f in enumerate(self.formals):
-            if f.name == name or name in f.aliases:
-                return i
-        return None
+        """The formal called `name` or one of its aliases."""
+        return self.spellings.get(name)
 
 
 @dataclass
@@ -116,8 +119,7 @@ def map_actuals_to_formals(actual_names: Sequence[str | None], signature: Signat
     return result
 
 
-@dataclass(frozen=True)
-class Binding:
+class Binding(NamedTuple):
     """Per formal, the actual bound to it (None: none was, take the default); `ok` when the
     call had no binding problem (the values themselves are still to be checked)."""
 
@@ -166,10 +168,8 @@ def _too_many(sig: Signature, actuals: Sequence[Actual], extra: list[int], repor
 def _unknown(sig: Signature, actual: Actual, call_span: Span | None, report) -> int | None:
     """E203 with a did-you-mean; the index of the formal it was probably meant to be."""
     name = actual.name
-    spellings = {f.name: i for i, f in enumerate(sig.formals)}
-    spellings.update({alias: i for i, f in enumerate(sig.formals) for alias in f.aliases})
-    target = sig.renames.get(name) or suggest(name, spellings, cutoff=0.5)
-    close = spellings.get(target) if target is not None else None
+    target = sig.renames.get(name) or suggest(name, sig.spellings, cutoff=0.5)
+    close = sig.index(target) if target is not None else None
     help = f"did you mean `{sig.formals[close].name}`?" if close is not None else None
     if name in sig.explained:
         help = sig.explained[name]

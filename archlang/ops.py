@@ -1382,6 +1382,8 @@ def _convert(spec: OpSpec, arg: Arg, value, span, collector: Collector) -> Any:
 
 def _out_of_bounds(arg: Arg, converted) -> str | None:
     """What an argument's values must be, when one of them is not (each element of a list)."""
+    if arg.minimum is None and arg.maximum is None and arg.above is None:
+        return None
     values = [v for v in (converted if isinstance(converted, tuple) else (converted,)) if not isinstance(v, str)]
     low = arg.minimum is not None and any(v < arg.minimum for v in values)
     high = arg.maximum is not None and any(v > arg.maximum for v in values)
