@@ -113,6 +113,12 @@ class Definitions:
     constants: dict[str, Any] = field(default_factory=dict)
     # Per file (its Source): the blocks a call written there can name (program.py's linker).
     visible: dict[Source, dict[str, ast.BlockDef]] = field(default_factory=dict)
+    main: Source | None = None
+
+    @property
+    def blocks(self) -> dict[str, ast.BlockDef]:
+        """The blocks the main file can call: its own, its imports', the prelude's."""
+        return self.visible.get(self.main, {}) if self.main is not None else {}
 
     def blocks_at(self, where: Span | None) -> dict[str, ast.BlockDef]:
         """The blocks a call at `where` can name: those of the file it is written in."""

@@ -333,6 +333,7 @@ class _Linker:
                     self._network(item)
         for file in self.files:
             defs.visible[file.source] = self._visible_in(file)
+        defs.main = self.main.source
         for item in self.main.tree.items:
             if isinstance(item, (ast.BlockDef, ast.NetworkDef)):
                 self._duplicate_params(item)
