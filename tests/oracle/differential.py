@@ -155,7 +155,12 @@ def _front_end(case: Case, path: Path, found: list[Disagreement]):
         _judge_rejection(case, [d.code for d in errors], errors, found)
         return None
     if case.error is not None:
-        raise _Found("check accepts", f"the model rejects it with {case.outcome.error}, archlang accepts it")
+        try:
+            _interpreter(graph)
+            runs = "torch runs it"
+        except _Found as found_torch:
+            runs = found_torch.disagreement.detail
+        raise _Found("check accepts", f"the model rejects it with {case.outcome.error}, archlang accepts it ({runs})")
     _compare_layers(case, graph)
     return graph
 
