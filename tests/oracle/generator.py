@@ -44,7 +44,7 @@ AVOID = frozenset({
     "empty-input",          # 4: `input []` passes check
     "prelude-override",     # 5: a main file's `dense` replaces the prelude's inside an imported library
     "reserved-labels",      # 6: labels `train`/`train_` in one body swap their module names
-    "bad-values",           # 8: bn(eps=-1), bn(momentum=2), lrn(k=0), dropout(1.0) accepted
+    "bad-values",           # 8: bn(eps=-1), bn(momentum=2), lrn(k=0) accepted
 })
 
 OPS_KNOWN = ("conv", "conv_transpose", "bn", "groupnorm", "layernorm", "relu", "relu6", "sigmoid", "tanh", "gelu",
@@ -502,7 +502,7 @@ class _Generator:
                 v["slope"] = self.pick((0.01, 0.2, 2))
         elif op == "dropout":
             if self.chance(0.7):
-                v["p"] = self.pick((0.5, 0.25, 0.1))
+                v["p"] = self.pick((0.5, 0.25, 0.1, 0.0, 1.0))
         elif op in ("maxpool", "avgpool"):
             v["k"] = per_axis(1, 3)
             if self.chance(0.4):
@@ -750,7 +750,9 @@ class _Generator:
                 new.args.append(Arg(name, first.value))
             elif kind == "bad-value":
                 new = self.pick((OpCall("bn", [Arg("eps", Lit(-1))]), OpCall("bn", [Arg("momentum", Lit(2))]),
-                                 OpCall("lrn", [Arg(None, Lit(2)), Arg("k", Lit(0))]), OpCall("dropout", [Arg(None, Lit(1.0))])))
+                                 OpCall("lrn", [Arg(None, Lit(2)), Arg("k", Lit(0))]),
+                                 OpCall("groupnorm", [Arg(None, Lit(1)), Arg("eps", Lit(0))]),
+                                 OpCall("dropout", [Arg(None, Lit(1.5))])))
             return new, f"op {kind}"
         if isinstance(node, BlockCall):
             new = copy.deepcopy(node)

@@ -254,6 +254,8 @@ class Body:
     def take_label(self, label: str) -> None:
         if label in self.labels:
             raise Reject("E207", f"label {label} used twice in one scope")
+        if not can_name_a_module(label):
+            raise Reject("E207", f"label {label} cannot be a module's name")
         self.labels.add(label)
 
     def snapshot(self):
@@ -272,6 +274,17 @@ class Body:
         self.labels.clear()
         self.labels.update(labels)
         self.run.outputs[:] = outputs
+
+
+def can_name_a_module(label: str) -> bool:
+    """A label is the layer's module name, as written: not a `_` name, a keyword, an attribute
+    every nn.Module has (`train`, `forward`), or one the generated class keeps for itself."""
+    import keyword
+
+    from torch import nn
+
+    return not (label.startswith("_") or keyword.iskeyword(label) or hasattr(nn.Module(), label)
+                or label in ("arch_params", "arch_inputs", "arch_outputs"))
 
 
 # =========================================================================== layers (chain items)
@@ -858,14 +871,16 @@ def _check_values(op: str, a: dict) -> None:
             raise Reject("E310", "output_padding not below the stride or the dilation")
     if op == "stochastic_depth" and not 0 <= a["p"] <= 1:
         raise Reject("E211", "stochastic_depth probability outside [0, 1]")
-    if op == "dropout" and not 0 <= a["p"] < 1:
-        raise Reject("E211", "dropout probability outside [0, 1)")
+    if op == "dropout" and not 0 <= a["p"] <= 1:
+        raise Reject("E211", "dropout probability outside [0, 1]")
     if op == "upsample" and a["scale"] <= 0:
         raise Reject("E211", "upsample scale not positive")
-    if op == "bn" and (a["eps"] <= 0 or not 0 <= a["momentum"] <= 1):
-        raise Reject("E211", "bn eps must be positive and momentum in [0, 1]")
-    if op == "lrn" and a["k"] <= 0:
-        raise Reject("E211", "lrn k must be positive")
+    if op == "bn" and not 0 <= a["momentum"] <= 1:
+        raise Reject("E211", "bn momentum must be in [0, 1]")
+    if op in ("bn", "groupnorm", "layernorm") and a["eps"] <= 0:
+        raise Reject("E211", f"{op}'s eps must be positive (it is added to the variance)")
+    if op == "lrn" and (a["k"] <= 0 or a["alpha"] < 0):
+        raise Reject("E211", "lrn's k must be positive (a window of zeros gives NaN) and alpha not negative")
 
 
 def _tuple(v) -> tuple:
