@@ -18,6 +18,7 @@ killed process left (`stale_temporaries`) without touching a user's file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import shutil
@@ -67,6 +68,9 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
             os.fsync(f.fileno())
         os.chmod(tmp_path, _mode_for(final))
         os.replace(tmp_path, final)
+    except OSError as exc:
+        # the error names the target, not the temporary file the user never sees
+        raise OSError(exc.errno, exc.strerror, str(target)) if exc.errno else exc from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
@@ -79,9 +83,8 @@ def atomic_write(target: str | os.PathLike, data: bytes | str) -> None:
         import io
         _stream(io.BytesIO(payload), target)
         return
-    with atomic_path(target) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(payload)
+    with atomic_path(target) as tmp, open(tmp, "wb") as f:
+        f.write(payload)
 
 
 # -- where a write goes ------------------------------------------------------------------------
@@ -184,6 +187,21 @@ def check_writable_dir(directory: str | os.PathLike) -> str | None:
         os.unlink(tmp)
     except OSError as exc:
         return f"{shown_name(d)}: {exc.strerror or exc}"
+    return None
+
+
+def folder_problem(directory: str | os.PathLike) -> str | None:
+    """Why `directory` could not be made and written (a file in the way, no permission), or
+    None; unlike check_writable_dir, makes nothing: for checks before any work."""
+    d = Path(directory).absolute()
+    try:
+        existing = next(p for p in (d, *d.parents) if p.exists())
+    except (OSError, StopIteration) as exc:
+        return f"{shown_name(directory)}: {getattr(exc, 'strerror', None) or exc}"
+    if not existing.is_dir():
+        return f"{shown_name(directory)}: {os.strerror(errno.ENOTDIR)}"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{shown_name(directory)}: {os.strerror(errno.EACCES)}"
     return None
 
 

@@ -79,6 +79,9 @@ class OpSpec:
     torch_names: tuple[str, ...] = ()
     # A `bn` that alone follows it folds into its weights for inference (`export --fold-bn`).
     absorbs_bn: bool = False
+    # Normalises by the batch's own statistics in training: it needs more than one value
+    # per channel, so `train` refuses a batch that would give it one (train/checks.py).
+    batch_statistics: bool = False
     # The padding per spatial axis that makes it turn the input shape into the target
     # spatial sizes (a concrete fix for a merge whose paths disagree), or None.
     fit_padding: Callable[[Shape, dict, tuple], tuple | None] | None = None
@@ -1160,7 +1163,7 @@ def _table() -> dict[str, OpSpec]:
             Arg("momentum", "float", 0.1, **_PROBABILITY, doc="PyTorch's convention: d2l's 0.9 is 0.1 here"),
             Arg("affine", "bool", True, doc="learn scale and shift"),
         ), infer_bn, count_bn, torch_bn, "batch normalisation; BatchNorm1d/2d/3d by the input's rank",
-            ranks="1, 2, 3, 4", colour=NORM_COLOUR,
+            ranks="1, 2, 3, 4", colour=NORM_COLOUR, batch_statistics=True,
             torch_names=("BatchNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d"), fresh_output=True, onnx=onnx_bn),
         OpSpec("groupnorm", (
             Arg("groups", "int", minimum=1, aliases=("num_groups",), doc="groups of channels; divides the channels"),

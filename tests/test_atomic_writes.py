@@ -194,8 +194,8 @@ def test_a_checkpoint_whose_serializer_fails(tmp_path, monkeypatch):
     checkpoint.save(target, {"step": 1})
     before = target.read_bytes()
 
-    def half_then_fail(obj, path):
-        Path(path).write_bytes(b"PK\x03\x04 half a zip")
+    def half_then_fail(obj, f):
+        f.write(b"PK\x03\x04 half a zip")
         raise RuntimeError("serializer failed")
 
     monkeypatch.setattr(checkpoint.torch, "save", half_then_fail)
@@ -209,6 +209,7 @@ def test_a_checkpoint_whose_serializer_fails(tmp_path, monkeypatch):
 
 def test_metrics_and_curves_on_a_full_disk(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
+    from archlang.train.errors import WriteError
     from archlang.train.metrics import History
     from archlang.train.runfolder import RunFolder
 
@@ -217,7 +218,7 @@ def test_metrics_and_curves_on_a_full_disk(tmp_path, monkeypatch):
         previous_file(tmp_path / name)
     real_open = open
     monkeypatch.setattr(fsutil, "open", lambda *a, **k: HalfWriter(real_open(*a, **k)), raising=False)
-    with pytest.raises(OSError):
+    with pytest.raises(WriteError, match=f"cannot write {tmp_path / 'metrics.csv'}: No space left on device"):
         folder.write_metrics(History(), {"network": "Net"}, epochs=1, title="t", final=True)
     monkeypatch.undo()
 
@@ -227,7 +228,7 @@ def test_metrics_and_curves_on_a_full_disk(tmp_path, monkeypatch):
 
     import matplotlib.figure
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", half_png)
-    with pytest.raises(OSError):
+    with pytest.raises(WriteError, match=f"cannot write {tmp_path / 'curves.png'}: No space left on device"):
         folder.write_metrics(History(), {"network": "Net"}, epochs=1, title="t", final=True)
     for name in ("metrics.csv", "metrics.json"):
         assert (tmp_path / name).read_bytes() != PREVIOUS   # written whole by the second call

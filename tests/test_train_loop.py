@@ -170,7 +170,8 @@ def test_a_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoin
     with pytest.raises(Diverged) as err:
         train(source(lambda: BlowsUp(30)), config(tmp_path, epochs=3))
     msg = str(err.value)
-    assert "the loss became nan in epoch 2" in msg and "run/last.pt, is kept" in msg and "lower --lr" in msg
+    assert msg == (f"the loss became nan in epoch 2 by step 8 of 23; {tmp_path / 'run' / 'last.pt'} holds the "
+                   f"weights after epoch 1, whose loss was checked finite; try a lower --lr")
     state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert (state["epoch"], state["step"]) == (1, 0)
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
@@ -205,7 +206,7 @@ def test_too_few_outputs_for_the_data_classes(tmp_path):
 
 @pytest.mark.parametrize("kw, words", [
     (dict(epochs=0), "--epochs must be at least 1"),
-    (dict(lr=-1.0), "--lr must be positive"),
+    (dict(lr=-1.0), "--lr must be a finite number above 0, got -1.0"),
     (dict(optimizer="adam", momentum=0.9), "--momentum applies to sgd"),
     (dict(device="tpu"), "--device expects auto, cpu, cuda"),
 ])

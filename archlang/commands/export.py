@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
+import os
 import sys
 
 from ..diagnostics import UsageError
 from ..fsutil import STDOUT
+from ..limits import MAX_INT
 from ..source import shown_name
-from .common import add_spec_args, load_network, print_diagnostics
+from .common import MAX_DIGITS, add_spec_args, load_network, print_diagnostics
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     verify = args.verify
     if verify is None:
         verify = importlib.util.find_spec("torch") is not None
+    if batch is not None and verify:
+        _check_memory(graph, batch)
     try:
         result = backend.export(graph, args.onnx, weights=args.weights, opset=args.opset, batch=batch,
                                 fold_bn=args.fold_bn, fp16=args.fp16, verify=verify)
@@ -65,6 +70,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"export failed: {exc}") from None
     except OSError as exc:
         raise UsageError(f"cannot write {shown_name(args.onnx)}: {exc.strerror or exc}") from None
+    except (MemoryError, RuntimeError) as exc:
+        if not _out_of_memory(exc):
+            raise
+        raise UsageError(f"not enough memory to verify {graph.name} at --batch {args.batch}; --no-verify, or a "
+                         f"dynamic batch (verified at batch 1 and 3), needs none") from None
     if args.weights is None:
         print("note: no --weights given: exported freshly initialised weights", file=sys.stderr)
     out = sys.stderr if args.onnx == STDOUT else sys.stdout   # stdout holds the model
@@ -75,9 +85,47 @@ def run(args: argparse.Namespace) -> int:
 def _batch(text: str) -> int | None:
     if text == "dynamic":
         return None
-    if text.isdigit() and int(text) >= 1:
+    if text.isascii() and text.isdigit() and len(text.lstrip("0")) <= MAX_DIGITS and 1 <= int(text) <= MAX_INT:
         return int(text)
-    raise UsageError(f"--batch expects 'dynamic' or a positive size, got {text!r}")
+    raise UsageError(f"--batch expects 'dynamic' or a positive size (at most 2**63 - 1), got {text[:24]!r}")
+
+
+BYTES_PER_ELEMENT = 4   # float32
+
+
+def _check_memory(graph, batch: int) -> None:
+    """Verifying a fixed batch runs the network at that size in PyTorch and onnxruntime:
+    refused before any work when its largest tensor alone would not fit in the memory there is."""
+    largest = max((math.prod(d for d in node.shape if isinstance(d, int)) for node in graph.nodes if node.known),
+                  default=0)
+    need = batch * largest * BYTES_PER_ELEMENT
+    available = _available_memory()
+    if available is not None and need > available:
+        raise UsageError(f"--batch {batch}: verifying runs {graph.name} at this batch, and its largest tensor "
+                         f"alone needs {need / 2**30:,.1f} GiB, more than the {available / 2**30:,.1f} GiB of "
+                         f"memory available; --no-verify, or a dynamic batch (the default, verified at batch 1 "
+                         f"and 3), needs none")
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available now (Linux's MemAvailable; else free pages), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """torch reports a failed allocation as RuntimeError (or its OutOfMemoryError)."""
+    return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower() or \
+        "can't allocate memory" in str(exc).lower()
 
 
 def _report(result, graph, unverified_because: str, out) -> None:

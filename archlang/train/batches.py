@@ -48,6 +48,13 @@ class BatchPlan:
         keep_tail = tail > 0 and (not self.drop_small_tail or tail >= 2 * self.world)
         return full + int(keep_tail)
 
+    @property
+    def smallest_local(self) -> int:
+        """The fewest examples one process gets in a step (full batches, and a kept tail)."""
+        full, tail = divmod(self.n, self.batch_size)
+        sizes = ([self.batch_size // self.world] if full else []) + ([tail // self.world] if self.steps > full else [])
+        return min(sizes, default=0)
+
     def order(self, epoch: int) -> torch.Tensor:
         if not self.shuffle:
             return torch.arange(self.n)

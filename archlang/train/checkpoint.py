@@ -17,7 +17,7 @@ import torch
 
 from ..fsutil import atomic_path
 from ..source import shown_name
-from .errors import SetupError
+from .errors import SetupError, writing
 
 FORMAT = "archlang-train/1"
 LAST, BEST, FINAL = "last.pt", "best.pt", "final.pt"
@@ -33,8 +33,16 @@ class Position:
 
 
 def save(path: Path, obj) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    """torch.save, atomically; a failed write (a full disk) raises WriteError naming `path`."""
+    with writing(path), atomic_path(path) as tmp, open(tmp, "wb") as f:
+        try:
+            torch.save(obj, f)
+        except RuntimeError as exc:
+            # torch reports a write that failed as a RuntimeError ("unexpected pos");
+            # the OSError it arose from says why
+            if isinstance(exc.__context__, OSError):
+                raise exc.__context__ from None
+            raise
 
 
 def save_state_dict(path: Path, module: torch.nn.Module) -> None:

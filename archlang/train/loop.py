@@ -155,21 +155,46 @@ class Loop:
 
     # -- evaluation ----------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self, batches) -> float:
-        """Test accuracy of the plain module, BatchNorm in eval mode; exact across processes."""
+    def evaluate(self, batches) -> tuple[float, float]:
+        """(accuracy, mean loss) on the test data, of the plain module with BatchNorm in eval
+        mode; exact across processes. The loss is what says whether these weights are finite
+        in use: a checkpoint is written only after it is (session.py)."""
         distributed.sync_buffers(self.module, self.world)
         self.module.eval()
-        counts = torch.zeros(2, dtype=torch.float64, device=self.device)
+        sums = torch.zeros(3, dtype=torch.float64, device=self.device)   # correct, examples, loss
         for batch in batches.epoch(0):
             if len(batch.y) == 0:
                 continue
             with self.autocast():
                 out = self.module(batch.x)
-            counts[0] += (out.argmax(dim=1) == batch.y).sum()
-            counts[1] += len(batch.y)
+            sums[0] += (out.argmax(dim=1) == batch.y).sum()
+            sums[1] += len(batch.y)
+            sums[2] += F.cross_entropy(out.float(), batch.y, reduction="sum")
         self.module.train()
-        correct, n = distributed.all_sum(counts, self.world).tolist()
-        return correct / max(n, 1)
+        correct, n, loss = distributed.all_sum(sums, self.world).tolist()
+        return correct / max(n, 1), loss / max(n, 1)
+
+    @torch.no_grad()
+    def weights_problem(self, batches=None) -> str | None:
+        """Why the module's weights must not be saved, or None: a parameter or buffer that is
+        not finite, or (given test batches) a loss on their first batch that is not. Every
+        process takes part and all get the same answer."""
+        bad = next((name for name, t in self.module.state_dict().items()
+                    if t.is_floating_point() and not bool(torch.isfinite(t).all())), None)
+        loss = 0.0
+        if bad is None and batches is not None:
+            self.module.eval()
+            for batch in batches.epoch(0):
+                if len(batch.y):
+                    with self.autocast():
+                        out = self.module(batch.x)
+                    loss = float(F.cross_entropy(out.float(), batch.y))
+                break
+            self.module.train()
+        (any_bad,) = distributed.any_true([bad is not None or not math.isfinite(loss)], self.world, self.device)
+        if not any_bad:
+            return None
+        return f"{bad} holds values that are not finite" if bad else f"their loss is {loss}"
 
     def _synchronize(self) -> None:
         if self.device.type == "cuda":

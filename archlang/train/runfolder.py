@@ -13,11 +13,11 @@ import shlex
 import time
 from pathlib import Path
 
-from ..fsutil import atomic_write, check_writable_dir, first_clash, stale_temporaries
+from ..fsutil import atomic_write, check_writable_dir, first_clash, folder_problem, stale_temporaries
 from ..source import shown_name
 from .checkpoint import BEST, FINAL, LAST
 from .config import TrainConfig
-from .errors import SetupError
+from .errors import SetupError, writing
 from .metrics import History
 from .plot import plot_curves
 from .runlock import LOCK, RunLock, held_by
@@ -48,8 +48,12 @@ def resolve_out(config: TrainConfig, network: str) -> Path:
     return out
 
 
-def refuse_overwriting(out: Path, run_files: list[str], inputs: dict[Path, str]) -> None:
-    """A usage error when a file the run would write is one it reads (the spec, an import)."""
+def check_out(out: Path, run_files: list[str], inputs: dict[Path, str]) -> None:
+    """Before any work, making nothing: a folder that cannot be made or written, or one whose
+    files would write over a file the run reads (the spec, an import)."""
+    problem = folder_problem(out)
+    if problem is not None:
+        raise SetupError(f"cannot write the run folder {problem}; choose another with --out")
     for name in (*RUN_FILES, *run_files):
         clash = first_clash([out / name], inputs)
         if clash is not None:
@@ -123,17 +127,19 @@ class RunFolder:
     def write_start(self, files: dict[str, str], command: list[str], about: dict, resuming: bool) -> None:
         """The spec, the command (appended on --resume: every command that trained this run) and
         the settings."""
-        for name, text in files.items():
-            atomic_write(self / name, text)
-        line = shlex.join(command) if command else ""
-        previous = (self / "command.txt").read_text() if resuming and (self / "command.txt").exists() else ""
-        atomic_write(self / "command.txt", previous + line + "\n")
-        atomic_write(self / "config.json", json.dumps(about, indent=2) + "\n")
+        with writing(self.path):
+            for name, text in files.items():
+                atomic_write(self / name, text)
+            line = shlex.join(command) if command else ""
+            previous = (self / "command.txt").read_text() if resuming and (self / "command.txt").exists() else ""
+            atomic_write(self / "command.txt", previous + line + "\n")
+            atomic_write(self / "config.json", json.dumps(about, indent=2) + "\n")
 
     def write_metrics(self, history: History, about: dict, epochs: int, title: str, final: bool = False) -> None:
-        atomic_write(self / "metrics.csv", history.to_csv())
-        atomic_write(self / "metrics.json", history.to_json(**about))
-        # drawing costs a tenth of a second or more: on short epochs, redraw only now and then
-        if final or time.monotonic() - self._plotted >= PLOT_EVERY_S:
-            plot_curves(history, self / "curves.png", epochs, title=title)
-            self._plotted = time.monotonic()
+        with writing(self.path):
+            atomic_write(self / "metrics.csv", history.to_csv())
+            atomic_write(self / "metrics.json", history.to_json(**about))
+            # drawing costs a tenth of a second or more: on short epochs, redraw only now and then
+            if final or time.monotonic() - self._plotted >= PLOT_EVERY_S:
+                plot_curves(history, self / "curves.png", epochs, title=title)
+                self._plotted = time.monotonic()

@@ -1,16 +1,21 @@
 """One training run, start to end.
 
 Everything that can fail for a reason the user can fix is checked before the
-first step: the data source, the data's shape against the spec's input, the
-class count, the run folder (writable, not someone else's run), the
-checkpoint to resume. Then the processes start (one, or N under torchrun),
-the model is built, seeded and initialised as the notes do, and the epochs run.
+first step: the settings, a run folder that would write over the spec, the
+data source, the data's shape against the spec's input, the class count,
+batch norm's batch, the run folder (writable, locked for this run, not
+someone else's run), the checkpoint to resume. Then the processes start
+(one, or N under torchrun), the model is built, seeded and initialised as the
+notes do, and the epochs run.
 
+A checkpoint holds only weights whose loss was checked finite: at the end of
+an epoch their loss on the test data, at a stop their loss on a test batch.
 Only rank 0 writes files and prints.
 """
 from __future__ import annotations
 
 import contextlib
+import math
 import platform
 import shlex
 import time
@@ -24,7 +29,7 @@ from ..source import shown_name
 from . import checkpoint, distributed, model
 from .batches import BatchPlan, FolderBatches, TensorBatches, default_workers, fit_folders
 from .checkpoint import BEST, FINAL, LAST, Position
-from .checks import check_classes, check_numbers, resolve_device
+from .checks import check_batch_statistics, check_classes, check_numbers, resolve_device
 from .config import TrainConfig
 from .data import TensorData, load_data, parse_data
 from .errors import Diverged, SetupError
@@ -33,7 +38,7 @@ from .loop import Loop, StopRequests
 from .metrics import EpochRecord, History
 from .model import ModelSource
 from .report import Reporter
-from .runfolder import RunFolder, refuse_overwriting, refuse_to_overwrite, resolve_out
+from .runfolder import RunFolder, check_out, refuse_to_overwrite, resolve_out
 
 
 @dataclass
@@ -67,20 +72,21 @@ class Session:
         check_numbers(cfg, self.world)
         self.out = resolve_out(cfg, self.source.name) if main else None
         run_files = list(self.source.run_files())
-        if main:   # before any work: a run folder that would write over the spec
-            refuse_overwriting(self.out, run_files, self.source.inputs)
+        if main:   # before any work: a run folder that cannot be written or would write over the spec
+            check_out(self.out, run_files, self.source.inputs)
         self.device = resolve_device(cfg.device, self.world)
         self.data = load_data(parse_data(cfg.data), self.source.input_shape, self.source.classes)
         self.fit = fit(self.data, self.source.input_shape, cfg.resize, self.source.name, self.source.where)
         check_classes(self.data, self.source)
         self.plans = self._plans()
+        torch.manual_seed(cfg.seed)   # the same initial weights on every process, PyTorch's init or ours
+        self.module = self.source.build(self.fit.shape)   # a spec error shows here, before any process waits
+        check_batch_statistics(getattr(self.source, "built", None), self.plans[0])
         self.folder = RunFolder.open(self.out, shlex.join(cfg.command), run_files) if main else None
         self._report_folder()
         self.resumed = checkpoint.load_last(self.out) if cfg.resume and main else None
         if main and not cfg.resume:
             refuse_to_overwrite(self.out)
-        torch.manual_seed(cfg.seed)   # the same initial weights on every process, PyTorch's init or ours
-        self.module = self.source.build(self.fit.shape)   # a spec error shows here, before any process waits
         return self.out
 
     def release(self) -> None:
@@ -118,8 +124,10 @@ class Session:
         module, trained, optimizer = model.prepare(module, cfg, self.device, world)
         torch.manual_seed(cfg.seed + world.rank)   # dropout: a stream of its own per process
         history, pos = History(), Position()
+        self.kept: Position | None = None     # where the weights in last.pt come from
         if resumed is not None:
             history, pos = self._restore(resumed, module, optimizer)
+            self.kept = Position(resumed["epoch"], resumed["step"])
         loop = Loop(trained, module, optimizer, self.device, world, amp=cfg.amp)
         if loop.scaler is not None and resumed is not None and resumed.get("scaler"):
             loop.scaler.load_state_dict(resumed["scaler"])
@@ -136,6 +144,10 @@ class Session:
                 start, partial = (pos.step, pos.partial) if epoch == pos.epoch else (0, None)
                 outcome = self._epoch(loop, train_batches, history, epoch, start, partial)
                 if outcome.stopped:
+                    problem = loop.weights_problem(test_batches)   # the last step's weights were never used
+                    if problem:
+                        raise Diverged(f"stopped in epoch {epoch + 1} after step {outcome.steps_done}, but the "
+                                       f"weights after that step cannot be kept: {problem}")
                     self._save_last(module, optimizer, loop, history, Position(epoch, outcome.steps_done,
                                                                              outcome.partial()))
                     self._stopped(history, epoch, outcome.steps_done, len(train_batches))
@@ -152,18 +164,23 @@ class Session:
 
     @contextlib.contextmanager
     def _on_divergence(self, history: History):
-        """A NaN loss: nothing more is saved, so last.pt stays the last good state."""
+        """A loss that is not finite: nothing more is saved, so last.pt keeps the last weights
+        whose loss was checked finite; the message says which they are."""
         try:
             yield
         except Diverged as exc:
             if not self.world.main:
                 raise
-            saved = self._path(LAST).exists()
             if history.epochs:
                 self._write_metrics(history, final=True)
-            kept = (f"the last good checkpoint, {shown_name(self._path(LAST))}, is kept" if saved
-                    else "no epoch had finished, so there is no checkpoint")
-            raise Diverged(f"{exc}; {kept}; try a lower --lr") from None
+            raise Diverged(f"{exc}; {self._kept_words()}; try a lower --lr") from None
+
+    def _kept_words(self) -> str:
+        k = self.kept
+        if k is None:
+            return "no checkpoint was saved: no weights had a loss checked finite yet"
+        at = f"after epoch {k.epoch}" if not k.step else f"of epoch {k.epoch + 1} after step {k.step}"
+        return f"{shown_name(self._path(LAST))} holds the weights {at}, whose loss was checked finite"
 
     def _epoch(self, loop: Loop, batches, history: History, epoch: int, start: int, partial):
         steps = len(batches)
@@ -176,7 +193,13 @@ class Session:
             return loop.train_epoch(batches, epoch, start, partial, on_sync)
 
     def _end_epoch(self, loop, test_batches, outcome, history, epoch, module, optimizer) -> None:
-        test_acc = loop.evaluate(test_batches)
+        # The epoch's losses were those of the weights before each step; the weights after the
+        # last step are checked here, on the test data, before anything holds them.
+        test_acc, test_loss = loop.evaluate(test_batches)
+        problem = f"their loss on the test data is {test_loss}" if not math.isfinite(test_loss) else None
+        problem = problem or loop.weights_problem()
+        if problem:
+            raise Diverged(f"the weights after epoch {epoch + 1} cannot be kept: {problem}")
         best = history.best
         record = EpochRecord(epoch + 1, outcome.loss, outcome.acc, test_acc, outcome.examples,
                              outcome.seconds, optimizer.param_groups[0]["lr"])
@@ -246,18 +269,19 @@ class Session:
         return History.from_state(state["history"]), pos
 
     def _save_last(self, module, optimizer, loop: Loop, history: History, pos: Position) -> None:
+        """last.pt, from weights the caller checked (a finite loss on the test data)."""
         rngs = distributed.gather(checkpoint.rng_state(), self.world)   # every process takes part
-        if not self.world.main:
-            return
-        checkpoint.save(self._path(LAST), {
-            "format": checkpoint.FORMAT, "network": self.source.name, "identity": self.source.identity,
-            "model": module.state_dict(), "optimizer": optimizer.state_dict(),
-            "scaler": loop.scaler.state_dict() if loop.scaler is not None else None,
-            "epoch": pos.epoch, "step": pos.step, "partial": pos.partial,
-            "batch_size": self.config.batch_size, "world": self.world.size,
-            "history": history.state(), "seed": self.config.seed, "rng": rngs,
-            "config": self.config.to_json(),
-        })
+        if self.world.main:
+            checkpoint.save(self._path(LAST), {
+                "format": checkpoint.FORMAT, "network": self.source.name, "identity": self.source.identity,
+                "model": module.state_dict(), "optimizer": optimizer.state_dict(),
+                "scaler": loop.scaler.state_dict() if loop.scaler is not None else None,
+                "epoch": pos.epoch, "step": pos.step, "partial": pos.partial,
+                "batch_size": self.config.batch_size, "world": self.world.size,
+                "history": history.state(), "seed": self.config.seed, "rng": rngs,
+                "config": self.config.to_json(),
+            })
+        self.kept = pos
 
     # -- files and words --------------------------------------------------------------------
     def _path(self, name: str) -> Path:

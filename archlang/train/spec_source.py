@@ -74,6 +74,8 @@ class SpecModel:
             result = backend.export(self.built, path, module=plain)
         except backend.ExportError as exc:
             return False, f"--export-onnx failed: {exc}; {later}"
+        except OSError as exc:   # a full disk
+            return False, f"--export-onnx: cannot write {shown_name(path)}: {exc.strerror or exc}; {later}"
         v = result.verification
         checked = f", matches PyTorch within {v.max_abs_diff:.1e} in onnxruntime" if v is not None else ""
         return True, f"wrote {shown_name(path)} (opset {result.opset}, {result.nodes} nodes{checked})"
