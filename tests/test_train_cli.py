@@ -170,3 +170,4 @@ def test_two_processes_through_nproc(archlang_process, tmp_path):
     assert doc["device"] == "2 x cpu" and doc["epochs"][0]["examples"] == 1438
     command = (out / "command.txt").read_text()
     assert command.startswith("archlang train ") and "--nproc 2" in command   # what the user typed
+    assert not (out / ".archlang-train.lock").exists()   # the launcher held it for its processes, and let go

@@ -2,7 +2,9 @@
 
 `read_state(path)` reads what users save with torch: a state_dict saved by
 `torch.save`, or an `archlang train` checkpoint (a dict with a "model"
-state_dict), loaded with `weights_only=True` so that no pickled code runs.
+state_dict), loaded with `weights_only=True` so that no pickled code runs,
+after the CRC-32 of every member of its zip archive is checked (torch.load
+does not check them: a flipped byte would load as a wrong weight).
 Checking the entries against a network (names, shapes, dtypes, finite
 values) and reading .safetensors need no torch: see `weights.py`.
 """
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from ..fsutil import zip_damage
 from ..source import shown_name
 from .weights import WeightsError
 
@@ -19,6 +22,9 @@ from .weights import WeightsError
 def read_state(path: str | Path) -> dict[str, torch.Tensor]:
     """The state_dict in a file saved by torch.save (a bare state_dict or an `archlang train` checkpoint)."""
     path = Path(path)
+    damage = zip_damage(path)
+    if damage is not None:
+        raise WeightsError(f"--weights {shown_name(path)} is damaged: {damage}; nothing was loaded from it")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user-facing problem

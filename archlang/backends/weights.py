@@ -111,7 +111,7 @@ def fit(state: Mapping[str, Any], declared: Mapping[str, tuple[tuple[int, ...], 
         if not np.isfinite(value).all():
             bad = int(value.size - np.count_nonzero(np.isfinite(value)))
             raise WeightsError(f"{source}: {key} holds {bad} non-finite value{'s' if bad != 1 else ''} "
-                               f"(NaN or infinity); refusing to export it")
+                               f"(NaN or infinity)")
         out[key] = value.astype(np.float32, copy=False)
     return out
 

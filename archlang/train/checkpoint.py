@@ -7,6 +7,8 @@
     final.pt   the model's state_dict after the last epoch
 
 best.pt and final.pt are plain state_dicts: `model.load_state_dict(torch.load(p))`.
+Each is a zip archive whose members carry CRC-32 checksums; `load_last` checks
+them before torch.load (which does not), so a damaged file is refused by name.
 """
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ from pathlib import Path
 
 import torch
 
-from ..fsutil import atomic_path
+from ..backends import weights
+from ..ops import Init
+from ..fsutil import atomic_path, zip_damage
 from ..source import shown_name
 from .errors import SetupError, writing
 
@@ -53,6 +57,9 @@ def load_last(run_dir: Path) -> dict:
     path = run_dir / LAST
     if not path.is_file():
         raise SetupError(f"--resume: nothing to resume in {shown_name(run_dir)} (no {LAST})")
+    damage = zip_damage(path)   # torch.load does not check the archive's checksums
+    if damage is not None:
+        raise SetupError(f"--resume: {shown_name(path)} is damaged: {damage}; nothing was loaded from it")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user-facing problem
@@ -63,6 +70,14 @@ def load_last(run_dir: Path) -> dict:
 
 
 def restore_model(module: torch.nn.Module, state: dict, path: Path) -> None:
+    # the checks `export --weights` makes: names, shapes, floating point, finite (a last.pt of an older
+    # archlang may hold weights that are not: resumed, they would read as a divergence of this run)
+    declared = {key: (tuple(t.shape), Init("fill", 0.0, "float32" if t.is_floating_point() else "int64"))
+                for key, t in module.state_dict().items()}
+    try:
+        weights.fit(state["model"], declared, f"--resume: {shown_name(path)}")
+    except weights.WeightsError as exc:
+        raise SetupError(str(exc)) from None
     try:
         module.load_state_dict(state["model"])
     except RuntimeError as exc:
