@@ -11,6 +11,7 @@ that input a case in tests/regressions/ when fixing it.
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -152,6 +153,15 @@ def test_the_harness_catches_what_it_should(tmp_path, monkeypatch):
     monkeypatch.setattr("archlang.backends.graphviz.to_dot", forever)
     hang = harness.run_input(ok, tmp_path, timeout=0.3)
     assert hang.status == "hang" and hang.stage == "render"
+    monkeypatch.undo()
+
+    def blocked(*args, **kwargs):   # spends no CPU: only the wall-clock backstop can end it
+        while True:
+            time.sleep(0.01)
+
+    monkeypatch.setattr("archlang.backends.graphviz.to_dot", blocked)
+    stuck = harness.run_input(ok, tmp_path, timeout=0.05)
+    assert stuck.status == "hang" and stuck.stage == "render"
     monkeypatch.undo()
 
     real = torch_source.emit

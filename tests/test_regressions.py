@@ -6,11 +6,12 @@ first comment lines say what went wrong and what archlang must answer now:
     # Regression: a 5,000-digit number made the parser raise ValueError
     # expect: E103                     the codes of every diagnostic, in any order
     # limits: max_depth=100000         optional: bounds other than the defaults
-    # timeout: 20                      optional: seconds (default 10)
+    # timeout: 20                      optional: seconds of CPU time (default 10)
 
 Each case goes through every stage a user reaches (the fuzzer's harness:
 load, elaborate, diagnostics, shapes, DOT, PyTorch source), and must finish
-in time, raise nothing, and give exactly the expected diagnostics.
+in time (CPU time, so a busy machine does not fail it), raise nothing, and
+give exactly the expected diagnostics.
 `expect: usage` is a file that cannot be read as a spec (a usage error).
 """
 from __future__ import annotations

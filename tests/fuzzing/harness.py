@@ -125,7 +125,7 @@ def run_file(spec: Path, limits: Limits | None = None, timeout: float = 10.0, bu
         with _alarm(timeout):
             _stages(spec, limits or FUZZ_LIMITS, stage, codes, build)
     except Timeout:
-        return Outcome("hang", time.perf_counter() - start, codes, stage.name, f"Timeout: over {timeout} s")
+        return Outcome("hang", time.perf_counter() - start, codes, stage.name, f"Timeout: over {timeout} s of CPU time")
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # noqa: BLE001 - anything else escaping archlang is the finding
@@ -209,18 +209,31 @@ def _run_generated(emitted, graph) -> None:
         raise AssertionError(f"the module makes {got}, the spec says {want}")
 
 
+WALL_FACTOR = 20   # the wall-clock backstop, in multiples of the CPU-time bound
+
+
 @contextlib.contextmanager
 def _alarm(seconds: float):
+    """Raise Timeout once this process has spent `seconds` of CPU time, or many times that on the clock.
+
+    The bound is CPU time (ITIMER_PROF) so that a machine busy with other jobs cannot turn a
+    fast case into a "hang": wall-clock bounds failed under a load average of 14 on two cores.
+    A wall-clock backstop, WALL_FACTOR times longer, still catches a case that blocks
+    without spending CPU.
+    """
     def ring(signum, frame):
         raise Timeout()
 
-    previous = signal.signal(signal.SIGALRM, ring)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    previous = {sig: signal.signal(sig, ring) for sig in (signal.SIGPROF, signal.SIGALRM)}
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds * WALL_FACTOR)
     try:
         yield
     finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _innermost(exc: BaseException) -> str:
