@@ -11,8 +11,9 @@ limits (E403, E404) stop a network early.
 
 Naming (docs/internals.md): a node's name is its dotted module path. Parts
 come from labels, else from the op or block name and a counter per scope
-(`conv1`, `residual2`); layers inside a path of `concat`/`add`/`residual`
-are prefixed with the merge and the path (`concat1_p2_conv1`). A labelled
+(`conv1`, `residual2`), counted through the paths of `concat`/`add`/
+`residual` as through the rest of the scope (`conv1` in the first path,
+`conv3` in the second: names read as a person numbers them). A labelled
 statement of several layers becomes a group scope of that name
 (`stem: conv(...) bn relu` gives `stem.conv1`, `stem.bn1`, `stem.relu1`).
 Bindings (`y = ...`) name tensors, not modules.
@@ -78,15 +79,13 @@ class _Body:
     outer: "_Body | None"              # the body around it: tensor names are looked up outwards
     scope: Scope
     names: Names
-    prefix: str                        # "concat1_p2_" inside paths
     entry: Flow | None                 # `in`
     kind: str                          # "network", "block" or "nested"
     depth: int
     report: Reporter
 
-    def child(self, entry: Flow | None, prefix: str | None = None) -> "_Body":
-        return _Body(Env(self.env), {}, self, self.scope, self.names, self.prefix if prefix is None else prefix,
-                     entry, "nested", self.depth + 1, self.report)
+    def child(self, entry: Flow | None) -> "_Body":
+        return _Body(Env(self.env), {}, self, self.scope, self.names, entry, "nested", self.depth + 1, self.report)
 
     def find_tensor(self, name: str) -> Flow | None:
         body: _Body | None = self
@@ -162,7 +161,7 @@ class Elaborator:
         env = calls.bind_network(net, overrides, header, self.defs.constants, report, self.evaluate)
         graph = self.graph = Graph(net.name.name, {k: v for k, v in env.vars.items()}, header)
         names = Names(labels_in(net.body))
-        body = _Body(env, {}, None, graph.root, names, "", None, "network", 0, report)
+        body = _Body(env, {}, None, graph.root, names, None, "network", 0, report)
         inputs = [s for s in net.body.stmts if isinstance(s, ast.Input)]
         if not inputs:
             report.error("E215", f"network {net.name.name} has no input", header, label="no `input` in its body",
@@ -465,7 +464,7 @@ class Elaborator:
         scope = Scope(path=join(body.scope.path, label), block=label, call=label, span=None,
                       parent=body.scope, entry=flow.node)
         body.scope.children.append(scope)
-        inner = _Body(body.env, body.tensors, body.outer, scope, Names(labels_in(chain)), "", body.entry,
+        inner = _Body(body.env, body.tensors, body.outer, scope, Names(labels_in(chain)), body.entry,
                       body.kind, body.depth, body.report)
         first = len(self.graph.nodes)
         result = self._chain_items(items, inner, flow)
@@ -518,7 +517,7 @@ class Elaborator:
         args = bind_actuals(op, actuals, call.span, body.report) if ok else None
         if args is None:
             return flow.fail()
-        local = label or body.names.auto(body.prefix + op)
+        local = label or body.names.auto(op)
         node = self._add(op, args, (flow,), call.span, local, body, label)
         return Flow(node.id, node.failed)
 
@@ -537,14 +536,14 @@ class Elaborator:
         if calls.bind_block(block, actuals, call.span, body.report, defaults, self.evaluate) is None or not ok:
             return flow.fail()
         self._check_depth(body, call.span)
-        local = label or body.names.auto(body.prefix + automatic_base(name))
+        local = label or body.names.auto(automatic_base(name))
         where = (block.span.file, block.span.start) if block.span is not None else None
         scope = Scope(path=join(body.scope.path, local), block=name, call=f"{name}({calls.shown(actuals)})",
                       span=call.span, parent=body.scope, key=(name, where, tuple(values.items()), self._shape(flow)),
                       entry=flow.node)
         body.scope.children.append(scope)
         env = Env(Env(None, self.defs.constants), values)
-        inner = _Body(env, {}, None, scope, Names(self._labels(block)), "", flow, "block", body.depth + 1,
+        inner = _Body(env, {}, None, scope, Names(self._labels(block)), flow, "block", body.depth + 1,
                       body.report.inside(scope.frames()))
         self.active_blocks.append(block)
         try:
@@ -556,18 +555,18 @@ class Elaborator:
 
     def _paths(self, paths: ast.Paths, body: _Body, flow: Flow, label: str | None) -> Flow:
         op = paths.op
-        local = label or body.names.auto(body.prefix + op)
-        results = [self._path(p, i, local, body, flow, paths.span) for i, p in enumerate(paths.paths, start=1)]
+        local = label or body.names.auto(op)
+        results = [self._path(p, body, flow, paths.span) for p in paths.paths]
         return self._merge_node(op, results, paths.span, local, body, label)
 
     def _residual(self, res: ast.Residual, body: _Body, flow: Flow, label: str | None) -> Flow:
-        local = label or body.names.auto(body.prefix + "residual")
-        main = self._path(res.body, 1, local, body, flow, res.span)
-        shortcut = self._path(res.shortcut, 2, local, body, flow, res.span) if res.shortcut is not None else flow
+        local = label or body.names.auto("residual")
+        main = self._path(res.body, body, flow, res.span)
+        shortcut = self._path(res.shortcut, body, flow, res.span) if res.shortcut is not None else flow
         return self._merge_node("add", [main, shortcut], res.span, local, body, label)
 
-    def _path(self, path: ast.Body, index: int, merge_name: str, body: _Body, flow: Flow, span: Span) -> Flow:
-        inner = self._nested(body, flow, span, prefix=f"{merge_name}_p{index}_")
+    def _path(self, path: ast.Body, body: _Body, flow: Flow, span: Span) -> Flow:
+        inner = self._nested(body, flow, span)
         return self.run(path.stmts, inner, flow)
 
     def _merge(self, merge: ast.Merge, body: _Body, flow: Flow | None) -> Flow:
@@ -589,7 +588,7 @@ class Elaborator:
         if missing:
             return Flow(None, True)
         op = "concat" if merge.op == "cat" else "add"
-        return self._merge_node(op, results, merge.span, body.names.auto(body.prefix + op), body, None)
+        return self._merge_node(op, results, merge.span, body.names.auto(op), body, None)
 
     def _merge_node(self, op: str, inputs: list[Flow], span: Span, local: str, body: _Body, label: str | None) -> Flow:
         node = self._add(op, {}, tuple(inputs), span, local, body, label)
@@ -620,9 +619,9 @@ class Elaborator:
         passes.infer_node(graph, node, self.collector, self.limits)
         return node
 
-    def _nested(self, body: _Body, flow: Flow | None, span: Span, prefix: str | None = None) -> _Body:
+    def _nested(self, body: _Body, flow: Flow | None, span: Span) -> _Body:
         self._check_depth(body, span)
-        return body.child(flow, prefix)
+        return body.child(flow)
 
     def _check_depth(self, body: _Body, span: Span) -> None:
         if body.depth + 1 > self.limits.max_depth:

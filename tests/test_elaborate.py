@@ -143,7 +143,7 @@ def test_a_labelled_chain_is_a_group_scope() -> None:
 def test_block_instances_and_paths() -> None:
     blocks = "block Pair(c) { concat { | identity | conv(c, k=1) relu } }"
     graph = clean("input [3, 8, 8]\nPair(4)\nsecond: Pair(4)\nPair(2)", blocks)
-    assert names(graph)[1:4] == ["pair1.concat1_p2_conv1", "pair1.concat1_p2_relu1", "pair1.concat1"]
+    assert names(graph)[1:4] == ["pair1.conv1", "pair1.relu1", "pair1.concat1"]
     assert [s.path for s in graph.root.children] == ["pair1", "second", "pair2"]
     first, second, third = graph.root.children
     assert first.call == "Pair(4)" and first.block == "Pair"
@@ -166,18 +166,18 @@ def test_call_text_shows_evaluated_arguments() -> None:
     assert graph.output_shapes() == [(64 + 128 + 32 + 32, 28, 28)]
 
 
-def test_residual_and_add_paths_are_prefixed() -> None:
-    graph = clean("input [4, 8, 8]\nresidual { conv(4, k=3, p=1) } shortcut { conv(4, k=1) }\n"
-                  "add { | relu | bn }")
-    assert names(graph)[1:] == ["residual1_p1_conv1", "residual1_p2_conv1", "residual1",
-                                "add1_p1_relu1", "add1_p2_bn1", "add1"]
+def test_layers_in_paths_are_numbered_through_the_scope() -> None:
+    # No path prefixes: a person numbers conv1, conv2 across the paths of a block (issue 13).
+    graph = clean("input x: [4, 8, 8]\nresidual { conv(4, k=3, p=1) } shortcut { conv(4, k=1) }\n"
+                  "add { | relu | bn }\nconcat { | relu | x -> conv(2, k=1) }")
+    assert names(graph)[1:] == ["conv1", "conv2", "residual1", "relu1", "bn1", "add1", "relu2", "conv3", "concat1"]
 
 
 def test_names_are_unique_and_dotted() -> None:
     graph = archlang.load(SECTION_9).network("ResNet18")
     assert len(set(names(graph))) == len(graph.nodes)
-    assert "stage2.residual1.add1_p2_conv1" in names(graph)  # the projection of the first block of stage 2
-    assert "stage1.residual1.add1_p2_conv1" not in names(graph)  # no projection where the channels agree
+    assert "stage2.residual1.conv3" in names(graph)  # the projection of the first block of stage 2
+    assert "stage1.residual1.conv3" not in names(graph)  # no projection where the channels agree
 
 
 # -- cur and in -----------------------------------------------------------------------------------

@@ -148,8 +148,8 @@ async def test_hover_on_a_conv_inside_a_block_shows_each_call_sites_shape(client
     text = hover.contents.value
     assert text.startswith("`conv(out, k, s=1, p=0, d=1, groups=1, bias=true)`")
     assert "2 instances" in text
-    assert "| `residual1.add1_p1_conv2` | [64, 24, 24] | 36.9K | 21.2M |" in text
-    assert "| `residual2.add1_p1_conv2` | [128, 12, 12] | 147.6K | 21.2M |" in text
+    assert "| `residual1.conv2` | [64, 24, 24] | 36.9K | 21.2M |" in text
+    assert "| `residual2.conv2` | [128, 12, 12] | 147.6K | 21.2M |" in text
     assert hover.range.start == doc.at("conv(c, k=3, p=1)")
 
     hover = await client.text_document_hover_async(types.HoverParams(

@@ -55,8 +55,8 @@ def residual_chain(keys=("a", "a", "a"), leak: bool = False) -> Graph:
     for i, key in enumerate(keys, 1):
         s = Scope(f"res{i}", "Res", "Res(8)", _span(), g.root, key=("Res", key), entry=cur)
         g.root.children.append(s)
-        conv = _layer(g, "conv", CONV, (cur,), f"res{i}.add1_p1_conv1", s, (8, 8, 8), params=584)
-        relu = _layer(g, "relu", {}, (conv.id,), f"res{i}.add1_p1_relu1", s, (8, 8, 8))
+        conv = _layer(g, "conv", CONV, (cur,), f"res{i}.conv1", s, (8, 8, 8), params=584)
+        relu = _layer(g, "relu", {}, (conv.id,), f"res{i}.relu1", s, (8, 8, 8))
         add = _layer(g, "add", {}, (relu.id, cur), f"res{i}.add1", s, (8, 8, 8))
         s.exit = cur = add.id
         exits.append(add.id)
@@ -148,7 +148,7 @@ def test_full_depth_never_folds():
 
 
 def test_failing_node_is_red_and_what_depends_on_it_is_dashed():
-    g = fail_from(residual_chain(), "res2.add1_p1_conv1")
+    g = fail_from(residual_chain(), "res2.conv1")
     dot = gv.to_dot(g)
     nodes = node_lines(dot)
     assert 'color="#cc0000"' in nodes["n5"] and "dashed" not in nodes["n5"]
@@ -160,7 +160,7 @@ def test_failing_node_is_red_and_what_depends_on_it_is_dashed():
 
 
 def test_failed_blocks_never_fold_and_are_red_as_boxes():
-    g = fail_from(residual_chain(), "res2.add1_p1_conv1")
+    g = fail_from(residual_chain(), "res2.conv1")
     nodes = node_lines(gv.to_dot(g, depth=0))
     assert nodes["b0"].startswith('label="Res(8)\\nres1') and "#cc0000" not in nodes["b0"]
     assert "#cc0000" in nodes["b1"]                                   # where the error is
@@ -169,7 +169,7 @@ def test_failed_blocks_never_fold_and_are_red_as_boxes():
 
 def test_error_codes_appear_on_the_failing_node_of_that_block_instance():
     from archlang.diagnostics import Diagnostic
-    g = fail_from(residual_chain(), "res2.add1_p1_conv1")
+    g = fail_from(residual_chain(), "res2.conv1")
     conv = g.nodes[5]
     g.diagnostics.append(Diagnostic("E301", "channel mismatch", conv.span, call_stack=conv.scope.frames()))
     nodes = node_lines(gv.to_dot(g))

@@ -33,34 +33,34 @@ class Inception(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.concat1_p1_conv1 = nn.Conv2d(192, 64, kernel_size=1)
-        self.concat1_p1_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p2_conv1 = nn.Conv2d(192, 96, kernel_size=1)
-        self.concat1_p2_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p2_conv2 = nn.Conv2d(96, 128, kernel_size=3, padding=1)
-        self.concat1_p2_relu2 = nn.ReLU(inplace=True)
-        self.concat1_p3_conv1 = nn.Conv2d(192, 16, kernel_size=1)
-        self.concat1_p3_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p3_conv2 = nn.Conv2d(16, 32, kernel_size=5, padding=2)
-        self.concat1_p3_relu2 = nn.ReLU(inplace=True)
-        self.concat1_p4_maxpool1 = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
-        self.concat1_p4_conv1 = nn.Conv2d(192, 32, kernel_size=1)
-        self.concat1_p4_relu1 = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(192, 64, kernel_size=1)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(192, 96, kernel_size=1)
+        self.relu2 = nn.ReLU(inplace=True)
+        self.conv3 = nn.Conv2d(96, 128, kernel_size=3, padding=1)
+        self.relu3 = nn.ReLU(inplace=True)
+        self.conv4 = nn.Conv2d(192, 16, kernel_size=1)
+        self.relu4 = nn.ReLU(inplace=True)
+        self.conv5 = nn.Conv2d(16, 32, kernel_size=5, padding=2)
+        self.relu5 = nn.ReLU(inplace=True)
+        self.maxpool1 = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
+        self.conv6 = nn.Conv2d(192, 32, kernel_size=1)
+        self.relu6 = nn.ReLU(inplace=True)
 
     def forward(self, x):
-        y = self.concat1_p1_conv1(x)  # (N, 64, 12, 12)  archlang/prelude.arch:31
-        y = self.concat1_p1_relu1(y)  # (N, 64, 12, 12)  archlang/prelude.arch:31
-        z = self.concat1_p2_conv1(x)  # (N, 96, 12, 12)  archlang/prelude.arch:32
-        z = self.concat1_p2_relu1(z)  # (N, 96, 12, 12)  archlang/prelude.arch:32
-        z = self.concat1_p2_conv2(z)  # (N, 128, 12, 12)  archlang/prelude.arch:32
-        z = self.concat1_p2_relu2(z)  # (N, 128, 12, 12)  archlang/prelude.arch:32
-        t3 = self.concat1_p3_conv1(x)  # (N, 16, 12, 12)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_relu1(t3)  # (N, 16, 12, 12)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_conv2(t3)  # (N, 32, 12, 12)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_relu2(t3)  # (N, 32, 12, 12)  archlang/prelude.arch:33
-        x = self.concat1_p4_maxpool1(x)  # (N, 192, 12, 12)  archlang/prelude.arch:34
-        x = self.concat1_p4_conv1(x)  # (N, 32, 12, 12)  archlang/prelude.arch:34
-        x = self.concat1_p4_relu1(x)  # (N, 32, 12, 12)  archlang/prelude.arch:34
+        y = self.conv1(x)  # (N, 64, 12, 12)  archlang/prelude.arch:31
+        y = self.relu1(y)  # (N, 64, 12, 12)  archlang/prelude.arch:31
+        z = self.conv2(x)  # (N, 96, 12, 12)  archlang/prelude.arch:32
+        z = self.relu2(z)  # (N, 96, 12, 12)  archlang/prelude.arch:32
+        z = self.conv3(z)  # (N, 128, 12, 12)  archlang/prelude.arch:32
+        z = self.relu3(z)  # (N, 128, 12, 12)  archlang/prelude.arch:32
+        t3 = self.conv4(x)  # (N, 16, 12, 12)  archlang/prelude.arch:33
+        t3 = self.relu4(t3)  # (N, 16, 12, 12)  archlang/prelude.arch:33
+        t3 = self.conv5(t3)  # (N, 32, 12, 12)  archlang/prelude.arch:33
+        t3 = self.relu5(t3)  # (N, 32, 12, 12)  archlang/prelude.arch:33
+        x = self.maxpool1(x)  # (N, 192, 12, 12)  archlang/prelude.arch:34
+        x = self.conv6(x)  # (N, 32, 12, 12)  archlang/prelude.arch:34
+        x = self.relu6(x)  # (N, 32, 12, 12)  archlang/prelude.arch:34
         # (N, 256, 12, 12)  archlang/prelude.arch:30
         y = torch.cat([y, z, t3, x], dim=1)
         return y
@@ -74,34 +74,34 @@ class Inception2(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.concat1_p1_conv1 = nn.Conv2d(256, 128, kernel_size=1)
-        self.concat1_p1_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p2_conv1 = nn.Conv2d(256, 128, kernel_size=1)
-        self.concat1_p2_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p2_conv2 = nn.Conv2d(128, 192, kernel_size=3, padding=1)
-        self.concat1_p2_relu2 = nn.ReLU(inplace=True)
-        self.concat1_p3_conv1 = nn.Conv2d(256, 32, kernel_size=1)
-        self.concat1_p3_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p3_conv2 = nn.Conv2d(32, 96, kernel_size=5, padding=2)
-        self.concat1_p3_relu2 = nn.ReLU(inplace=True)
-        self.concat1_p4_maxpool1 = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
-        self.concat1_p4_conv1 = nn.Conv2d(256, 64, kernel_size=1)
-        self.concat1_p4_relu1 = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(256, 128, kernel_size=1)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(256, 128, kernel_size=1)
+        self.relu2 = nn.ReLU(inplace=True)
+        self.conv3 = nn.Conv2d(128, 192, kernel_size=3, padding=1)
+        self.relu3 = nn.ReLU(inplace=True)
+        self.conv4 = nn.Conv2d(256, 32, kernel_size=1)
+        self.relu4 = nn.ReLU(inplace=True)
+        self.conv5 = nn.Conv2d(32, 96, kernel_size=5, padding=2)
+        self.relu5 = nn.ReLU(inplace=True)
+        self.maxpool1 = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
+        self.conv6 = nn.Conv2d(256, 64, kernel_size=1)
+        self.relu6 = nn.ReLU(inplace=True)
 
     def forward(self, x):
-        y = self.concat1_p1_conv1(x)  # (N, 128, 12, 12)  archlang/prelude.arch:31
-        y = self.concat1_p1_relu1(y)  # (N, 128, 12, 12)  archlang/prelude.arch:31
-        z = self.concat1_p2_conv1(x)  # (N, 128, 12, 12)  archlang/prelude.arch:32
-        z = self.concat1_p2_relu1(z)  # (N, 128, 12, 12)  archlang/prelude.arch:32
-        z = self.concat1_p2_conv2(z)  # (N, 192, 12, 12)  archlang/prelude.arch:32
-        z = self.concat1_p2_relu2(z)  # (N, 192, 12, 12)  archlang/prelude.arch:32
-        t3 = self.concat1_p3_conv1(x)  # (N, 32, 12, 12)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_relu1(t3)  # (N, 32, 12, 12)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_conv2(t3)  # (N, 96, 12, 12)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_relu2(t3)  # (N, 96, 12, 12)  archlang/prelude.arch:33
-        x = self.concat1_p4_maxpool1(x)  # (N, 256, 12, 12)  archlang/prelude.arch:34
-        x = self.concat1_p4_conv1(x)  # (N, 64, 12, 12)  archlang/prelude.arch:34
-        x = self.concat1_p4_relu1(x)  # (N, 64, 12, 12)  archlang/prelude.arch:34
+        y = self.conv1(x)  # (N, 128, 12, 12)  archlang/prelude.arch:31
+        y = self.relu1(y)  # (N, 128, 12, 12)  archlang/prelude.arch:31
+        z = self.conv2(x)  # (N, 128, 12, 12)  archlang/prelude.arch:32
+        z = self.relu2(z)  # (N, 128, 12, 12)  archlang/prelude.arch:32
+        z = self.conv3(z)  # (N, 192, 12, 12)  archlang/prelude.arch:32
+        z = self.relu3(z)  # (N, 192, 12, 12)  archlang/prelude.arch:32
+        t3 = self.conv4(x)  # (N, 32, 12, 12)  archlang/prelude.arch:33
+        t3 = self.relu4(t3)  # (N, 32, 12, 12)  archlang/prelude.arch:33
+        t3 = self.conv5(t3)  # (N, 96, 12, 12)  archlang/prelude.arch:33
+        t3 = self.relu5(t3)  # (N, 96, 12, 12)  archlang/prelude.arch:33
+        x = self.maxpool1(x)  # (N, 256, 12, 12)  archlang/prelude.arch:34
+        x = self.conv6(x)  # (N, 64, 12, 12)  archlang/prelude.arch:34
+        x = self.relu6(x)  # (N, 64, 12, 12)  archlang/prelude.arch:34
         # (N, 480, 12, 12)  archlang/prelude.arch:30
         y = torch.cat([y, z, t3, x], dim=1)
         return y
@@ -115,34 +115,34 @@ class Inception3(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.concat1_p1_conv1 = nn.Conv2d(480, 192, kernel_size=1)
-        self.concat1_p1_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p2_conv1 = nn.Conv2d(480, 96, kernel_size=1)
-        self.concat1_p2_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p2_conv2 = nn.Conv2d(96, 208, kernel_size=3, padding=1)
-        self.concat1_p2_relu2 = nn.ReLU(inplace=True)
-        self.concat1_p3_conv1 = nn.Conv2d(480, 16, kernel_size=1)
-        self.concat1_p3_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p3_conv2 = nn.Conv2d(16, 48, kernel_size=5, padding=2)
-        self.concat1_p3_relu2 = nn.ReLU(inplace=True)
-        self.concat1_p4_maxpool1 = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
-        self.concat1_p4_conv1 = nn.Conv2d(480, 64, kernel_size=1)
-        self.concat1_p4_relu1 = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(480, 192, kernel_size=1)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(480, 96, kernel_size=1)
+        self.relu2 = nn.ReLU(inplace=True)
+        self.conv3 = nn.Conv2d(96, 208, kernel_size=3, padding=1)
+        self.relu3 = nn.ReLU(inplace=True)
+        self.conv4 = nn.Conv2d(480, 16, kernel_size=1)
+        self.relu4 = nn.ReLU(inplace=True)
+        self.conv5 = nn.Conv2d(16, 48, kernel_size=5, padding=2)
+        self.relu5 = nn.ReLU(inplace=True)
+        self.maxpool1 = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
+        self.conv6 = nn.Conv2d(480, 64, kernel_size=1)
+        self.relu6 = nn.ReLU(inplace=True)
 
     def forward(self, x):
-        y = self.concat1_p1_conv1(x)  # (N, 192, 6, 6)  archlang/prelude.arch:31
-        y = self.concat1_p1_relu1(y)  # (N, 192, 6, 6)  archlang/prelude.arch:31
-        z = self.concat1_p2_conv1(x)  # (N, 96, 6, 6)  archlang/prelude.arch:32
-        z = self.concat1_p2_relu1(z)  # (N, 96, 6, 6)  archlang/prelude.arch:32
-        z = self.concat1_p2_conv2(z)  # (N, 208, 6, 6)  archlang/prelude.arch:32
-        z = self.concat1_p2_relu2(z)  # (N, 208, 6, 6)  archlang/prelude.arch:32
-        t3 = self.concat1_p3_conv1(x)  # (N, 16, 6, 6)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_relu1(t3)  # (N, 16, 6, 6)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_conv2(t3)  # (N, 48, 6, 6)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_relu2(t3)  # (N, 48, 6, 6)  archlang/prelude.arch:33
-        x = self.concat1_p4_maxpool1(x)  # (N, 480, 6, 6)  archlang/prelude.arch:34
-        x = self.concat1_p4_conv1(x)  # (N, 64, 6, 6)  archlang/prelude.arch:34
-        x = self.concat1_p4_relu1(x)  # (N, 64, 6, 6)  archlang/prelude.arch:34
+        y = self.conv1(x)  # (N, 192, 6, 6)  archlang/prelude.arch:31
+        y = self.relu1(y)  # (N, 192, 6, 6)  archlang/prelude.arch:31
+        z = self.conv2(x)  # (N, 96, 6, 6)  archlang/prelude.arch:32
+        z = self.relu2(z)  # (N, 96, 6, 6)  archlang/prelude.arch:32
+        z = self.conv3(z)  # (N, 208, 6, 6)  archlang/prelude.arch:32
+        z = self.relu3(z)  # (N, 208, 6, 6)  archlang/prelude.arch:32
+        t3 = self.conv4(x)  # (N, 16, 6, 6)  archlang/prelude.arch:33
+        t3 = self.relu4(t3)  # (N, 16, 6, 6)  archlang/prelude.arch:33
+        t3 = self.conv5(t3)  # (N, 48, 6, 6)  archlang/prelude.arch:33
+        t3 = self.relu5(t3)  # (N, 48, 6, 6)  archlang/prelude.arch:33
+        x = self.maxpool1(x)  # (N, 480, 6, 6)  archlang/prelude.arch:34
+        x = self.conv6(x)  # (N, 64, 6, 6)  archlang/prelude.arch:34
+        x = self.relu6(x)  # (N, 64, 6, 6)  archlang/prelude.arch:34
         y = torch.cat([y, z, t3, x], dim=1)  # (N, 512, 6, 6)  archlang/prelude.arch:30
         return y
 
@@ -155,34 +155,34 @@ class Inception4(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.concat1_p1_conv1 = nn.Conv2d(512, 160, kernel_size=1)
-        self.concat1_p1_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p2_conv1 = nn.Conv2d(512, 112, kernel_size=1)
-        self.concat1_p2_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p2_conv2 = nn.Conv2d(112, 224, kernel_size=3, padding=1)
-        self.concat1_p2_relu2 = nn.ReLU(inplace=True)
-        self.concat1_p3_conv1 = nn.Conv2d(512, 24, kernel_size=1)
-        self.concat1_p3_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p3_conv2 = nn.Conv2d(24, 64, kernel_size=5, padding=2)
-        self.concat1_p3_relu2 = nn.ReLU(inplace=True)
-        self.concat1_p4_maxpool1 = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
-        self.concat1_p4_conv1 = nn.Conv2d(512, 64, kernel_size=1)
-        self.concat1_p4_relu1 = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(512, 160, kernel_size=1)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(512, 112, kernel_size=1)
+        self.relu2 = nn.ReLU(inplace=True)
+        self.conv3 = nn.Conv2d(112, 224, kernel_size=3, padding=1)
+        self.relu3 = nn.ReLU(inplace=True)
+        self.conv4 = nn.Conv2d(512, 24, kernel_size=1)
+        self.relu4 = nn.ReLU(inplace=True)
+        self.conv5 = nn.Conv2d(24, 64, kernel_size=5, padding=2)
+        self.relu5 = nn.ReLU(inplace=True)
+        self.maxpool1 = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
+        self.conv6 = nn.Conv2d(512, 64, kernel_size=1)
+        self.relu6 = nn.ReLU(inplace=True)
 
     def forward(self, x):
-        y = self.concat1_p1_conv1(x)  # (N, 160, 6, 6)  archlang/prelude.arch:31
-        y = self.concat1_p1_relu1(y)  # (N, 160, 6, 6)  archlang/prelude.arch:31
-        z = self.concat1_p2_conv1(x)  # (N, 112, 6, 6)  archlang/prelude.arch:32
-        z = self.concat1_p2_relu1(z)  # (N, 112, 6, 6)  archlang/prelude.arch:32
-        z = self.concat1_p2_conv2(z)  # (N, 224, 6, 6)  archlang/prelude.arch:32
-        z = self.concat1_p2_relu2(z)  # (N, 224, 6, 6)  archlang/prelude.arch:32
-        t3 = self.concat1_p3_conv1(x)  # (N, 24, 6, 6)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_relu1(t3)  # (N, 24, 6, 6)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_conv2(t3)  # (N, 64, 6, 6)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_relu2(t3)  # (N, 64, 6, 6)  archlang/prelude.arch:33
-        x = self.concat1_p4_maxpool1(x)  # (N, 512, 6, 6)  archlang/prelude.arch:34
-        x = self.concat1_p4_conv1(x)  # (N, 64, 6, 6)  archlang/prelude.arch:34
-        x = self.concat1_p4_relu1(x)  # (N, 64, 6, 6)  archlang/prelude.arch:34
+        y = self.conv1(x)  # (N, 160, 6, 6)  archlang/prelude.arch:31
+        y = self.relu1(y)  # (N, 160, 6, 6)  archlang/prelude.arch:31
+        z = self.conv2(x)  # (N, 112, 6, 6)  archlang/prelude.arch:32
+        z = self.relu2(z)  # (N, 112, 6, 6)  archlang/prelude.arch:32
+        z = self.conv3(z)  # (N, 224, 6, 6)  archlang/prelude.arch:32
+        z = self.relu3(z)  # (N, 224, 6, 6)  archlang/prelude.arch:32
+        t3 = self.conv4(x)  # (N, 24, 6, 6)  archlang/prelude.arch:33
+        t3 = self.relu4(t3)  # (N, 24, 6, 6)  archlang/prelude.arch:33
+        t3 = self.conv5(t3)  # (N, 64, 6, 6)  archlang/prelude.arch:33
+        t3 = self.relu5(t3)  # (N, 64, 6, 6)  archlang/prelude.arch:33
+        x = self.maxpool1(x)  # (N, 512, 6, 6)  archlang/prelude.arch:34
+        x = self.conv6(x)  # (N, 64, 6, 6)  archlang/prelude.arch:34
+        x = self.relu6(x)  # (N, 64, 6, 6)  archlang/prelude.arch:34
         y = torch.cat([y, z, t3, x], dim=1)  # (N, 512, 6, 6)  archlang/prelude.arch:30
         return y
 
@@ -195,34 +195,34 @@ class Inception5(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.concat1_p1_conv1 = nn.Conv2d(512, 128, kernel_size=1)
-        self.concat1_p1_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p2_conv1 = nn.Conv2d(512, 128, kernel_size=1)
-        self.concat1_p2_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p2_conv2 = nn.Conv2d(128, 256, kernel_size=3, padding=1)
-        self.concat1_p2_relu2 = nn.ReLU(inplace=True)
-        self.concat1_p3_conv1 = nn.Conv2d(512, 24, kernel_size=1)
-        self.concat1_p3_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p3_conv2 = nn.Conv2d(24, 64, kernel_size=5, padding=2)
-        self.concat1_p3_relu2 = nn.ReLU(inplace=True)
-        self.concat1_p4_maxpool1 = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
-        self.concat1_p4_conv1 = nn.Conv2d(512, 64, kernel_size=1)
-        self.concat1_p4_relu1 = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(512, 128, kernel_size=1)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(512, 128, kernel_size=1)
+        self.relu2 = nn.ReLU(inplace=True)
+        self.conv3 = nn.Conv2d(128, 256, kernel_size=3, padding=1)
+        self.relu3 = nn.ReLU(inplace=True)
+        self.conv4 = nn.Conv2d(512, 24, kernel_size=1)
+        self.relu4 = nn.ReLU(inplace=True)
+        self.conv5 = nn.Conv2d(24, 64, kernel_size=5, padding=2)
+        self.relu5 = nn.ReLU(inplace=True)
+        self.maxpool1 = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
+        self.conv6 = nn.Conv2d(512, 64, kernel_size=1)
+        self.relu6 = nn.ReLU(inplace=True)
 
     def forward(self, x):
-        y = self.concat1_p1_conv1(x)  # (N, 128, 6, 6)  archlang/prelude.arch:31
-        y = self.concat1_p1_relu1(y)  # (N, 128, 6, 6)  archlang/prelude.arch:31
-        z = self.concat1_p2_conv1(x)  # (N, 128, 6, 6)  archlang/prelude.arch:32
-        z = self.concat1_p2_relu1(z)  # (N, 128, 6, 6)  archlang/prelude.arch:32
-        z = self.concat1_p2_conv2(z)  # (N, 256, 6, 6)  archlang/prelude.arch:32
-        z = self.concat1_p2_relu2(z)  # (N, 256, 6, 6)  archlang/prelude.arch:32
-        t3 = self.concat1_p3_conv1(x)  # (N, 24, 6, 6)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_relu1(t3)  # (N, 24, 6, 6)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_conv2(t3)  # (N, 64, 6, 6)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_relu2(t3)  # (N, 64, 6, 6)  archlang/prelude.arch:33
-        x = self.concat1_p4_maxpool1(x)  # (N, 512, 6, 6)  archlang/prelude.arch:34
-        x = self.concat1_p4_conv1(x)  # (N, 64, 6, 6)  archlang/prelude.arch:34
-        x = self.concat1_p4_relu1(x)  # (N, 64, 6, 6)  archlang/prelude.arch:34
+        y = self.conv1(x)  # (N, 128, 6, 6)  archlang/prelude.arch:31
+        y = self.relu1(y)  # (N, 128, 6, 6)  archlang/prelude.arch:31
+        z = self.conv2(x)  # (N, 128, 6, 6)  archlang/prelude.arch:32
+        z = self.relu2(z)  # (N, 128, 6, 6)  archlang/prelude.arch:32
+        z = self.conv3(z)  # (N, 256, 6, 6)  archlang/prelude.arch:32
+        z = self.relu3(z)  # (N, 256, 6, 6)  archlang/prelude.arch:32
+        t3 = self.conv4(x)  # (N, 24, 6, 6)  archlang/prelude.arch:33
+        t3 = self.relu4(t3)  # (N, 24, 6, 6)  archlang/prelude.arch:33
+        t3 = self.conv5(t3)  # (N, 64, 6, 6)  archlang/prelude.arch:33
+        t3 = self.relu5(t3)  # (N, 64, 6, 6)  archlang/prelude.arch:33
+        x = self.maxpool1(x)  # (N, 512, 6, 6)  archlang/prelude.arch:34
+        x = self.conv6(x)  # (N, 64, 6, 6)  archlang/prelude.arch:34
+        x = self.relu6(x)  # (N, 64, 6, 6)  archlang/prelude.arch:34
         y = torch.cat([y, z, t3, x], dim=1)  # (N, 512, 6, 6)  archlang/prelude.arch:30
         return y
 
@@ -235,34 +235,34 @@ class Inception6(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.concat1_p1_conv1 = nn.Conv2d(512, 112, kernel_size=1)
-        self.concat1_p1_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p2_conv1 = nn.Conv2d(512, 144, kernel_size=1)
-        self.concat1_p2_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p2_conv2 = nn.Conv2d(144, 288, kernel_size=3, padding=1)
-        self.concat1_p2_relu2 = nn.ReLU(inplace=True)
-        self.concat1_p3_conv1 = nn.Conv2d(512, 32, kernel_size=1)
-        self.concat1_p3_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p3_conv2 = nn.Conv2d(32, 64, kernel_size=5, padding=2)
-        self.concat1_p3_relu2 = nn.ReLU(inplace=True)
-        self.concat1_p4_maxpool1 = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
-        self.concat1_p4_conv1 = nn.Conv2d(512, 64, kernel_size=1)
-        self.concat1_p4_relu1 = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(512, 112, kernel_size=1)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(512, 144, kernel_size=1)
+        self.relu2 = nn.ReLU(inplace=True)
+        self.conv3 = nn.Conv2d(144, 288, kernel_size=3, padding=1)
+        self.relu3 = nn.ReLU(inplace=True)
+        self.conv4 = nn.Conv2d(512, 32, kernel_size=1)
+        self.relu4 = nn.ReLU(inplace=True)
+        self.conv5 = nn.Conv2d(32, 64, kernel_size=5, padding=2)
+        self.relu5 = nn.ReLU(inplace=True)
+        self.maxpool1 = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
+        self.conv6 = nn.Conv2d(512, 64, kernel_size=1)
+        self.relu6 = nn.ReLU(inplace=True)
 
     def forward(self, x):
-        y = self.concat1_p1_conv1(x)  # (N, 112, 6, 6)  archlang/prelude.arch:31
-        y = self.concat1_p1_relu1(y)  # (N, 112, 6, 6)  archlang/prelude.arch:31
-        z = self.concat1_p2_conv1(x)  # (N, 144, 6, 6)  archlang/prelude.arch:32
-        z = self.concat1_p2_relu1(z)  # (N, 144, 6, 6)  archlang/prelude.arch:32
-        z = self.concat1_p2_conv2(z)  # (N, 288, 6, 6)  archlang/prelude.arch:32
-        z = self.concat1_p2_relu2(z)  # (N, 288, 6, 6)  archlang/prelude.arch:32
-        t3 = self.concat1_p3_conv1(x)  # (N, 32, 6, 6)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_relu1(t3)  # (N, 32, 6, 6)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_conv2(t3)  # (N, 64, 6, 6)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_relu2(t3)  # (N, 64, 6, 6)  archlang/prelude.arch:33
-        x = self.concat1_p4_maxpool1(x)  # (N, 512, 6, 6)  archlang/prelude.arch:34
-        x = self.concat1_p4_conv1(x)  # (N, 64, 6, 6)  archlang/prelude.arch:34
-        x = self.concat1_p4_relu1(x)  # (N, 64, 6, 6)  archlang/prelude.arch:34
+        y = self.conv1(x)  # (N, 112, 6, 6)  archlang/prelude.arch:31
+        y = self.relu1(y)  # (N, 112, 6, 6)  archlang/prelude.arch:31
+        z = self.conv2(x)  # (N, 144, 6, 6)  archlang/prelude.arch:32
+        z = self.relu2(z)  # (N, 144, 6, 6)  archlang/prelude.arch:32
+        z = self.conv3(z)  # (N, 288, 6, 6)  archlang/prelude.arch:32
+        z = self.relu3(z)  # (N, 288, 6, 6)  archlang/prelude.arch:32
+        t3 = self.conv4(x)  # (N, 32, 6, 6)  archlang/prelude.arch:33
+        t3 = self.relu4(t3)  # (N, 32, 6, 6)  archlang/prelude.arch:33
+        t3 = self.conv5(t3)  # (N, 64, 6, 6)  archlang/prelude.arch:33
+        t3 = self.relu5(t3)  # (N, 64, 6, 6)  archlang/prelude.arch:33
+        x = self.maxpool1(x)  # (N, 512, 6, 6)  archlang/prelude.arch:34
+        x = self.conv6(x)  # (N, 64, 6, 6)  archlang/prelude.arch:34
+        x = self.relu6(x)  # (N, 64, 6, 6)  archlang/prelude.arch:34
         y = torch.cat([y, z, t3, x], dim=1)  # (N, 528, 6, 6)  archlang/prelude.arch:30
         return y
 
@@ -275,34 +275,34 @@ class Inception7(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.concat1_p1_conv1 = nn.Conv2d(528, 256, kernel_size=1)
-        self.concat1_p1_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p2_conv1 = nn.Conv2d(528, 160, kernel_size=1)
-        self.concat1_p2_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p2_conv2 = nn.Conv2d(160, 320, kernel_size=3, padding=1)
-        self.concat1_p2_relu2 = nn.ReLU(inplace=True)
-        self.concat1_p3_conv1 = nn.Conv2d(528, 32, kernel_size=1)
-        self.concat1_p3_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p3_conv2 = nn.Conv2d(32, 128, kernel_size=5, padding=2)
-        self.concat1_p3_relu2 = nn.ReLU(inplace=True)
-        self.concat1_p4_maxpool1 = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
-        self.concat1_p4_conv1 = nn.Conv2d(528, 128, kernel_size=1)
-        self.concat1_p4_relu1 = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(528, 256, kernel_size=1)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(528, 160, kernel_size=1)
+        self.relu2 = nn.ReLU(inplace=True)
+        self.conv3 = nn.Conv2d(160, 320, kernel_size=3, padding=1)
+        self.relu3 = nn.ReLU(inplace=True)
+        self.conv4 = nn.Conv2d(528, 32, kernel_size=1)
+        self.relu4 = nn.ReLU(inplace=True)
+        self.conv5 = nn.Conv2d(32, 128, kernel_size=5, padding=2)
+        self.relu5 = nn.ReLU(inplace=True)
+        self.maxpool1 = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
+        self.conv6 = nn.Conv2d(528, 128, kernel_size=1)
+        self.relu6 = nn.ReLU(inplace=True)
 
     def forward(self, x):
-        y = self.concat1_p1_conv1(x)  # (N, 256, 6, 6)  archlang/prelude.arch:31
-        y = self.concat1_p1_relu1(y)  # (N, 256, 6, 6)  archlang/prelude.arch:31
-        z = self.concat1_p2_conv1(x)  # (N, 160, 6, 6)  archlang/prelude.arch:32
-        z = self.concat1_p2_relu1(z)  # (N, 160, 6, 6)  archlang/prelude.arch:32
-        z = self.concat1_p2_conv2(z)  # (N, 320, 6, 6)  archlang/prelude.arch:32
-        z = self.concat1_p2_relu2(z)  # (N, 320, 6, 6)  archlang/prelude.arch:32
-        t3 = self.concat1_p3_conv1(x)  # (N, 32, 6, 6)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_relu1(t3)  # (N, 32, 6, 6)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_conv2(t3)  # (N, 128, 6, 6)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_relu2(t3)  # (N, 128, 6, 6)  archlang/prelude.arch:33
-        x = self.concat1_p4_maxpool1(x)  # (N, 528, 6, 6)  archlang/prelude.arch:34
-        x = self.concat1_p4_conv1(x)  # (N, 128, 6, 6)  archlang/prelude.arch:34
-        x = self.concat1_p4_relu1(x)  # (N, 128, 6, 6)  archlang/prelude.arch:34
+        y = self.conv1(x)  # (N, 256, 6, 6)  archlang/prelude.arch:31
+        y = self.relu1(y)  # (N, 256, 6, 6)  archlang/prelude.arch:31
+        z = self.conv2(x)  # (N, 160, 6, 6)  archlang/prelude.arch:32
+        z = self.relu2(z)  # (N, 160, 6, 6)  archlang/prelude.arch:32
+        z = self.conv3(z)  # (N, 320, 6, 6)  archlang/prelude.arch:32
+        z = self.relu3(z)  # (N, 320, 6, 6)  archlang/prelude.arch:32
+        t3 = self.conv4(x)  # (N, 32, 6, 6)  archlang/prelude.arch:33
+        t3 = self.relu4(t3)  # (N, 32, 6, 6)  archlang/prelude.arch:33
+        t3 = self.conv5(t3)  # (N, 128, 6, 6)  archlang/prelude.arch:33
+        t3 = self.relu5(t3)  # (N, 128, 6, 6)  archlang/prelude.arch:33
+        x = self.maxpool1(x)  # (N, 528, 6, 6)  archlang/prelude.arch:34
+        x = self.conv6(x)  # (N, 128, 6, 6)  archlang/prelude.arch:34
+        x = self.relu6(x)  # (N, 128, 6, 6)  archlang/prelude.arch:34
         y = torch.cat([y, z, t3, x], dim=1)  # (N, 832, 6, 6)  archlang/prelude.arch:30
         return y
 
@@ -315,34 +315,34 @@ class Inception8(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.concat1_p1_conv1 = nn.Conv2d(832, 256, kernel_size=1)
-        self.concat1_p1_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p2_conv1 = nn.Conv2d(832, 160, kernel_size=1)
-        self.concat1_p2_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p2_conv2 = nn.Conv2d(160, 320, kernel_size=3, padding=1)
-        self.concat1_p2_relu2 = nn.ReLU(inplace=True)
-        self.concat1_p3_conv1 = nn.Conv2d(832, 32, kernel_size=1)
-        self.concat1_p3_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p3_conv2 = nn.Conv2d(32, 128, kernel_size=5, padding=2)
-        self.concat1_p3_relu2 = nn.ReLU(inplace=True)
-        self.concat1_p4_maxpool1 = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
-        self.concat1_p4_conv1 = nn.Conv2d(832, 128, kernel_size=1)
-        self.concat1_p4_relu1 = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(832, 256, kernel_size=1)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(832, 160, kernel_size=1)
+        self.relu2 = nn.ReLU(inplace=True)
+        self.conv3 = nn.Conv2d(160, 320, kernel_size=3, padding=1)
+        self.relu3 = nn.ReLU(inplace=True)
+        self.conv4 = nn.Conv2d(832, 32, kernel_size=1)
+        self.relu4 = nn.ReLU(inplace=True)
+        self.conv5 = nn.Conv2d(32, 128, kernel_size=5, padding=2)
+        self.relu5 = nn.ReLU(inplace=True)
+        self.maxpool1 = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
+        self.conv6 = nn.Conv2d(832, 128, kernel_size=1)
+        self.relu6 = nn.ReLU(inplace=True)
 
     def forward(self, x):
-        y = self.concat1_p1_conv1(x)  # (N, 256, 3, 3)  archlang/prelude.arch:31
-        y = self.concat1_p1_relu1(y)  # (N, 256, 3, 3)  archlang/prelude.arch:31
-        z = self.concat1_p2_conv1(x)  # (N, 160, 3, 3)  archlang/prelude.arch:32
-        z = self.concat1_p2_relu1(z)  # (N, 160, 3, 3)  archlang/prelude.arch:32
-        z = self.concat1_p2_conv2(z)  # (N, 320, 3, 3)  archlang/prelude.arch:32
-        z = self.concat1_p2_relu2(z)  # (N, 320, 3, 3)  archlang/prelude.arch:32
-        t3 = self.concat1_p3_conv1(x)  # (N, 32, 3, 3)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_relu1(t3)  # (N, 32, 3, 3)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_conv2(t3)  # (N, 128, 3, 3)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_relu2(t3)  # (N, 128, 3, 3)  archlang/prelude.arch:33
-        x = self.concat1_p4_maxpool1(x)  # (N, 832, 3, 3)  archlang/prelude.arch:34
-        x = self.concat1_p4_conv1(x)  # (N, 128, 3, 3)  archlang/prelude.arch:34
-        x = self.concat1_p4_relu1(x)  # (N, 128, 3, 3)  archlang/prelude.arch:34
+        y = self.conv1(x)  # (N, 256, 3, 3)  archlang/prelude.arch:31
+        y = self.relu1(y)  # (N, 256, 3, 3)  archlang/prelude.arch:31
+        z = self.conv2(x)  # (N, 160, 3, 3)  archlang/prelude.arch:32
+        z = self.relu2(z)  # (N, 160, 3, 3)  archlang/prelude.arch:32
+        z = self.conv3(z)  # (N, 320, 3, 3)  archlang/prelude.arch:32
+        z = self.relu3(z)  # (N, 320, 3, 3)  archlang/prelude.arch:32
+        t3 = self.conv4(x)  # (N, 32, 3, 3)  archlang/prelude.arch:33
+        t3 = self.relu4(t3)  # (N, 32, 3, 3)  archlang/prelude.arch:33
+        t3 = self.conv5(t3)  # (N, 128, 3, 3)  archlang/prelude.arch:33
+        t3 = self.relu5(t3)  # (N, 128, 3, 3)  archlang/prelude.arch:33
+        x = self.maxpool1(x)  # (N, 832, 3, 3)  archlang/prelude.arch:34
+        x = self.conv6(x)  # (N, 128, 3, 3)  archlang/prelude.arch:34
+        x = self.relu6(x)  # (N, 128, 3, 3)  archlang/prelude.arch:34
         y = torch.cat([y, z, t3, x], dim=1)  # (N, 832, 3, 3)  archlang/prelude.arch:30
         return y
 
@@ -355,34 +355,34 @@ class Inception9(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.concat1_p1_conv1 = nn.Conv2d(832, 384, kernel_size=1)
-        self.concat1_p1_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p2_conv1 = nn.Conv2d(832, 192, kernel_size=1)
-        self.concat1_p2_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p2_conv2 = nn.Conv2d(192, 384, kernel_size=3, padding=1)
-        self.concat1_p2_relu2 = nn.ReLU(inplace=True)
-        self.concat1_p3_conv1 = nn.Conv2d(832, 48, kernel_size=1)
-        self.concat1_p3_relu1 = nn.ReLU(inplace=True)
-        self.concat1_p3_conv2 = nn.Conv2d(48, 128, kernel_size=5, padding=2)
-        self.concat1_p3_relu2 = nn.ReLU(inplace=True)
-        self.concat1_p4_maxpool1 = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
-        self.concat1_p4_conv1 = nn.Conv2d(832, 128, kernel_size=1)
-        self.concat1_p4_relu1 = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(832, 384, kernel_size=1)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(832, 192, kernel_size=1)
+        self.relu2 = nn.ReLU(inplace=True)
+        self.conv3 = nn.Conv2d(192, 384, kernel_size=3, padding=1)
+        self.relu3 = nn.ReLU(inplace=True)
+        self.conv4 = nn.Conv2d(832, 48, kernel_size=1)
+        self.relu4 = nn.ReLU(inplace=True)
+        self.conv5 = nn.Conv2d(48, 128, kernel_size=5, padding=2)
+        self.relu5 = nn.ReLU(inplace=True)
+        self.maxpool1 = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
+        self.conv6 = nn.Conv2d(832, 128, kernel_size=1)
+        self.relu6 = nn.ReLU(inplace=True)
 
     def forward(self, x):
-        y = self.concat1_p1_conv1(x)  # (N, 384, 3, 3)  archlang/prelude.arch:31
-        y = self.concat1_p1_relu1(y)  # (N, 384, 3, 3)  archlang/prelude.arch:31
-        z = self.concat1_p2_conv1(x)  # (N, 192, 3, 3)  archlang/prelude.arch:32
-        z = self.concat1_p2_relu1(z)  # (N, 192, 3, 3)  archlang/prelude.arch:32
-        z = self.concat1_p2_conv2(z)  # (N, 384, 3, 3)  archlang/prelude.arch:32
-        z = self.concat1_p2_relu2(z)  # (N, 384, 3, 3)  archlang/prelude.arch:32
-        t3 = self.concat1_p3_conv1(x)  # (N, 48, 3, 3)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_relu1(t3)  # (N, 48, 3, 3)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_conv2(t3)  # (N, 128, 3, 3)  archlang/prelude.arch:33
-        t3 = self.concat1_p3_relu2(t3)  # (N, 128, 3, 3)  archlang/prelude.arch:33
-        x = self.concat1_p4_maxpool1(x)  # (N, 832, 3, 3)  archlang/prelude.arch:34
-        x = self.concat1_p4_conv1(x)  # (N, 128, 3, 3)  archlang/prelude.arch:34
-        x = self.concat1_p4_relu1(x)  # (N, 128, 3, 3)  archlang/prelude.arch:34
+        y = self.conv1(x)  # (N, 384, 3, 3)  archlang/prelude.arch:31
+        y = self.relu1(y)  # (N, 384, 3, 3)  archlang/prelude.arch:31
+        z = self.conv2(x)  # (N, 192, 3, 3)  archlang/prelude.arch:32
+        z = self.relu2(z)  # (N, 192, 3, 3)  archlang/prelude.arch:32
+        z = self.conv3(z)  # (N, 384, 3, 3)  archlang/prelude.arch:32
+        z = self.relu3(z)  # (N, 384, 3, 3)  archlang/prelude.arch:32
+        t3 = self.conv4(x)  # (N, 48, 3, 3)  archlang/prelude.arch:33
+        t3 = self.relu4(t3)  # (N, 48, 3, 3)  archlang/prelude.arch:33
+        t3 = self.conv5(t3)  # (N, 128, 3, 3)  archlang/prelude.arch:33
+        t3 = self.relu5(t3)  # (N, 128, 3, 3)  archlang/prelude.arch:33
+        x = self.maxpool1(x)  # (N, 832, 3, 3)  archlang/prelude.arch:34
+        x = self.conv6(x)  # (N, 128, 3, 3)  archlang/prelude.arch:34
+        x = self.relu6(x)  # (N, 128, 3, 3)  archlang/prelude.arch:34
         y = torch.cat([y, z, t3, x], dim=1)  # (N, 1024, 3, 3)  archlang/prelude.arch:30
         return y
 

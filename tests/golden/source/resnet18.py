@@ -18,21 +18,21 @@ class Residual(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.add1_p1_conv1 = nn.Conv2d(64, 64, kernel_size=3, padding=1)
-        self.add1_p1_bn1 = nn.BatchNorm2d(64)
-        self.add1_p1_relu1 = nn.ReLU(inplace=True)
-        self.add1_p1_conv2 = nn.Conv2d(64, 64, kernel_size=3, padding=1)
-        self.add1_p1_bn2 = nn.BatchNorm2d(64)
+        self.conv1 = nn.Conv2d(64, 64, kernel_size=3, padding=1)
+        self.bn1 = nn.BatchNorm2d(64)
         self.relu1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(64, 64, kernel_size=3, padding=1)
+        self.bn2 = nn.BatchNorm2d(64)
+        self.relu2 = nn.ReLU(inplace=True)
 
     def forward(self, x):
-        y = self.add1_p1_conv1(x)  # (N, 64, 56, 56)  specs/resnet18.arch:16
-        y = self.add1_p1_bn1(y)  # (N, 64, 56, 56)  specs/resnet18.arch:16
-        y = self.add1_p1_relu1(y)  # (N, 64, 56, 56)  specs/resnet18.arch:16
-        y = self.add1_p1_conv2(y)  # (N, 64, 56, 56)  specs/resnet18.arch:17
-        y = self.add1_p1_bn2(y)  # (N, 64, 56, 56)  specs/resnet18.arch:17
+        y = self.conv1(x)  # (N, 64, 56, 56)  specs/resnet18.arch:16
+        y = self.bn1(y)  # (N, 64, 56, 56)  specs/resnet18.arch:16
+        y = self.relu1(y)  # (N, 64, 56, 56)  specs/resnet18.arch:16
+        y = self.conv2(y)  # (N, 64, 56, 56)  specs/resnet18.arch:17
+        y = self.bn2(y)  # (N, 64, 56, 56)  specs/resnet18.arch:17
         y += x  # (N, 64, 56, 56)  specs/resnet18.arch:15
-        y = self.relu1(y)  # (N, 64, 56, 56)  specs/resnet18.arch:20
+        y = self.relu2(y)  # (N, 64, 56, 56)  specs/resnet18.arch:20
         return y
 
 
@@ -61,23 +61,23 @@ class Residual2(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.add1_p1_conv1 = nn.Conv2d(64, 128, kernel_size=3, stride=2, padding=1)
-        self.add1_p1_bn1 = nn.BatchNorm2d(128)
-        self.add1_p1_relu1 = nn.ReLU(inplace=True)
-        self.add1_p1_conv2 = nn.Conv2d(128, 128, kernel_size=3, padding=1)
-        self.add1_p1_bn2 = nn.BatchNorm2d(128)
-        self.add1_p2_conv1 = nn.Conv2d(64, 128, kernel_size=1, stride=2)
+        self.conv1 = nn.Conv2d(64, 128, kernel_size=3, stride=2, padding=1)
+        self.bn1 = nn.BatchNorm2d(128)
         self.relu1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(128, 128, kernel_size=3, padding=1)
+        self.bn2 = nn.BatchNorm2d(128)
+        self.conv3 = nn.Conv2d(64, 128, kernel_size=1, stride=2)
+        self.relu2 = nn.ReLU(inplace=True)
 
     def forward(self, x):
-        y = self.add1_p1_conv1(x)  # (N, 128, 28, 28)  specs/resnet18.arch:16
-        y = self.add1_p1_bn1(y)  # (N, 128, 28, 28)  specs/resnet18.arch:16
-        y = self.add1_p1_relu1(y)  # (N, 128, 28, 28)  specs/resnet18.arch:16
-        y = self.add1_p1_conv2(y)  # (N, 128, 28, 28)  specs/resnet18.arch:17
-        y = self.add1_p1_bn2(y)  # (N, 128, 28, 28)  specs/resnet18.arch:17
-        x = self.add1_p2_conv1(x)  # (N, 128, 28, 28)  specs/resnet18.arch:18
+        y = self.conv1(x)  # (N, 128, 28, 28)  specs/resnet18.arch:16
+        y = self.bn1(y)  # (N, 128, 28, 28)  specs/resnet18.arch:16
+        y = self.relu1(y)  # (N, 128, 28, 28)  specs/resnet18.arch:16
+        y = self.conv2(y)  # (N, 128, 28, 28)  specs/resnet18.arch:17
+        y = self.bn2(y)  # (N, 128, 28, 28)  specs/resnet18.arch:17
+        x = self.conv3(x)  # (N, 128, 28, 28)  specs/resnet18.arch:18
         y += x  # (N, 128, 28, 28)  specs/resnet18.arch:15
-        y = self.relu1(y)  # (N, 128, 28, 28)  specs/resnet18.arch:20
+        y = self.relu2(y)  # (N, 128, 28, 28)  specs/resnet18.arch:20
         return y
 
 
@@ -86,21 +86,21 @@ class Residual3(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.add1_p1_conv1 = nn.Conv2d(128, 128, kernel_size=3, padding=1)
-        self.add1_p1_bn1 = nn.BatchNorm2d(128)
-        self.add1_p1_relu1 = nn.ReLU(inplace=True)
-        self.add1_p1_conv2 = nn.Conv2d(128, 128, kernel_size=3, padding=1)
-        self.add1_p1_bn2 = nn.BatchNorm2d(128)
+        self.conv1 = nn.Conv2d(128, 128, kernel_size=3, padding=1)
+        self.bn1 = nn.BatchNorm2d(128)
         self.relu1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(128, 128, kernel_size=3, padding=1)
+        self.bn2 = nn.BatchNorm2d(128)
+        self.relu2 = nn.ReLU(inplace=True)
 
     def forward(self, x):
-        y = self.add1_p1_conv1(x)  # (N, 128, 28, 28)  specs/resnet18.arch:16
-        y = self.add1_p1_bn1(y)  # (N, 128, 28, 28)  specs/resnet18.arch:16
-        y = self.add1_p1_relu1(y)  # (N, 128, 28, 28)  specs/resnet18.arch:16
-        y = self.add1_p1_conv2(y)  # (N, 128, 28, 28)  specs/resnet18.arch:17
-        y = self.add1_p1_bn2(y)  # (N, 128, 28, 28)  specs/resnet18.arch:17
+        y = self.conv1(x)  # (N, 128, 28, 28)  specs/resnet18.arch:16
+        y = self.bn1(y)  # (N, 128, 28, 28)  specs/resnet18.arch:16
+        y = self.relu1(y)  # (N, 128, 28, 28)  specs/resnet18.arch:16
+        y = self.conv2(y)  # (N, 128, 28, 28)  specs/resnet18.arch:17
+        y = self.bn2(y)  # (N, 128, 28, 28)  specs/resnet18.arch:17
         y += x  # (N, 128, 28, 28)  specs/resnet18.arch:15
-        y = self.relu1(y)  # (N, 128, 28, 28)  specs/resnet18.arch:20
+        y = self.relu2(y)  # (N, 128, 28, 28)  specs/resnet18.arch:20
         return y
 
 
@@ -126,23 +126,23 @@ class Residual4(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.add1_p1_conv1 = nn.Conv2d(128, 256, kernel_size=3, stride=2, padding=1)
-        self.add1_p1_bn1 = nn.BatchNorm2d(256)
-        self.add1_p1_relu1 = nn.ReLU(inplace=True)
-        self.add1_p1_conv2 = nn.Conv2d(256, 256, kernel_size=3, padding=1)
-        self.add1_p1_bn2 = nn.BatchNorm2d(256)
-        self.add1_p2_conv1 = nn.Conv2d(128, 256, kernel_size=1, stride=2)
+        self.conv1 = nn.Conv2d(128, 256, kernel_size=3, stride=2, padding=1)
+        self.bn1 = nn.BatchNorm2d(256)
         self.relu1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(256, 256, kernel_size=3, padding=1)
+        self.bn2 = nn.BatchNorm2d(256)
+        self.conv3 = nn.Conv2d(128, 256, kernel_size=1, stride=2)
+        self.relu2 = nn.ReLU(inplace=True)
 
     def forward(self, x):
-        y = self.add1_p1_conv1(x)  # (N, 256, 14, 14)  specs/resnet18.arch:16
-        y = self.add1_p1_bn1(y)  # (N, 256, 14, 14)  specs/resnet18.arch:16
-        y = self.add1_p1_relu1(y)  # (N, 256, 14, 14)  specs/resnet18.arch:16
-        y = self.add1_p1_conv2(y)  # (N, 256, 14, 14)  specs/resnet18.arch:17
-        y = self.add1_p1_bn2(y)  # (N, 256, 14, 14)  specs/resnet18.arch:17
-        x = self.add1_p2_conv1(x)  # (N, 256, 14, 14)  specs/resnet18.arch:18
+        y = self.conv1(x)  # (N, 256, 14, 14)  specs/resnet18.arch:16
+        y = self.bn1(y)  # (N, 256, 14, 14)  specs/resnet18.arch:16
+        y = self.relu1(y)  # (N, 256, 14, 14)  specs/resnet18.arch:16
+        y = self.conv2(y)  # (N, 256, 14, 14)  specs/resnet18.arch:17
+        y = self.bn2(y)  # (N, 256, 14, 14)  specs/resnet18.arch:17
+        x = self.conv3(x)  # (N, 256, 14, 14)  specs/resnet18.arch:18
         y += x  # (N, 256, 14, 14)  specs/resnet18.arch:15
-        y = self.relu1(y)  # (N, 256, 14, 14)  specs/resnet18.arch:20
+        y = self.relu2(y)  # (N, 256, 14, 14)  specs/resnet18.arch:20
         return y
 
 
@@ -151,21 +151,21 @@ class Residual5(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.add1_p1_conv1 = nn.Conv2d(256, 256, kernel_size=3, padding=1)
-        self.add1_p1_bn1 = nn.BatchNorm2d(256)
-        self.add1_p1_relu1 = nn.ReLU(inplace=True)
-        self.add1_p1_conv2 = nn.Conv2d(256, 256, kernel_size=3, padding=1)
-        self.add1_p1_bn2 = nn.BatchNorm2d(256)
+        self.conv1 = nn.Conv2d(256, 256, kernel_size=3, padding=1)
+        self.bn1 = nn.BatchNorm2d(256)
         self.relu1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(256, 256, kernel_size=3, padding=1)
+        self.bn2 = nn.BatchNorm2d(256)
+        self.relu2 = nn.ReLU(inplace=True)
 
     def forward(self, x):
-        y = self.add1_p1_conv1(x)  # (N, 256, 14, 14)  specs/resnet18.arch:16
-        y = self.add1_p1_bn1(y)  # (N, 256, 14, 14)  specs/resnet18.arch:16
-        y = self.add1_p1_relu1(y)  # (N, 256, 14, 14)  specs/resnet18.arch:16
-        y = self.add1_p1_conv2(y)  # (N, 256, 14, 14)  specs/resnet18.arch:17
-        y = self.add1_p1_bn2(y)  # (N, 256, 14, 14)  specs/resnet18.arch:17
+        y = self.conv1(x)  # (N, 256, 14, 14)  specs/resnet18.arch:16
+        y = self.bn1(y)  # (N, 256, 14, 14)  specs/resnet18.arch:16
+        y = self.relu1(y)  # (N, 256, 14, 14)  specs/resnet18.arch:16
+        y = self.conv2(y)  # (N, 256, 14, 14)  specs/resnet18.arch:17
+        y = self.bn2(y)  # (N, 256, 14, 14)  specs/resnet18.arch:17
         y += x  # (N, 256, 14, 14)  specs/resnet18.arch:15
-        y = self.relu1(y)  # (N, 256, 14, 14)  specs/resnet18.arch:20
+        y = self.relu2(y)  # (N, 256, 14, 14)  specs/resnet18.arch:20
         return y
 
 
@@ -191,23 +191,23 @@ class Residual6(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.add1_p1_conv1 = nn.Conv2d(256, 512, kernel_size=3, stride=2, padding=1)
-        self.add1_p1_bn1 = nn.BatchNorm2d(512)
-        self.add1_p1_relu1 = nn.ReLU(inplace=True)
-        self.add1_p1_conv2 = nn.Conv2d(512, 512, kernel_size=3, padding=1)
-        self.add1_p1_bn2 = nn.BatchNorm2d(512)
-        self.add1_p2_conv1 = nn.Conv2d(256, 512, kernel_size=1, stride=2)
+        self.conv1 = nn.Conv2d(256, 512, kernel_size=3, stride=2, padding=1)
+        self.bn1 = nn.BatchNorm2d(512)
         self.relu1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(512, 512, kernel_size=3, padding=1)
+        self.bn2 = nn.BatchNorm2d(512)
+        self.conv3 = nn.Conv2d(256, 512, kernel_size=1, stride=2)
+        self.relu2 = nn.ReLU(inplace=True)
 
     def forward(self, x):
-        y = self.add1_p1_conv1(x)  # (N, 512, 7, 7)  specs/resnet18.arch:16
-        y = self.add1_p1_bn1(y)  # (N, 512, 7, 7)  specs/resnet18.arch:16
-        y = self.add1_p1_relu1(y)  # (N, 512, 7, 7)  specs/resnet18.arch:16
-        y = self.add1_p1_conv2(y)  # (N, 512, 7, 7)  specs/resnet18.arch:17
-        y = self.add1_p1_bn2(y)  # (N, 512, 7, 7)  specs/resnet18.arch:17
-        x = self.add1_p2_conv1(x)  # (N, 512, 7, 7)  specs/resnet18.arch:18
+        y = self.conv1(x)  # (N, 512, 7, 7)  specs/resnet18.arch:16
+        y = self.bn1(y)  # (N, 512, 7, 7)  specs/resnet18.arch:16
+        y = self.relu1(y)  # (N, 512, 7, 7)  specs/resnet18.arch:16
+        y = self.conv2(y)  # (N, 512, 7, 7)  specs/resnet18.arch:17
+        y = self.bn2(y)  # (N, 512, 7, 7)  specs/resnet18.arch:17
+        x = self.conv3(x)  # (N, 512, 7, 7)  specs/resnet18.arch:18
         y += x  # (N, 512, 7, 7)  specs/resnet18.arch:15
-        y = self.relu1(y)  # (N, 512, 7, 7)  specs/resnet18.arch:20
+        y = self.relu2(y)  # (N, 512, 7, 7)  specs/resnet18.arch:20
         return y
 
 
@@ -216,21 +216,21 @@ class Residual7(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.add1_p1_conv1 = nn.Conv2d(512, 512, kernel_size=3, padding=1)
-        self.add1_p1_bn1 = nn.BatchNorm2d(512)
-        self.add1_p1_relu1 = nn.ReLU(inplace=True)
-        self.add1_p1_conv2 = nn.Conv2d(512, 512, kernel_size=3, padding=1)
-        self.add1_p1_bn2 = nn.BatchNorm2d(512)
+        self.conv1 = nn.Conv2d(512, 512, kernel_size=3, padding=1)
+        self.bn1 = nn.BatchNorm2d(512)
         self.relu1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(512, 512, kernel_size=3, padding=1)
+        self.bn2 = nn.BatchNorm2d(512)
+        self.relu2 = nn.ReLU(inplace=True)
 
     def forward(self, x):
-        y = self.add1_p1_conv1(x)  # (N, 512, 7, 7)  specs/resnet18.arch:16
-        y = self.add1_p1_bn1(y)  # (N, 512, 7, 7)  specs/resnet18.arch:16
-        y = self.add1_p1_relu1(y)  # (N, 512, 7, 7)  specs/resnet18.arch:16
-        y = self.add1_p1_conv2(y)  # (N, 512, 7, 7)  specs/resnet18.arch:17
-        y = self.add1_p1_bn2(y)  # (N, 512, 7, 7)  specs/resnet18.arch:17
+        y = self.conv1(x)  # (N, 512, 7, 7)  specs/resnet18.arch:16
+        y = self.bn1(y)  # (N, 512, 7, 7)  specs/resnet18.arch:16
+        y = self.relu1(y)  # (N, 512, 7, 7)  specs/resnet18.arch:16
+        y = self.conv2(y)  # (N, 512, 7, 7)  specs/resnet18.arch:17
+        y = self.bn2(y)  # (N, 512, 7, 7)  specs/resnet18.arch:17
         y += x  # (N, 512, 7, 7)  specs/resnet18.arch:15
-        y = self.relu1(y)  # (N, 512, 7, 7)  specs/resnet18.arch:20
+        y = self.relu2(y)  # (N, 512, 7, 7)  specs/resnet18.arch:20
         return y
 
 
