@@ -41,13 +41,15 @@ class Actual(NamedTuple):
     """One argument as written: `name` is None for a positional one.
 
     `span` covers the value (None for values from Python: `--set`, the API);
-    `name_span` the keyword. (A tuple: a spec of 10,000 layers makes as many.)
+    `name_span` the keyword; `term` the value as a term (`terms.py`), where the
+    elaborator computed one. (A tuple: a spec of 10,000 layers makes as many.)
     """
 
     name: str | None
     value: Any
     span: Span | None = None
     name_span: Span | None = None
+    term: Any = None              # the value written over a block's variables (`terms`); None: the value
 
 
 @dataclass(frozen=True)

@@ -21,27 +21,31 @@ _LITERALS = frozenset({ast.Num, ast.Str, ast.Bool})
 
 
 def evaluate_arguments(call: ast.Call, context: Callable[[], EvalContext], evaluate: Evaluator,
-                       report: Reporter) -> tuple[list[Actual], bool]:
+                       report: Reporter, term: Callable[[Any], Any] | None = None) -> tuple[list[Actual], bool]:
     """The call's arguments as written, evaluated; False when one could not be (already reported).
 
     `context` is asked for only when an argument is more than a literal: most are.
+    `term`, when given, writes an argument's expression as a term (`terms.py`).
     """
     actuals: list[Actual] = []
     ok = True
     ctx = None
     for arg in call.args:
+        written = None
         if type(arg.value) in _LITERALS:
             value = arg.value.value
         else:
             ctx = ctx or context()
             value = evaluate(arg.value, ctx)
+            if term is not None and value is not FAIL and not isinstance(value, TensorRef):
+                written = term(arg.value)
         ok = ok and value is not FAIL
         if isinstance(value, TensorRef):
             report.error("E204", f"`{value.name}` is a tensor, not an argument value", arg.value.span,
                          help=f"use one of its sizes, like {value.name}.c")
             ok = False
         actuals.append(Actual(arg.name.name if arg.name else None, value, arg.value.span,
-                              arg.name.span if arg.name else None))
+                              arg.name.span if arg.name else None, written))
     return actuals, ok
 
 
@@ -62,21 +66,30 @@ def block_signature(block: ast.BlockDef) -> Signature:
 
 
 def bind_block(block: ast.BlockDef, actuals: list[Actual], call_span: Span, report: Reporter,
-               defaults: EvalContext, evaluate: Evaluator) -> dict[str, Any] | None:
+               defaults: EvalContext, evaluate: Evaluator,
+               term: Callable[[Any, Env], Any] | None = None) -> dict[str, Any] | None:
     """The block's parameters' values for a call; None after errors.
 
     Defaults are evaluated in `defaults`, whose environment receives the
     values in declaration order, so a default may read an earlier parameter.
+    With `term` (expression, environment -> term), the environment's `terms`
+    receive each parameter's term too: the argument's, or its default's.
     """
     binding = binder.bind(block_signature(block), actuals, call_span, report)
-    values = defaults.env.vars
+    env = defaults.env
+    values = env.vars
     ok = binding.ok
     for param, actual in zip(block.params, binding.formals):
+        name = param.name.name
         if actual is not None:
-            values[param.name.name] = actual.value
+            values[name] = actual.value
+            if term is not None and actual.term is not None:
+                env.set_term(name, actual.term)
         elif param.default is not None:
-            values[param.name.name] = evaluate(param.default, defaults)
-            ok = ok and values[param.name.name] is not FAIL
+            values[name] = evaluate(param.default, defaults)
+            ok = ok and values[name] is not FAIL
+            if term is not None and values[name] is not FAIL:
+                env.set_term(name, term(param.default, env))
     return values if ok else None
 
 

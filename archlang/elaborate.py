@@ -25,19 +25,21 @@ callee's parameters), `naming` (labels and automatic names), `reporter`
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import contextlib
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable
 
-from . import calls, passes, syntax as ast
+from . import calls, passes, syntax as ast, terms
 from .diagnostics import Collector
 from .expressions import EvalContext, Evaluator
-from .ir import Graph, Port, Scope
+from .ir import Assumption, Branch, Entry, Graph, LetItem, Loop, Port, Scope, TermNames
 from .limits import DEFAULT_LIMITS, Limits
 from .naming import Names, automatic_base, hides_tensor_word, join, labels_in
-from .ops import OPS, bind_actuals
+from .ops import OPS, bind_actuals, same_channels
 from .reporter import Reporter
 from .shapes import UNKNOWN, Expr
 from .source import Source, Span
+from .term_eval import TermContext, term_of
 from .values import FAIL, Env, is_int, show
 
 
@@ -53,9 +55,15 @@ class Flow:
 
     node: int | None
     failed: bool = False
+    channels: Any = 0          # its channel count as a term of the body's variables (`terms.py`)
+    origin: Any = None         # what made it, as node sources say (ir.py): a Node, Scope, Loop, Branch or Entry
 
     def fail(self) -> "Flow":
-        return Flow(self.node, True)
+        return Flow(self.node, True, self.channels, self.origin)
+
+    def made(self, channels, origin) -> "Flow":
+        """The same tensor, seen with other terms: as a loop's or a call's result, or inside a block."""
+        return Flow(self.node, self.failed, channels, origin)
 
 
 @dataclass(frozen=True)
@@ -83,9 +91,12 @@ class _Body:
     kind: str                          # "network", "block" or "nested"
     depth: int
     report: Reporter
+    trace: list                        # where what runs is recorded (ir.py's trace)
+    variables: TermNames               # the variables of the terms here: the block instance's
 
-    def child(self, entry: Flow | None) -> "_Body":
-        return _Body(Env(self.env), {}, self, self.scope, self.names, entry, "nested", self.depth + 1, self.report)
+    def child(self, entry: Flow | None, trace: list | None = None) -> "_Body":
+        return _Body(Env(self.env), {}, self, self.scope, self.names, entry, "nested", self.depth + 1, self.report,
+                     self.trace if trace is None else trace, self.variables)
 
     def find_tensor(self, name: str) -> Flow | None:
         body: _Body | None = self
@@ -128,18 +139,26 @@ class Definitions:
 
 
 def elaborate_network(defs: Definitions, net: ast.NetworkDef, params: dict[str, Any] | None = None,
-                      input: list | None = None, limits: Limits | None = None) -> Graph:
-    """The graph of `net`, checked; its diagnostics are in `graph.diagnostics`. Never raises."""
+                      input: list | None = None, limits: Limits | None = None, staged: bool = False) -> Graph:
+    """The graph of `net`, checked; its diagnostics are in `graph.diagnostics`. Never raises.
+
+    `staged` also writes the terms and traces code generators read (docs/internals.md,
+    "Terms and traces"); they cost a third more time, which `check` and `shapes` need
+    not pay. `graph.restage()` elaborates the same network again, staged.
+    """
     limits = limits or DEFAULT_LIMITS
     collector = Collector()
-    elaborator = Elaborator(defs, limits, collector)
+    elaborator = Elaborator(defs, limits, collector, staged)
     graph = elaborator.network(net, params or {}, input)
     graph.diagnostics = collector.sorted()
+    if not staged:
+        graph.restage = lambda: elaborate_network(defs, net, params, input, limits, staged=True)
     return graph
 
 
 class Elaborator:
-    def __init__(self, defs: Definitions, limits: Limits, collector: Collector) -> None:
+    def __init__(self, defs: Definitions, limits: Limits, collector: Collector, staged: bool = False) -> None:
+        self.staged = staged   # write terms and traces (`elaborate_network`)
         self.defs = defs
         self.limits = limits
         self.collector = collector
@@ -161,7 +180,21 @@ class Elaborator:
         env = calls.bind_network(net, overrides, header, self.defs.constants, report, self.evaluate)
         graph = self.graph = Graph(net.name.name, {k: v for k, v in env.vars.items()}, header)
         names = Names(labels_in(net.body))
-        body = _Body(env, {}, None, graph.root, names, None, "network", 0, report)
+        root = graph.root
+        root.kind, root.params = "network", tuple(p.name.name for p in net.params)
+        root.labels = frozenset(names.reserved)
+        root.names = TermNames(taken=set(root.params))
+        graph.staged = self.staged
+        if self.staged:  # each parameter a variable: the generated class takes it as an argument
+            for name in root.params:
+                if env.vars.get(name, FAIL) is not FAIL:
+                    env.set_term(name, terms.var(name, env.vars[name]))
+        body = _Body(env, {}, None, root, names, None, "network", 0, report, root.body, root.names)
+        if self.staged:  # a default that reads another parameter follows it, in a generated class too
+            for param in net.params:
+                if param.default is not None:
+                    with contextlib.suppress(Exception):
+                        root.defaults[param.name.name] = term_of(param.default, self._term_context(body, None))
         inputs = [s for s in net.body.stmts if isinstance(s, ast.Input)]
         if not inputs:
             report.error("E215", f"network {net.name.name} has no input", header, label="no `input` in its body",
@@ -188,6 +221,7 @@ class Elaborator:
         graph = self.graph
         if not graph.outputs and flow is not None and flow.node is not None:
             graph.outputs.append(Port("y", flow.node, None))
+            graph.output_origins.append(flow.origin)
 
     def _name_ports(self, graph: Graph) -> None:
         unnamed = [i for i, p in enumerate(graph.inputs) if not p.name]
@@ -243,18 +277,23 @@ class Elaborator:
                                           "repeat, if or path", stmt.span)
             return flow
         value = self.evaluate(stmt.shape, EvalContext(body.env, body.report, symbols=True))
+        written = value
         if self.input_override is not None:  # sizes from --input or the API: symbols by name
-            value = tuple(Expr.symbol(d) if isinstance(d, str) else d for d in self.input_override)
+            value = written = tuple(Expr.symbol(d) if isinstance(d, str) else d for d in self.input_override)
         value = self._input_shape(value, stmt, body)
+        if self.staged and value and written is not value:  # as written: a term of the network's parameters
+            written = self._term(stmt.shape, body, None, symbols=True)
+            written = written if isinstance(written, tuple) else tuple(terms.index(written, i) for i in range(len(value)))
         name = stmt.name.name if stmt.name else ""
         if stmt.name is not None:
             if body.names.label(stmt.name, body.report, module=False) is None or self._bound_twice(stmt.name, body):
                 name = ""
         local = name or f"input{len(self.graph.inputs) + 1}"
-        node = self._add("input", {"shape": value}, (), stmt.span, local, body, label=None)
+        node = self._add("input", {"shape": value}, (), stmt.span, local, body, label=None,
+                         arg_terms={"shape": written if value else ()})
         if not value:
             node.shape, node.failed = UNKNOWN, True
-        new = Flow(node.id, node.failed)
+        new = self._flow_of(node)
         self.graph.inputs.append(Port(name, node.id, stmt.span))
         if name:
             body.tensors[name] = new
@@ -301,6 +340,7 @@ class Elaborator:
             seen.add(ident.name)
             if target.node is not None:
                 self.graph.outputs.append(Port(ident.name, target.node, ident.span))
+                self.graph.output_origins.append(target.origin)
         return flow
 
     def _let(self, stmt: ast.Let, body: _Body, flow: Flow | None) -> Flow | None:
@@ -310,7 +350,15 @@ class Elaborator:
             body.report.error("E207", f"`{stmt.name.name}` is defined twice in this body", stmt.name.span,
                               label="already defined")
             return flow
-        body.env.vars[stmt.name.name] = self.evaluate(stmt.value, self._ctx(body, flow))
+        value = self.evaluate(stmt.value, self._ctx(body, flow))
+        term = self._term(stmt.value, body, flow) if self.staged and value is not FAIL else None
+        body.env.vars[stmt.name.name] = value   # after the term: the value may read an outer `let` of its name
+        if term is not None:
+            if terms.is_symbolic(term):  # a variable of its own, so generated code can name it
+                variable = body.variables.of_let(stmt, stmt.name.name)
+                body.variables.lets[variable] = term
+                body.env.set_term(stmt.name.name, terms.var(variable, value))
+                body.trace.append(LetItem(variable, term, stmt.span))
         return flow
 
     def _expect(self, stmt: ast.Expect, body: _Body, flow: Flow | None) -> Flow | None:
@@ -337,6 +385,12 @@ class Elaborator:
                               stmt.shape.span)
             return flow
         passes.check_expect(self.graph, flow.node, expected, stmt.span, self.collector, body.report.frames)
+        if self.staged and expected and expected[0] is not None:  # the channels it checked, as a term
+            first = stmt.shape.items[0] if isinstance(stmt.shape, ast.List) else None
+            wanted = self._term(first, body, flow) if first is not None else \
+                terms.index(self._term(stmt.shape, body, flow), 0)
+            self._assume(terms.compare("==", flow.channels, wanted), f"`expect {ast.expr_text(stmt.shape)}`",
+                         stmt.span, body)
         return flow
 
     def _repeat(self, stmt: ast.Repeat, body: _Body, flow: Flow | None) -> Flow | None:
@@ -351,24 +405,84 @@ class Elaborator:
             body.report.error("E404", f"repeat {count} is more than the limit of {self.limits.max_repeat:,}",
                               stmt.count.span, help="raise the bound with --max-repeat")
             return flow
+        loop = self._loop(stmt, body, flow, count) if self.staged else None
         for i in range(count):
-            inner = self._nested(body, flow, stmt.span)
+            inner = self._nested(body, flow, stmt.span, loop.iterations[i] if loop else None)
+            if loop is not None and flow is not None:
+                flow = inner.entry = flow.made(terms.symbol(loop.carried), Entry(loop))
             if stmt.var is not None:
                 inner.env.vars[stmt.var.name] = i
+                if loop is not None:
+                    inner.env.set_term(stmt.var.name, terms.symbol(loop.index))
             flow = self.run(stmt.body.stmts, inner, flow)
-        return flow
+            if loop is not None and flow is not None:
+                loop.exit_channels.append(body.variables.expand(flow.channels))
+                loop.exit_origins.append(flow.origin)
+        if loop is None or flow is None:
+            return flow
+        return flow.made(self._after_loop(loop, count, flow, body), loop)
+
+    def _loop(self, stmt: ast.Repeat, body: _Body, flow: Flow | None, count: int) -> Loop:
+        """The trace of a `repeat`: each iteration starts from the variable `carried` for its
+        channels and counts with the variable `index`, so that iterations alike have equal terms."""
+        variables = body.variables
+        index = variables.fresh(stmt.var.name) if stmt.var is not None else variables.fresh(".i")
+        loop = Loop(self._term(stmt.count, body, flow), index, variables.fresh(".carried"), stmt.var is not None,
+                    stmt.span, flow.channels if flow is not None else 0, flow.origin if flow is not None else None)
+        loop.iterations = [[] for _ in range(count)]
+        body.trace.append(loop)
+        return loop
+
+    def _after_loop(self, loop: Loop, count: int, end: Flow, body: _Body):
+        """The channels after a loop as a term of the count; `loop.carried_value` likewise for an
+        iteration's start (where the iterations change the channels alike: by a constant step, or to
+        the same value), else the current value and an assumption that the count stays."""
+        entry = loop.entry_channels
+        if not terms.is_symbolic(loop.count) or count == 0:
+            value = entry
+            for i, step in enumerate(loop.exit_channels):  # one iteration after the other
+                value = terms.substitute(step, {loop.carried: value, loop.index: i})
+            if count == 0 and terms.is_symbolic(loop.count):
+                self._assume(terms.compare("==", loop.count, 0), "the channels after a `repeat` of no "
+                             "iteration", loop.span, body)
+            return value
+        first = loop.exit_channels[0]
+        uniform = all(type(x) is type(first) and x == first for x in loop.exit_channels)
+        carried, index = terms.symbol(loop.carried), terms.symbol(loop.index)
+        if uniform and terms.kind(first) == "int":
+            step = terms.arith("-", first, carried)
+            if not ({loop.carried, loop.index} & terms.free_vars(step)):
+                loop.carried_value = terms.arith("+", entry, terms.arith("*", index, step))
+                return terms.arith("+", entry, terms.arith("*", loop.count, step))
+            if not ({loop.carried, loop.index} & terms.free_vars(first)):
+                loop.carried_value = terms.cond(terms.compare("==", index, 0), entry, first)
+                return terms.cond(terms.compare("==", loop.count, 0), entry, first)
+        self._assume(terms.compare("==", loop.count, count), "the channels after a `repeat` follow its count in "
+                     "no form a constructor can compute", loop.span, body)
+        known = end.node is not None and self.graph.nodes[end.node].known
+        return self.graph.nodes[end.node].shape[0] if known else 0
 
     def _if(self, stmt: ast.If, body: _Body, flow: Flow | None) -> Flow | None:
         test = self.evaluate.condition(stmt.test, self._ctx(body, flow))
         if test is FAIL:
             return flow
+        branch = None
+        if self.staged:
+            branch = Branch(self._term(stmt.test, body, flow), bool(test), stmt.span, has_else=stmt.orelse is not None)
+            body.trace.append(branch)
+        items = branch.items if branch is not None else None
+        result = flow
         if test:
-            return self.run(stmt.then.stmts, self._nested(body, flow, stmt.span), flow)
-        if isinstance(stmt.orelse, ast.If):
-            return self._if(stmt.orelse, body, flow)
-        if stmt.orelse is not None:
-            return self.run(stmt.orelse.stmts, self._nested(body, flow, stmt.span), flow)
-        return flow
+            result = self.run(stmt.then.stmts, self._nested(body, flow, stmt.span, items), flow)
+        elif isinstance(stmt.orelse, ast.If):
+            result = self._if(stmt.orelse, replace(body, trace=items) if branch is not None else body, flow)
+        elif stmt.orelse is not None:
+            result = self.run(stmt.orelse.stmts, self._nested(body, flow, stmt.span, items), flow)
+        if result is None or branch is None:
+            return result
+        branch.entry_origin = flow.origin if flow is not None else None
+        branch.exit_origin = result.origin
+        return result.made(body.variables.expand(result.channels), branch)
 
     def _layers(self, stmt: ast.Layers, body: _Body, flow: Flow | None) -> Flow | None:
         start, items = self._head(stmt.chain, body, flow)
@@ -388,6 +502,8 @@ class Elaborator:
         result = self._chain_items(items, body, start)
         if not self._bound_twice(stmt.target, body):
             body.tensors[stmt.target.name] = result
+            if self.staged and result.origin is not None:   # generated code names the tensor so
+                self.graph.tensor_names.setdefault(result.origin, stmt.target.name)
             self._made(start, result, stmt.target.span, body, stmt.target.name)
         return result
 
@@ -461,17 +577,23 @@ class Elaborator:
         if not items:
             body.report.error("E218", f"label `{label}` names no layer", ident.span)
             return flow
+        # A group's terms are its block's: it shares the block's variables.
+        reserved = labels_in(chain)
         scope = Scope(path=join(body.scope.path, label), block=label, call=label, span=None,
-                      parent=body.scope, entry=flow.node)
+                      parent=body.scope, entry=flow.node, kind="group", names=body.variables,
+                      in_channels=flow.channels, entry_origin=flow.origin, label=label, labels=frozenset(reserved))
         body.scope.children.append(scope)
-        inner = _Body(body.env, body.tensors, body.outer, scope, Names(labels_in(chain)), body.entry,
-                      body.kind, body.depth, body.report)
+        if self.staged:
+            body.trace.append(scope)
+        inner = _Body(body.env, body.tensors, body.outer, scope, Names(reserved), body.entry,
+                      body.kind, body.depth, body.report, scope.body, body.variables)
         first = len(self.graph.nodes)
         result = self._chain_items(items, inner, flow)
         scope.exit = result.node
+        scope.exit_channels, scope.exit_origin = result.channels, result.origin
         made = self.graph.nodes[first:]  # every node made since is inside the group
         scope.key = (label, tuple((n.op, _hashable(n.args)) for n in made), self._shape(flow))
-        return result
+        return result.made(result.channels, scope)
 
     # -- layers -----------------------------------------------------------------------------------
     def _call(self, call: ast.Call, body: _Body, flow: Flow, label: str | None) -> Flow:
@@ -513,13 +635,15 @@ class Elaborator:
                           help=did_you_mean)
 
     def _call_op(self, op: str, call: ast.Call, body: _Body, flow: Flow, label: str | None) -> Flow:
-        actuals, ok = calls.evaluate_arguments(call, lambda: self._ctx(body, flow), self.evaluate, body.report)
-        args = bind_actuals(op, actuals, call.span, body.report) if ok else None
+        actuals, ok = calls.evaluate_arguments(call, lambda: self._ctx(body, flow), self.evaluate, body.report,
+                                               self._term_of(body, flow))
+        arg_terms: dict[str, Any] | None = {} if self.staged else None
+        args = bind_actuals(op, actuals, call.span, body.report, arg_terms) if ok else None
         if args is None:
             return flow.fail()
         local = label or body.names.auto(op)
-        node = self._add(op, args, (flow,), call.span, local, body, label)
-        return Flow(node.id, node.failed)
+        node = self._add(op, args, (flow,), call.span, local, body, label, arg_terms)
+        return self._flow_of(node)
 
     def _call_block(self, block: ast.BlockDef, call: ast.Call, body: _Body, flow: Flow, label: str | None) -> Flow:
         name = block.name.name
@@ -529,29 +653,50 @@ class Elaborator:
             chain = " -> ".join(names[first:] + [name])
             body.report.error("E208", f"block {name} calls itself ({chain})", call.span)
             return flow.fail()
-        actuals, ok = calls.evaluate_arguments(call, lambda: self._ctx(body, flow), self.evaluate, body.report)
+        actuals, ok = calls.evaluate_arguments(call, lambda: self._ctx(body, flow), self.evaluate, body.report,
+                                               self._term_of(body, flow))
         values: dict[str, Any] = {}
-        defaults = EvalContext(Env(Env(None, self.defs.constants), values), body.report,
-                               tensors=lambda which: self._shape(flow))
-        if calls.bind_block(block, actuals, call.span, body.report, defaults, self.evaluate) is None or not ok:
+        caller = Env(Env(None, self.defs.constants), values)  # the parameters as the caller gives them
+        defaults = EvalContext(caller, body.report, tensors=lambda which: self._shape(flow))
+        # A default sees the tensor the block is called on as both `in` and `cur`, as the evaluator does.
+        default_term = (lambda expr, env: self._term(expr, body, flow, env=env, entry=flow)) if self.staged else None
+        if calls.bind_block(block, actuals, call.span, body.report, defaults, self.evaluate, default_term) is None \
+                or not ok:
             return flow.fail()
         self._check_depth(body, call.span)
         local = label or body.names.auto(automatic_base(name))
         where = (block.span.file, block.span.start) if block.span is not None else None
+        params = tuple(p.name.name for p in block.params)
         scope = Scope(path=join(body.scope.path, local), block=name, call=f"{name}({calls.shown(actuals)})",
                       span=call.span, parent=body.scope, key=(name, where, tuple(values.items()), self._shape(flow)),
-                      entry=flow.node)
+                      entry=flow.node, kind="block", definition=(name, *(where or ())), params=params, label=label,
+                      labels=frozenset(self._labels(block)))
         body.scope.children.append(scope)
         env = Env(Env(None, self.defs.constants), values)
-        inner = _Body(env, {}, None, scope, Names(self._labels(block)), flow, "block", body.depth + 1,
-                      body.report.inside(scope.frames()))
+        start = flow
+        if self.staged:  # inside, each parameter is a variable, and so is the input's channel count
+            body.trace.append(scope)
+            scope.arg_terms = {p: caller.term(p, values[p]) for p in params}
+            scope.in_channels, scope.entry_origin = flow.channels, flow.origin
+            scope.names = TermNames(taken=set(params))
+            env.terms = {p: terms.var(p, values[p]) for p in params}
+            scope.names.input = scope.names.fresh("in_channels")
+            start = flow.made(terms.symbol(scope.names.input), Entry(scope))
+        inner = _Body(env, {}, None, scope, Names(self._labels(block)), start, "block", body.depth + 1,
+                      body.report.inside(scope.frames()), scope.body, scope.names)
+        if self.staged:
+            scope.defaults = self._defaults(block, inner, start)
         self.active_blocks.append(block)
         try:
-            result = self.run(block.body.stmts, inner, flow)
+            result = self.run(block.body.stmts, inner, start)
         finally:
             self.active_blocks.pop()
         scope.exit = result.node
-        return result
+        if not self.staged:
+            return result
+        scope.exit_channels, scope.exit_origin = result.channels, result.origin
+        outside = {**scope.arg_terms, scope.names.input: flow.channels}
+        return result.made(terms.substitute(scope.names.expand(result.channels), outside), scope)
 
     def _paths(self, paths: ast.Paths, body: _Body, flow: Flow, label: str | None) -> Flow:
         op = paths.op
@@ -592,7 +737,11 @@ class Elaborator:
 
     def _merge_node(self, op: str, inputs: list[Flow], span: Span, local: str, body: _Body, label: str | None) -> Flow:
         node = self._add(op, {}, tuple(inputs), span, local, body, label)
-        return Flow(node.id, node.failed)
+        if self.staged and OPS[op].channels is same_channels and node.known:  # the paths agree in channels: say on what terms
+            for other in node.in_channels[1:]:
+                self._assume(terms.compare("==", other, node.in_channels[0]),
+                             f"the paths of `{op}` agree in channels", span, body)
+        return self._flow_of(node)
 
     _LAYERS: dict[type, Callable] = {}
 
@@ -603,25 +752,94 @@ class Elaborator:
         return labels
 
     # -- nodes, scopes and limits ------------------------------------------------------------------
-    def _add(self, op: str, args: dict, inputs: tuple, span: Span, local: str, body: _Body, label: str | None):
+    def _add(self, op: str, args: dict, inputs: tuple, span: Span, local: str, body: _Body, label: str | None,
+             arg_terms: dict | None = None):
         graph = self.graph
         if len(graph.nodes) >= self.limits.max_layers:
             body.report.error("E404", f"network {graph.name} has more than {self.limits.max_layers:,} layers",
                               span, help="raise the bound with --max-layers")
             raise _Stop
-        flows = [f for f in inputs]
-        node = graph.add_node(op, args, tuple(f.node for f in flows if f.node is not None), span,
-                              join(body.scope.path, local),
+        flows = [f for f in inputs if f.node is not None]
+        node = graph.add_node(op, args, tuple(f.node for f in flows), span, join(body.scope.path, local),
                               body.scope, label)
         # infer_node stays silent about a failed input, but still reports the
         # errors of the node's own arguments (groups, p="same" with a stride...).
-        node.failed = any(f.failed for f in flows)
+        node.failed = any(f.failed for f in inputs)
         passes.infer_node(graph, node, self.collector, self.limits)
+        if self.staged:
+            self._stage(node, flows, args, arg_terms, body)
         return node
 
-    def _nested(self, body: _Body, flow: Flow | None, span: Span) -> _Body:
+    def _stage(self, node, flows: list[Flow], args: dict, arg_terms: dict | None, body: _Body) -> None:
+        """A node's terms and sources, and its place in the trace."""
+        graph = self.graph
+        # Most arguments are constants: then the terms are the values themselves (one dict, not two).
+        node.arg_terms = arg_terms if arg_terms and any(map(terms.is_symbolic, arg_terms.values())) else args
+        node.in_channels = tuple(f.channels for f in flows)
+        # What made each input; left empty where that is the input node itself (most layers).
+        if any(f.origin is not graph.nodes[f.node] for f in flows):
+            node.sources = tuple(f.origin for f in flows)
+        node.channels = self._channels(node)
+        body.trace.append(node)
+
+    def _channels(self, node):
+        """The node's output channels as a term (its op's `channels` rule); 0 where its shape is unknown."""
+        if node.op == "input":
+            shape = node.arg_terms.get("shape", ())
+            return terms.index(shape, 0) if shape else 0
+        shapes = [self.graph.nodes[i].shape for i in node.inputs]
+        if not node.known or any(s is UNKNOWN for s in shapes):
+            return 0
+        return OPS[node.op].channels(shapes, list(node.in_channels), node.arg_terms)
+
+    def _flow_of(self, node) -> Flow:
+        return Flow(node.id, node.failed, node.channels, node)
+
+    def _assume(self, term, what: str, span: Span, body: _Body) -> None:
+        """Record a condition the elaboration relied on, unless it holds for every value."""
+        if term is not True:
+            body.trace.append(Assumption(term, what, span))
+
+    def _defaults(self, block: ast.BlockDef, inner: _Body, start: Flow) -> dict[str, Any]:
+        """The block's defaults as terms of its parameters (for a generated signature), where this
+        instance can write them: a default the call did not use may not even evaluate here."""
+        out = {}
+        for param in block.params:
+            if param.default is not None:
+                with contextlib.suppress(Exception):
+                    out[param.name.name] = term_of(param.default, self._term_context(inner, start))
+        return out
+
+    def _term_of(self, body: _Body, flow: Flow | None) -> Callable | None:
+        """What writes a call's arguments as terms, when staging."""
+        return (lambda expr: self._term(expr, body, flow)) if self.staged else None
+
+    def _term(self, expr, body: _Body, flow: Flow | None, symbols: bool = False, env: Env | None = None,
+              entry: Flow | None = None):
+        """The term of an expression the evaluator has evaluated (`term_eval`)."""
+        try:
+            return term_of(expr, self._term_context(body, flow, symbols, env, entry))
+        except Exception:  # noqa: BLE001 - a term the evaluator could not write: nothing of it is generic
+            body.variables.unknown = True
+            return terms.Name(body.variables.fresh(".unknown"))
+
+    def _term_context(self, body: _Body, flow: Flow | None, symbols: bool = False, env: Env | None = None,
+                      entry: Flow | None = None) -> TermContext:
+        def tensor(which: str):
+            target = flow if which == "cur" else entry or body.entry
+            return None if target is None else (self._shape(target), target.channels)
+
+        if symbols:
+            is_symbol = lambda name: name[:1].isupper()  # noqa: E731 - an input declaration
+        elif self.active_blocks:
+            is_symbol = lambda name: False  # noqa: E731
+        else:
+            is_symbol = self.symbols.__contains__
+        return TermContext(env or body.env, tensor, is_symbol)
+
+    def _nested(self, body: _Body, flow: Flow | None, span: Span, trace: list | None = None) -> _Body:
         self._check_depth(body, span)
-        return body.child(flow)
+        return body.child(flow, trace)
 
     def _check_depth(self, body: _Body, span: Span) -> None:
         if body.depth + 1 > self.limits.max_depth:

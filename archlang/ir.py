@@ -7,12 +7,22 @@ Block instances are `Scope`s; a node's `scope` is the innermost one. Shapes,
 parameters and MACs are annotations that the passes write once.
 
 Backends see only this module's objects, never the AST or the text.
+
+Beside the concrete values, elaboration writes what code generators need to
+emit one class per block (docs/internals.md, "Terms and traces"): each
+node's arguments and channel counts as terms (`terms.py`) over its block's
+parameters, and each scope's *trace*, the statements of its body as they
+ran: nodes, child scopes, `Loop`s, `Branch`es, `LetItem`s and
+`Assumption`s, in order. A node's `sources` say which of them made each of
+its inputs, so a code generator can tell "the tensor after this `if`" from
+"the tensor before it" even when the `if` made nothing.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
+from . import terms
 from .diagnostics import Diagnostic, Frame
 from .shapes import UNKNOWN, Shape, ShapeOrUnknown
 from .source import Span
@@ -37,6 +47,20 @@ class Scope:
     entry: int | None = None
     exit: int | None = None
     children: list["Scope"] = field(default_factory=list)
+    # -- terms and the trace (docs/internals.md); a group has no parameters of its own
+    kind: str = "block"                 # "block", "group" or "network"
+    label: str | None = None            # the label that named it; None: an automatic name
+    labels: frozenset = frozenset()     # every label of its body (automatic names skip them)
+    definition: tuple | None = None     # what identifies the block's definition: (name, file, offset)
+    params: tuple[str, ...] = ()        # the block's (network's) parameters, in declaration order
+    defaults: dict[str, Any] = field(default_factory=dict)   # parameter -> its default as a term of earlier ones
+    arg_terms: dict[str, Any] = field(default_factory=dict)  # parameter -> its value, a term of the caller's
+    in_channels: Any = None             # the entry's channel count, a term of the caller's
+    entry_origin: Any = field(default=None, repr=False)   # what made the entry, on the caller's side
+    exit_channels: Any = None           # the result's channel count, a term of this scope's
+    exit_origin: Any = field(default=None, repr=False)    # what made the result, inside
+    body: list = field(default_factory=list, repr=False)      # the trace
+    names: "TermNames | None" = field(default=None, repr=False)   # its terms' variables (a group shares its block's)
 
     @property
     def depth(self) -> int:
@@ -78,6 +102,12 @@ class Node:
     name: str
     scope: Scope
     label: str | None = None
+    # terms (docs/internals.md): each argument, each input's channel count and the
+    # output's, over the variables of the node's scope; `sources`: what made each input
+    arg_terms: dict[str, Any] = field(default_factory=dict, repr=False)
+    in_channels: tuple = field(default=(), repr=False)
+    channels: Any = field(default=None, repr=False)
+    sources: tuple = field(default=(), repr=False)   # empty: each input's own node made it
     # annotations, written once by the passes
     shape: ShapeOrUnknown = UNKNOWN
     params: int = 0
@@ -92,6 +122,108 @@ class Node:
     @property
     def known(self) -> bool:
         return self.shape is not UNKNOWN
+
+
+# -- the trace ---------------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class TermNames:
+    """The variables of one block instance's terms (or the network's): parameters,
+    `let`s, loop counters, the input's channel count. Names are unique in the
+    instance, so a `let` that shadows a parameter is a variable of its own."""
+
+    taken: set[str] = field(default_factory=set)
+    lets: dict[str, Any] = field(default_factory=dict)  # a `let` variable -> its term
+    input: str = ""                                      # the variable of `in.c` at the block's entry
+    unknown: bool = False    # a value could not be written as a term: nothing here is generic
+    let_names: dict[int, str] = field(default_factory=dict, repr=False)   # id of a `let` statement -> its variable
+
+    def fresh(self, base: str) -> str:
+        name, n = base, 2
+        while name in self.taken:
+            name, n = f"{base}_{n}", n + 1
+        self.taken.add(name)
+        return name
+
+    def of_let(self, statement: Any, name: str) -> str:
+        """The variable of a `let` statement: one per statement, so every iteration of a
+        `repeat` names its `let` alike."""
+        key = id(statement)
+        if key not in self.let_names:
+            self.let_names[key] = self.fresh(name)
+        return self.let_names[key]
+
+    def expand(self, term: Any) -> Any:
+        """The term with each `let` variable replaced by what it stands for (a term that
+        leaves the body that defined the `let`: the channels after a loop or an `if`)."""
+        while self.lets and terms.free_vars(term) & self.lets.keys():
+            term = terms.substitute(term, self.lets)
+        return term
+
+
+@dataclass(frozen=True)
+class Entry:
+    """The tensor a body starts from, as a source: a scope's input inside it, or the
+    tensor an iteration of a `Loop` starts from (the loop's input, then the last
+    iteration's result)."""
+
+    of: Any   # a Scope or a Loop
+
+
+@dataclass(eq=False)
+class Loop:
+    """A `repeat`: its count as a term, and what each iteration did.
+
+    Inside the body, the iteration number is the variable `index` and the
+    channel count the iteration starts from is the variable `carried`.
+    `carried_value` writes `carried` as a term of `index` (`in_channels + i *
+    growth`) when every iteration changes the channels alike, else None.
+    """
+
+    count: Any
+    index: str
+    carried: str
+    named: bool                     # the spec named the counter (`repeat n as i`)
+    span: Span
+    entry_channels: Any             # the channel count before the loop
+    entry_origin: Any = None        # what made the tensor the loop starts from
+    iterations: list[list] = field(default_factory=list)
+    exit_channels: list = field(default_factory=list)   # per iteration, a term of `carried` and `index`
+    exit_origins: list = field(default_factory=list)    # per iteration: what made its result
+    carried_value: Any = None
+
+
+@dataclass(eq=False)
+class Branch:
+    """An `if`: its test as a term, the side taken, and the trace of that side (an
+    `else if` is a Branch inside the else side)."""
+
+    test: Any
+    taken: bool
+    span: Span
+    items: list = field(default_factory=list)
+    has_else: bool = False
+    entry_origin: Any = None       # what made the tensor the `if` starts from
+    exit_origin: Any = None        # what made the tensor its side yields (the entry's where it made none)
+
+
+@dataclass(frozen=True)
+class LetItem:
+    """A `let` whose value is not a constant: the variable and its term."""
+
+    name: str
+    term: Any
+    span: Span | None = None
+
+
+@dataclass(frozen=True)
+class Assumption:
+    """A condition the elaboration checked and relied on (an `expect`'s channels, the
+    paths of an `add` agreeing), as a bool term that held; `what` says which."""
+
+    term: Any
+    what: str
+    span: Span | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +269,12 @@ class Graph:
         self.diagnostics: list[Diagnostic] = []     # everything found for this network
         self.smallest_input: list[tuple[int, ...]] | None = None  # per input, when symbolic
         self.conditions: list[str] = []             # human-readable conditions on the symbols
+        # Terms and traces (docs/internals.md) are written only when elaborated `staged`;
+        # `restage()` gives the same network elaborated so (the front end sets it).
+        self.staged = False
+        self.restage: "Callable[[], Graph] | None" = None
+        self.tensor_names: dict[Any, str] = {}   # staged: what made a bound tensor (`y = ...`) -> its name
+        self.output_origins: list = []           # staged: what made each output (ir's sources)
 
     # -- building --------------------------------------------------------------
     def add_node(self, op: str, args: dict[str, Any], inputs: tuple[int, ...], span: Span,

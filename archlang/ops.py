@@ -23,6 +23,7 @@ from typing import Any, Callable
 from . import binder
 from .binder import Actual
 from .diagnostics import Collector
+from .terms import is_symbolic
 from .shapes import (UNKNOWN, Expr, Shape, at_least_one, compare_eq, conv_out, evaluate, format_shape,
                      numel, pool_out)
 
@@ -99,6 +100,15 @@ class OpSpec:
     # The ONNX nodes of one layer, written through the ONNX backend's small
     # interface (see "ONNX lowerings" below); returns the output tensor's name.
     onnx: Callable[[Any], str] | None = None
+    # Its output's channel count from its inputs' and its arguments, as terms
+    # (`terms.py`: ints, or expressions of a block's parameters): (input shapes,
+    # input channel terms, argument terms) -> term. The same arithmetic on plain
+    # ints gives the channels its shape rule gives (tests/test_op_table.py).
+    channels: Callable[[list, list, dict], Any] = field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if self.channels is None:
+            object.__setattr__(self, "channels", same_channels)
 
     def apply(self, ctx: "InferContext") -> Shape:
         """The output shape: the argument check, the shape rule, then that the module is one
@@ -295,6 +305,16 @@ def _one_or_tuple(values: tuple) -> Any:
     return values[0] if len(set(values)) == 1 else tuple(values)
 
 
+def _per_dim(v) -> Any:
+    """An argument as a constructor takes it: one value, or one per dimension (`_one_or_tuple`).
+
+    The torch rules also run on terms (`terms.py`, for the code generators):
+    a term that is no list (`k`, `ks`) passes as it is, and values that are
+    equal as terms are equal for every value of their variables.
+    """
+    return v if not isinstance(v, (tuple, list)) else _one_or_tuple(tuple(v))
+
+
 def _no_count(inputs, out, args) -> tuple[int, int, int]:
     return 0, 0, 0
 
@@ -389,7 +409,7 @@ def _axis_values(v, n: int) -> tuple:
 
 def torch_conv(inputs, args) -> tuple[str, dict]:
     n = len(inputs[0]) - 1
-    expand = lambda v: v if isinstance(v, (int, str)) else _one_or_tuple(tuple(v))  # noqa: E731
+    expand = _per_dim
     kw = {"in_channels": inputs[0][0], "out_channels": args["out"], "kernel_size": expand(args["k"]),
           "stride": expand(args["s"]), "padding": expand(args["p"]), "dilation": expand(args["d"]),
           "groups": args["groups"], "bias": args["bias"]}
@@ -445,7 +465,7 @@ def fit_conv_transpose_padding(source: Shape, args: dict, target: tuple) -> tupl
 
 def torch_conv_transpose(inputs, args) -> tuple[str, dict]:
     n = len(inputs[0]) - 1
-    expand = lambda v: v if isinstance(v, int) else _one_or_tuple(tuple(v))  # noqa: E731
+    expand = _per_dim
     kw = {"in_channels": inputs[0][0], "out_channels": args["out"], "kernel_size": expand(args["k"]),
           "stride": expand(args["s"]), "padding": expand(args["p"]), "output_padding": expand(args["output_padding"]),
           "groups": args["groups"], "bias": args["bias"], "dilation": expand(args["d"])}
@@ -647,10 +667,10 @@ def _window_fits(ctx: InferContext, k: tuple[int, ...]) -> None:
 def _torch_pool(kind: str) -> Callable:
     def build(inputs, args) -> tuple[str, dict]:
         n = len(inputs[0]) - 1
-        k = args["k"] if isinstance(args["k"], int) else _one_or_tuple(tuple(args["k"]))
-        s = args["s"] if args["s"] is None or isinstance(args["s"], int) else _one_or_tuple(tuple(args["s"]))
-        p = args["p"] if isinstance(args["p"], int) else _one_or_tuple(tuple(args["p"]))
-        kw = {"kernel_size": k, "stride": None if s == k else s, "padding": p, "ceil_mode": args["ceil"]}
+        k, s, p = _per_dim(args["k"]), _per_dim(args["s"]), _per_dim(args["p"])
+        # s == k: the same value (for terms: the same term, so equal for every value of its variables)
+        kw = {"kernel_size": k, "stride": None if type(s) is type(k) and s == k else s, "padding": p,
+              "ceil_mode": args["ceil"]}
         return f"{kind}Pool{n}d", _nondefault(kw, {"stride": None, "padding": 0, "ceil_mode": False})
     return build
 
@@ -676,7 +696,7 @@ def infer_adaptive(ctx: InferContext) -> Shape:
 
 def torch_adaptive(inputs, args) -> tuple[str, dict]:
     out = args["out"]
-    return f"AdaptiveAvgPool{len(inputs[0]) - 1}d", {"output_size": out if isinstance(out, int) else _one_or_tuple(out)}
+    return f"AdaptiveAvgPool{len(inputs[0]) - 1}d", {"output_size": _per_dim(out)}
 
 
 # --------------------------------------------------------------------------- flatten, linear
@@ -1120,6 +1140,29 @@ _GEOMETRY = dict(minimum=1, minimum_code="E310")
 _PROBABILITY = dict(minimum=0, maximum=1)
 
 
+def same_channels(shapes, ins, args):
+    """The channels of the (first) input: activations, norms, pooling, add."""
+    return ins[0]
+
+
+def out_channels(shapes, ins, args):
+    """The `out` argument: conv, conv_transpose, linear, channel_linear."""
+    return args["out"]
+
+
+def summed_channels(shapes, ins, args):
+    """concat: the sum of its inputs' channels."""
+    total = ins[0]
+    for c in ins[1:]:
+        total = total + c
+    return total
+
+
+def flat_channels(shapes, ins, args):
+    """flatten: channels times the spatial sizes."""
+    return ins[0] * numel(shapes[0][1:])
+
+
 def _act(name: str, cls: str, summary: str, args: tuple[Arg, ...] = (),
          kwargs: Callable[[dict], dict] = lambda a: {}, **more) -> OpSpec:
     return OpSpec(name, args, infer_same, _no_count, _activation(cls, kwargs), summary,
@@ -1140,7 +1183,7 @@ def _table() -> dict[str, OpSpec]:
         ), infer_conv, count_conv, torch_conv, "convolution; 1d/2d/3d by the input's rank",
             key_args=("out", "k", "s", "p", "d", "groups"), ranks="2, 3, 4", check_args=check_conv_args,
             colour=CONV_COLOUR, absorbs_bn=True, fit_padding=fit_conv_padding, torch_names=("Conv1d", "Conv2d", "Conv3d"),
-            fresh_output=True, onnx=onnx_conv),
+            fresh_output=True, onnx=onnx_conv, channels=out_channels),
         OpSpec("conv_transpose", (
             Arg("out", "int", minimum=1, doc="output channels"),
             Arg("k", "ints", aliases=_K, **_GEOMETRY, doc="kernel size, an int or one per spatial dim"),
@@ -1157,7 +1200,7 @@ def _table() -> dict[str, OpSpec]:
             key_args=("out", "k", "s", "p", "d", "groups", "output_padding"), ranks="2, 3, 4",
             check_args=check_conv_transpose_args, colour=CONV_COLOUR, absorbs_bn=True,
             fit_padding=fit_conv_transpose_padding, torch_names=("ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"),
-            fresh_output=True, onnx=onnx_conv_transpose),
+            fresh_output=True, onnx=onnx_conv_transpose, channels=out_channels),
         OpSpec("bn", (
             Arg("eps", "float", 1e-5, above=0, doc="added to the variance"),
             Arg("momentum", "float", 0.1, **_PROBABILITY, doc="PyTorch's convention: d2l's 0.9 is 0.1 here"),
@@ -1231,19 +1274,20 @@ def _table() -> dict[str, OpSpec]:
                onnx=onnx_adaptive),
         OpSpec("flatten", (), infer_flatten, _no_count, lambda inputs, args: ("Flatten", {}),
                "[C, H, W] to [C*H*W]", ranks="any", colour=PLAIN_COLOUR, does_nothing=flatten_does_nothing,
-               onnx=onnx_flatten),
+               onnx=onnx_flatten, channels=flat_channels),
         OpSpec("linear", (
             Arg("out", "int", minimum=1, doc="output features"),
             Arg("bias", "bool", True, doc="learn a bias"),
         ), infer_linear, count_linear, torch_linear, "fully connected layer; input width from the flow",
             key_args=("out",), ranks="1", colour=LINEAR_COLOUR, absorbs_bn=True, torch_names=("fc",),
-            fresh_output=True, onnx=onnx_linear),
+            fresh_output=True, onnx=onnx_linear, channels=out_channels),
         OpSpec("channel_linear", (
             Arg("out", "int", minimum=1, doc="output channels"),
             Arg("bias", "bool", True, doc="learn a bias"),
         ), infer_channel_linear, count_channel_linear, torch_channel_linear,
             "nn.Linear over the channels at each position (convnext's permute, Linear, permute)",
-            key_args=("out",), colour=LINEAR_COLOUR, absorbs_bn=True, onnx=onnx_channel_linear),
+            key_args=("out",), colour=LINEAR_COLOUR, absorbs_bn=True, onnx=onnx_channel_linear,
+            channels=out_channels),
         OpSpec("channel_shuffle", (Arg("groups", "int", minimum=1, doc="groups; divides the channels"),),
                infer_channel_shuffle, _no_count, lambda inputs, args: ("ChannelShuffle", {"groups": args["groups"]}),
                "interleave the channels of groups (ShuffleNet)", key_args=("groups",), ranks="2, 3, 4",
@@ -1272,7 +1316,7 @@ def _table() -> dict[str, OpSpec]:
             key_args=("size",), ranks="2, 3, 4", colour=NORM_COLOUR, torch_names=("LocalResponseNorm",),
             onnx=onnx_lrn),
         OpSpec("concat", (), infer_concat, _no_count, None, "concatenate along channels", merge=True,
-               colour=PLAIN_COLOUR, fresh_output=True, onnx=onnx_concat),   # torch.cat copies, even one input
+               colour=PLAIN_COLOUR, fresh_output=True, onnx=onnx_concat, channels=summed_channels),   # torch.cat copies, even one input
         OpSpec("add", (), infer_add, _no_count, None, "element-wise sum of equal shapes", merge=True,
                colour=PLAIN_COLOUR, writes_input="sum", fresh_output=True, aliases_single_input=True, onnx=onnx_add),
     ]
@@ -1312,12 +1356,15 @@ def bind(op: "str | OpSpec", positional, keywords, call_span, collector: Collect
     return bind_actuals(op, actuals, call_span, collector)
 
 
-def bind_actuals(op: "str | OpSpec", actuals: list[Actual], call_span, report) -> dict | None:
+def bind_actuals(op: "str | OpSpec", actuals: list[Actual], call_span, report,
+                 terms: dict | None = None) -> dict | None:
     """The arguments of a call (`binder.Actual`s, in the order written), bound and checked.
 
     The result has canonical names, defaults filled, lists as tuples, floats as
     floats; None after reporting. Every argument is checked, even after a
     binding error, so that one run reports every independent mistake.
+    `terms`, when given, receives each argument's term (`terms.py`): the
+    actual's, or the bound value for a constant.
     """
     spec = OPS[op] if isinstance(op, str) else op
     binding = binder.bind(op_signature(spec), actuals, call_span, report)
@@ -1326,10 +1373,13 @@ def bind_actuals(op: "str | OpSpec", actuals: list[Actual], call_span, report) -
     for arg, actual in zip(spec.args, binding.formals):
         if actual is None:
             bound[arg.name] = arg.default
-            continue
-        converted = _convert(spec, arg, actual.value, actual.span, report)
-        ok = ok and converted is not _BAD
-        bound[arg.name] = converted
+        else:
+            converted = _convert(spec, arg, actual.value, actual.span, report)
+            ok = ok and converted is not _BAD
+            bound[arg.name] = converted
+        if terms is not None:
+            written = actual.term if actual is not None else None
+            terms[arg.name] = written if written is not None and is_symbolic(written) else bound[arg.name]
     return bound if ok else None
 
 

@@ -108,11 +108,23 @@ class Env:
     lookups go outwards.
     """
 
-    __slots__ = ("vars", "parent")
+    __slots__ = ("vars", "terms", "parent")
 
     def __init__(self, parent: "Env | None" = None, values: dict | None = None) -> None:
         self.vars: dict[str, Any] = values if values is not None else {}
+        # The names whose value is written over variables (`terms`): parameters, loop
+        # counters, `let`s of them. A name without one is a constant: its value.
+        self.terms: dict[str, Any] | None = None   # made on the first `set_term`: most bodies have none
         self.parent = parent
+
+    def set_term(self, name: str, term: Any) -> None:
+        if self.terms is None:
+            self.terms = {}
+        self.terms[name] = term
+
+    def term(self, name: str, default: Any) -> Any:
+        """This environment's own term of `name`, else `default`."""
+        return default if self.terms is None else self.terms.get(name, default)
 
     def lookup(self, name: str):
         env = self
@@ -121,6 +133,15 @@ class Env:
                 return env.vars[name]
             env = env.parent
         raise KeyError(name)
+
+    def lookup_term(self, name: str) -> tuple[bool, Any]:
+        """(True, the name's term) where it is defined, else (False, None)."""
+        env = self
+        while env is not None:
+            if name in env.vars:
+                return True, env.term(name, env.vars[name])
+            env = env.parent
+        return False, None
 
     def names(self) -> set[str]:
         out: set[str] = set()
