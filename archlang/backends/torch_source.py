@@ -1,11 +1,14 @@
 """Graph -> standalone PyTorch source: what `archlang build` prints.
 
-The file depends on torch alone. It holds one nn.Module class per block
-(instances that are alike share one class), then the network's class. Each
-`__init__` declares its layers in spec order; each `forward` is straight-line
-code with the shape after every line and the spec line it came from:
+The file depends on torch alone. It holds one class per block definition
+(`class_plan`: its instances' differences are its constructor's arguments,
+named after the block's parameters), the network's class last. Constructors
+compute what the spec computes (`nn.Conv2d(in_channels, bn_size * growth,
+kernel_size=1)`); a chain of modules is an nn.Sequential whose `repeat`s are
+loops; every other `forward` is straight-line code with the shape after each
+line, channels as the constructor's terms, and the spec line it came from:
 
-    x = self.conv1(x)  # (N, 6, 24, 24)  specs/lenet_bn.arch:4
+    out = self.conv1(x)  # (N, c, H, W)  specs/resnet18.arch:16
 
 The text is a function of the checked graph only (no clock, no paths of this
 machine, no dict-order accidents), so it is byte-identical from run to run,
@@ -16,22 +19,24 @@ from __future__ import annotations
 
 import builtins
 import inspect
-import json
 import keyword
-import textwrap
-from collections.abc import Callable
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from .. import ops
-from ..ir import Graph, Node, Scope
-from . import torch_layers
-from .torch_common import MERGES, BlockPlan, Step, constructors, plan, safe_variable
+from .. import ops, terms
+from ..ir import Graph
+from ..shapes import Expr
+from . import class_plan, network_params, torch_layers
+from .class_plan import Auto, Branch, Call, ClassPlan, Layer, Let, Loop, Merge, walk
+from .pylayout import (INDENT, LINE, Bracket, call, docstring, inert, layout, list_of, literal, quoted, statement,
+                       string, wrap)
+from .torch_common import constructors, safe_attribute, safe_variable
 
-LINE = 88          # black's default line length
 _BUILTINS = frozenset(dir(builtins))
-INDENT = "    "
 KEYWORD_ALWAYS = ("kernel_size",)   # named even where positional would do, as d2l does
+# Names the generated methods read: a parameter of one of these names is renamed.
+_METHOD_NAMES = frozenset({"self", "super", "__class__", "nn", "torch", "range", "ValueError", "tuple", "isinstance"})
 
 
 @dataclass(frozen=True)
@@ -46,36 +51,34 @@ def generate(graph: Graph) -> str:
 
 
 def emit(graph: Graph) -> Emitted:
-    root = plan(graph)
-    layers = constructors(graph)
-    writer = _FileWriter(graph, layers)
-    writer.add_extra_layers()
-    network_class = writer.reserve_class_name(graph.name)
-    for block_plan in root.blocks():
-        writer.add_block(block_plan)
-    writer.add_network(root, network_class)
-    return Emitted(writer.text(), network_class)
+    constructors(graph)   # a layer whose argument depends on a symbolic size: a located E211
+    staged = graph if graph.staged or graph.restage is None else graph.restage()
+    plan = class_plan.build(staged)
+    params = network_params.analyse(staged, plan)
+    writer = _FileWriter(staged, plan, params)
+    return Emitted(writer.text(), writer.class_names[id(plan.network)])
 
 
-# -- the file ------------------------------------------------------------------
+# -- the file ------------------------------------------------------------------------------------
 
 class _FileWriter:
-    """Collects the classes of one file; alike block instances share a class."""
-
-    def __init__(self, graph: Graph, layers: dict[int, tuple[str, dict]]) -> None:
+    def __init__(self, graph: Graph, plan: class_plan.Plan, params: network_params.NetworkParams) -> None:
         self.graph = graph
-        self.layers = layers
-        self.classes: list[list[str]] = []          # class texts, in definition order
-        self.class_of: dict[int, str] = {}          # id(BlockPlan) -> class name
-        self._by_body: dict[tuple, str] = {}        # (block, body text) -> class name
-        self._names: set[str] = {"torch", "nn"}
+        self.plan = plan
+        self.params = params
         self.uses_torch = False
-        self.extra_layers: list[str] = []           # classes of torch_layers.EXTRA, defined first
-        self.roots = storage_roots(graph)              # node id -> the node whose tensor it is
-        self.readers = tensor_readers(graph, self.roots)
-        self.outside = outside_reads(graph, self.roots)  # id(scope) -> tensors it reads from outside
+        used = {item.cls for cls in plan.classes for item in walk(cls.items) if isinstance(item, Layer)}
+        self.extra_layers = [name for name in torch_layers.EXTRA if name in used]
+        self.uses_torch = bool(self.extra_layers)
+        self.taken: set[str] = {"torch", "nn", *self.extra_layers}
+        self.class_names: dict[int, str] = {}
+        self.class_names[id(plan.network)] = self._class_name(graph.name)
+        for cls in plan.classes:
+            if cls is not plan.network:
+                self.class_names[id(cls)] = self._class_name(_variant_name(cls, plan))
+        self.texts = [_ClassWriter(self, cls).lines() for cls in _definition_order(plan)]
 
-    def reserve_class_name(self, wanted: str) -> str:
+    def _class_name(self, wanted: str) -> str:
         # No leading underscores (`__init__` would be name-mangled where other classes use it),
         # no keyword or builtin (`None`, `True`, `ValueError`, which __init__ raises).
         base = wanted.lstrip("_")
@@ -84,306 +87,793 @@ class _FileWriter:
             base += "_"
         glue = "_" if base[-1].isdigit() else ""  # Stage2, but Block1_2
         name, n = base, 2
-        while name in self._names:
+        while name in self.taken:
             name, n = f"{base}{glue}{n}", n + 1
-        self._names.add(name)
+        self.taken.add(name)
         return name
-
-    def add_extra_layers(self) -> None:
-        """The layers torch.nn lacks that this network uses, defined at the top of the file
-        (as torchvision's convnext.py defines LayerNorm2d), their names reserved first."""
-        used = {cls_name for cls_name, _ in self.layers.values() if cls_name in torch_layers.EXTRA}
-        self.extra_layers = [name for name in torch_layers.EXTRA if name in used]
-        self._names.update(self.extra_layers)
-        self.uses_torch = self.uses_torch or bool(self.extra_layers)
-
-    def add_block(self, block_plan: BlockPlan) -> None:
-        """Define the class of one block instance, or reuse an identical one.
-
-        Two instances share a class when their bodies are the same text: the
-        same layers, shapes and lines. Instances with equal `Scope.key` always
-        are; comparing text also guards against a key that misses something.
-        """
-        scope = block_plan.scope
-        # A labelled group may read tensors named outside it (`g: relu concat { | x -> conv(8, k=1) }`):
-        # they come in as further arguments, after the tensor it is called on.
-        extra = [f"x{i}" for i in range(1, len(self.outside.get(id(scope), [])) + 1)]
-        values = {scope.entry: "x", **dict(zip(self.outside.get(id(scope), []), extra))}
-        forward_writer = _Forward(self, block_plan, ["x", *extra], values, [scope.exit])
-        forward = forward_writer.lines()
-        init = self._init_lines(block_plan, forward_writer.inplace)
-        key = (scope.block, tuple(init), tuple(extra), tuple(forward))
-        name = self._by_body.get(key)
-        if name is None:
-            name = self._by_body[key] = self.reserve_class_name(scope.block)
-            doc = self._block_doc(scope)
-            self.classes.append(_class_text(name, doc, [], ["self"], init, ["self", "x", *extra], forward))
-        self.class_of[id(block_plan)] = name
-
-    def add_network(self, root: BlockPlan, name: str) -> None:
-        g = self.graph
-        # `__init__` reads super (and so __class__), nn and the block classes; `forward` reads
-        # self and torch. A renamed name must not take another's: `self` and `self_` both.
-        params = dict(zip(_variables(g.params, self._names | {"self", "super", "__class__", "ValueError"}),
-                          g.params.values()))
-        ports = _variables([p.name for p in g.inputs], {"self", "torch", "nn"})
-        values = {p.node: var for p, var in zip(g.inputs, ports)}
-        forward_writer = _Forward(self, root, ports, values, [p.node for p in g.outputs])
-        forward = forward_writer.lines()
-        attributes = [
-            *_layout(_Bracket("{", "}", [f"{_literal(k)}: {_literal(v)}" for k, v in g.params.items()]), 1,
-                     "arch_params = ", ""),
-            *_layout(_Bracket("[", "]", [_port_literal(g, p) for p in g.inputs]), 1, "arch_inputs = ", ""),
-            *_layout(_Bracket("[", "]", [_port_literal(g, p) for p in g.outputs]), 1, "arch_outputs = ", ""),
-        ]
-        init = self._params_check(name, params) + self._init_lines(root, forward_writer.inplace)
-        init_signature = ["self"] + [f"{k}={_literal(v)}" for k, v in params.items()]
-        signature = f"{g.name}{_call_args(g.params)}"
-        doc = _docstring([f"{signature}: {_ports_summary(g)}.", f"{signature}.", f"{_ports_summary(g)}."], 1)
-        self.classes.append(_class_text(name, doc, attributes, init_signature, init, ["self", *ports], forward))
-
-    def _init_lines(self, block_plan: BlockPlan, inplace: set[str]) -> list[str]:
-        lines = []
-        for step in block_plan.members:
-            if step.block is not None:
-                value: Any = _call(self.class_of[id(step.block)], [])
-            else:
-                value = self._constructor(step.node, step.attr in inplace)
-            lines.extend(_layout(value, 2, f"self.{step.attr} = ", ""))
-        return lines
-
-    def _constructor(self, node: Node, inplace: bool) -> _Bracket:
-        cls_name, kwargs = self.layers[node.id]
-        if inplace:
-            kwargs = {**kwargs, "inplace": True}
-        qualified = cls_name if cls_name in torch_layers.EXTRA else f"nn.{cls_name}"
-        return _call(qualified, _constructor_args(cls_name, kwargs))
-
-    def _params_check(self, name: str, params: dict[str, Any]) -> list[str]:
-        """The honest answer to "what if a parameter changes": refuse, say how to rebuild."""
-        if not params:
-            return []
-        # A spec's list arrives as a tuple; `tuple(...)` lets callers pass a list too.
-        terms = [f"tuple({k})" if isinstance(v, tuple) else k for k, v in params.items()]
-        if len(params) == 1:
-            test = _layout(_literal(*params.values()), 2, f"if {terms[0]} != ", ":")
-        else:
-            values = _Bracket("(", ")", [_literal(v) for v in params.values()])
-            test = _layout(values, 2, f"if ({', '.join(terms)}) != ", ":")
-        built = ", ".join(f"{k}={_literal(v)}" for k, v in params.items())
-        message = f"{name} was generated for {built}; build it again with `archlang build --set NAME=VALUE` for other values"
-        pieces = _wrap(message, LINE - len(INDENT * 4) - 3)  # room for the quotes and a space
-        pieces = [p + " " for p in pieces[:-1]] + pieces[-1:]   # the spaces the wrap took
-        return [
-            *test,
-            f"{INDENT * 3}raise ValueError(",
-            *(f"{INDENT * 4}{_string(p)}" for p in pieces),
-            f"{INDENT * 3})",
-        ]
-
-    def _block_doc(self, scope: Scope) -> list[str]:
-        summary = f"{_inert(scope.call)} on {_spec_shape(self.graph.nodes[scope.entry].shape)}"
-        if scope.span is None:
-            return _docstring([summary + "."], 1)
-        return _docstring([f"{summary}; called at {_location(scope.span)}.", f"{summary}.",
-                           f"Called at {_location(scope.span)}."], 1)
 
     def text(self) -> str:
         g = self.graph
         file = _location(g.span, line=False) if g.span is not None else "SPEC"
-        built = ", ".join(f"{k}={_arch_literal(v)}" for k, v in g.params.items())
         about = f"Depends on torch only. Input {_ports_summary(g)}; the shapes in the comments lead with the batch N."
-        if built:
-            about += (f" Built with {built}: the classes are specialised to these values. To change one, "
-                      f"build again with --set, as in")
-        command = ["archlang", "build", file, "--network", g.name]
-        command += [f"--set {k}={_arch_literal(v)}" for k, v in list(g.params.items())[:1]]
-        prose = [
-            *_wrap(f"{g.name}: PyTorch source generated by archlang from {file}.", LINE - 4),
-            "",
-            *_wrap(about, LINE),
-            *(["", "    " + " ".join(command)] if built else []),
-        ]
-        lines = [_quoted(line) for line in prose]
+        prose = [*wrap(f"{g.name}: PyTorch source generated by archlang from {file}.", LINE - 4), "", *wrap(about, LINE)]
+        fixed = self.params.fixed
+        if fixed:
+            built = ", ".join(f"{k}={_arch_literal(g.params[k])}" for k in fixed)
+            network = self.class_names[id(self.plan.network)]
+            prose += ["", *wrap(f"Built for {built}: {network} refuses other values of "
+                                f"{_and(list(fixed))} (its __init__ says why). To change one, build again "
+                                f"with --set, as in", LINE)]
+            command = ["archlang", "build", file, "--network", g.name,
+                       f"--set {next(iter(fixed))}={_arch_literal(g.params[next(iter(fixed))])}"]
+            prose += ["", "    " + " ".join(command)]
+        lines = [quoted(line) for line in prose]
         header = ['"""' + lines[0], *lines[1:], '"""', ""]
         imports = (["import torch"] if self.uses_torch else []) + ["from torch import nn"]
         extra = [torch_layers.class_source(name) for name in self.extra_layers]
-        parts = ["\n".join(header + imports)] + extra + ["\n".join(c) for c in self.classes]
+        parts = ["\n".join(header + imports)] + extra + ["\n".join(c) for c in self.texts]
         return "\n\n\n".join(parts) + "\n"
 
 
-# -- forward ---------------------------------------------------------------------
+def _definition_order(plan: class_plan.Plan) -> list[ClassPlan]:
+    """Each class after the classes it calls, in the order they are first called."""
+    order: list[ClassPlan] = []
+    seen: set[int] = set()
 
-@dataclass(frozen=True)
-class _Line:
-    """One statement of a forward, before variables are chosen."""
+    def visit(cls: ClassPlan) -> None:
+        if id(cls) in seen:
+            return
+        seen.add(id(cls))
+        for item in walk(cls.items):
+            if isinstance(item, Call):
+                visit(item.cls)
+        order.append(cls)
 
-    key: Any                 # the value it computes: a node id, or ("call", i)
-    inputs: tuple            # the value keys it reads
-    build: Callable[[list[str]], Any]   # input variables -> expression
-    comment: str
-    op: str                  # the node's op, or "block"
-    attr: str | None = None  # the module it calls
-
-    @property
-    def droppable(self) -> bool:
-        """A merge has no effect besides its value."""
-        return self.op in MERGES
-
-
-# In place, as torchvision writes `out += identity` and `nn.ReLU(inplace=True)`:
-# saves an activation per ReLU in training. Only where nothing can tell: the
-# tensor is not this block's input (the caller may hold it), the step is the
-# only reader of the tensor under any of its names (no other op saved it for
-# backward, and no view of it exists), and it was made by an op whose output
-# is fresh and unread by its own backward (`OpSpec.fresh_output`). A one-input
-# add is its input (`OpSpec.aliases_single_input`): liveness and readers are
-# those of the tensor, found through `storage_roots`.
+    visit(plan.network)
+    return order
 
 
-def storage_roots(graph: Graph) -> list[int]:
-    """Node id -> the node whose tensor its value is: itself, or through an op whose
-    value is its single input (`OpSpec.aliases_single_input`), that input's root."""
-    roots: list[int] = []
-    for node in graph.nodes:
-        spec = ops.OPS.get(node.op)
-        alias = spec is not None and spec.aliases_single_input and len(node.inputs) == 1
-        roots.append(roots[node.inputs[0]] if alias else node.id)
-    return roots
+def _variant_name(cls: ClassPlan, plan: class_plan.Plan) -> str:
+    """A block's name; a variant's says what distinguishes it from the first class of its
+    block (a layer only it has, one it lacks), never an ordinal."""
+    first = next(c for c in plan.classes if c.definition == cls.definition)
+    if first is cls:
+        return cls.block
+    mine, theirs = _members(cls.items), _members(first.items)
+    extra = [m for m in mine if m not in theirs]
+    if extra:
+        return cls.block + _camel(extra[0])
+    missing = [m for m in theirs if m not in mine]
+    if missing:
+        return cls.block + "No" + _camel(missing[0])
+    scope = cls.scopes[0]
+    return cls.block + _camel(scope.local_name)
 
 
-def tensor_readers(graph: Graph, roots: list[int]) -> dict[int, set[int]]:
-    """Root -> the nodes that read its tensor under any name (aliases themselves read nothing)."""
-    readers: dict[int, set[int]] = {}
-    for node in graph.nodes:
-        for src in node.inputs:
-            if roots[node.id] != roots[src]:
-                readers.setdefault(roots[src], set()).add(node.id)
-    return readers
+def _members(items: list) -> list[str]:
+    out = []
+    for item in walk(items):
+        if isinstance(item, (Layer, Call)):
+            out.append(item.attr.base if isinstance(item.attr, Auto) else re.sub(r"\d+$", "", item.attr)
+                       if item.attr not in out else item.attr)
+    return out
 
 
-def outside_reads(graph: Graph, roots: list[int]) -> dict[int, list[int]]:
-    """id(scope) -> the tensors (roots) that nodes inside the scope read but that are made
-    outside it, other than the tensor it is called on, in order of first reading.
-
-    Only a labelled group has any: a block's body sees no tensor of its caller, but a
-    group's statements (a path starting from a named tensor, `cat(a, b)`) do.
-    """
-    inside: dict[int, set[int]] = {}   # id(scope) -> ids of the scopes around it, itself included
-
-    def around(scope: Scope) -> set[int]:
-        found = inside.get(id(scope))
-        if found is None:
-            found = inside[id(scope)] = {id(s) for s in scope.ancestors()}
-        return found
-
-    reads: dict[int, list[int]] = {}
-    for node in graph.nodes:
-        for src in node.inputs:
-            made_in = around(graph.nodes[src].scope)
-            for scope in node.scope.ancestors():
-                if scope.parent is None or id(scope) in made_in:
-                    break   # the network, or a scope that makes the tensor: no further scope reads it from outside
-                if roots[src] != roots[scope.entry] and roots[src] not in reads.setdefault(id(scope), []):
-                    reads[id(scope)].append(roots[src])
-    return reads
+def _camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[_\d]+", name) if part) or "Variant"
 
 
-class _Forward:
-    """The straight-line `forward` of one class.
+# -- one class -------------------------------------------------------------------------------------
 
-    Each tensor gets a variable; a variable is reused once its tensor is dead,
-    and a layer's output takes its input's name when that input dies there,
-    so chains read `x = self.conv1(x)` and intermediates are freed early.
-    Values that are another's tensor (a one-input add, a block that yields
-    its input) share its variable. Merges whose result nobody reads are
-    dropped; layers always run (their parameters exist and are trained, and
-    the spec asked for them). ReLUs and two-way adds work in place where that
-    is safe (see `storage_roots`).
-    """
+class _ClassWriter:
+    def __init__(self, file: _FileWriter, cls: ClassPlan) -> None:
+        self.file = file
+        self.graph = file.graph
+        self.cls = cls
+        self.name = file.class_names[id(cls)]
+        self.network = cls.kind == "network"
+        # The network's parameters that are built in are constants in its class.
+        self.fixed = {k: file.graph.params[k] for k in file.params.fixed} if self.network else {}
+        self.names = self._python_names()
+        self.used = class_plan.used_variables(cls.items)
+        self.guards: dict[int, tuple] = {}       # id(branch) -> how forward tells its sides apart
+        self.inplace = _InPlace(cls, file.plan)
 
-    POOL_START = ("x", "y", "z")
-
-    def __init__(self, writer: _FileWriter, block_plan: BlockPlan, params: list[str],
-                 values: dict[Any, str], outputs: list[Any]) -> None:
-        self.writer = writer
-        self.graph = writer.graph
-        self.plan = block_plan
-        self.params = params
-        self.values = {self._tensor(k): v for k, v in values.items()}   # tensor key -> its variable
-        self.outputs = outputs
-        self.inplace: set[str] = set()  # attributes of ReLUs that run in place
-        self._param_keys = set(self.values)
-
-    def _tensor(self, key) -> Any:
-        """The key of the tensor a value is: its root node, or the key itself (("call", i))."""
-        return self.writer.roots[key] if isinstance(key, int) else key
-
-    def lines(self) -> list[str]:
-        steps = _drop_dead_merges([self._describe(i, s) for i, s in enumerate(self.plan.steps)], self.outputs)
-        last_use = _last_uses(steps, [self._tensor(k) for k in self.outputs], self._tensor)
-        live = set(self.params)
-        out: list[str] = []
-        for i, step in enumerate(steps):
-            inputs = [self._tensor(k) for k in step.inputs]
-            outside = [k for k in inputs if k not in self.values]
-            if outside:
-                raise ValueError(f"block {self.plan.scope.path or self.graph.name!r} reads node {outside[0]}, "
-                                 f"which is neither its input nor computed inside it")
-            in_vars = [self.values[k] for k in inputs]
-            result = self._tensor(step.key)
-            if result in inputs:       # the step's value is one of its inputs' tensors
-                if step.op != "block":  # a one-input add: no code, the same variable
-                    continue
-                var = self.values[result]
-                out.extend(_statement(step.build(in_vars), f"{var} = ", step.comment))
-                continue
-            dying = [k for k in dict.fromkeys(inputs) if last_use.get(k) == i]
-            for k in dying:
-                live.discard(self.values[k])
-            if result not in last_use:   # nobody reads it: run it for its effects only
-                out.extend(_statement(step.build(in_vars), "", step.comment))
-                continue
-            overwritable = [k for k in dying if self._overwritable(k, step)]
-            writes = ops.OPS[step.op].writes_input if step.op in ops.OPS else None
-            if writes == "sum" and len(inputs) == 2 and overwritable:
-                var = self.values[overwritable[0]]
-                other = in_vars[1] if inputs[0] == overwritable[0] else in_vars[0]
-                out.extend(_statement(other, f"{var} += ", step.comment))
-            else:
-                if writes == "module" and overwritable:
-                    self.inplace.add(step.attr)
-                var = self.values[dying[0]] if dying else _free_name(live, self.POOL_START)
-                out.extend(_statement(step.build(in_vars), f"{var} = ", step.comment))
-            live.add(var)
-            self.values[result] = var
-        out.append(f"{INDENT * 2}return {', '.join(self.values[self._tensor(k)] for k in self.outputs)}")
+    # -- names ---------------------------------------------------------------------------------------
+    def _python_names(self) -> dict[str, str]:
+        """Variable -> Python name: the spec's, clear of keywords and of what methods use."""
+        reserved = set(_METHOD_NAMES) | set(self.file.class_names.values()) | set(self.file.extra_layers)
+        out: dict[str, str] = {}
+        wanted = self.signature_variables() + sorted(self.cls.lets) + sorted(self.cls.loop_indexes)
+        for var in wanted:
+            base = var.lstrip(".")
+            if var == self.cls.input_var:
+                base = "in_channels"
+            name = safe_variable(base, reserved)
+            if not name.isidentifier():
+                name = "v_" + re.sub(r"\W", "_", name)
+            while name in reserved:
+                name += "_"
+            reserved.add(name)
+            out[var] = name
         return out
 
-    def _overwritable(self, tensor, step: _Line) -> bool:
-        """May `step` write into `tensor` (a dying root, see `storage_roots`)?"""
-        if tensor in self._param_keys or not isinstance(tensor, int) or not isinstance(step.key, int):
-            return False
-        spec = ops.OPS.get(self.graph.nodes[tensor].op)
-        return spec is not None and spec.fresh_output and self.writer.readers.get(tensor) == {step.key}
+    def signature_variables(self) -> list[str]:
+        if self.network:
+            return list(self.graph.params)
+        return self.cls.variables()
 
-    def _describe(self, index: int, step: Step) -> _Line:
+    def text(self, term: Any) -> str:
+        """A term as Python, in this class's names (the network: built-in parameters as constants)."""
+        if self.fixed:
+            term = terms.substitute(term, self.fixed)
+        if not terms.is_symbolic(term):
+            return literal(term)
+        return terms.python(term, self.names)
+
+    # -- the class -----------------------------------------------------------------------------------
+    def lines(self) -> list[str]:
+        cls = self.cls
+        base = "nn.Sequential" if cls.sequential else "nn.Module"
+        out = [f"class {self.name}({base}):", *self.docstring(), ""]
+        attributes = self.attributes()
+        if attributes:
+            out += [*attributes, ""]
+        forward = [] if cls.sequential else self.forward()
+        init = self.init_body()
+        out += [*layout(call("def __init__", ["self", *self.init_signature()]), 1, "", ":"),
+                f"{INDENT * 2}super().__init__()", *init]
+        if forward:
+            out += ["", *layout(call("def forward", ["self", *self.forward_inputs()]), 1, "", ":"), *forward]
+        return out
+
+    def init_signature(self) -> list[str]:
+        if self.network:
+            return [f"{self.names[k]}={literal(v)}" for k, v in self.graph.params.items()]
+        params = self.signature_variables()
+        defaults = {v: self.cls.defaults.get(v) for v in params}
+        out, optional = [], True
+        for var in reversed(params):  # defaults only on a tail of the parameters, as Python wants
+            default = defaults.get(var)
+            optional = optional and var in self.cls.defaults and not terms.is_symbolic(default)
+            out.append(f"{self.names[var]}={literal(default)}" if optional else self.names[var])
+        return out[::-1]
+
+    def forward_inputs(self) -> list[str]:
+        if self.network:
+            return [self.port_names[k] for k in range(len(self.graph.inputs))]
+        return ["x", *(f"x{k}" for k in range(1, self.cls.inputs))]
+
+    def docstring(self) -> list[str]:
+        g, cls = self.graph, self.cls
+        if self.network:
+            signature = f"{g.name}{_call_args(g.params)}"
+            return docstring([f"{signature}: {_ports_summary(g)}.", f"{signature}.", f"{_ports_summary(g)}."], 1)
+        scopes = cls.scopes
+        head = self._block_signature()
+        sites = _sites(scopes)
+        called = f"called at {sites}" if sites else ""
+        if len(scopes) == 1:
+            on = f"on {_spec_shape(g.nodes[scopes[0].entry].shape)}"
+            return docstring([f"{head} {on}" + (f"; {called}." if called else "."), f"{head} {on}.",
+                              f"Called at {sites}." if sites else ""], 1)
+        calls = [f"{s.path} {_spec_shape(g.nodes[s.entry].shape)} -> {_spec_shape(g.nodes[s.exit].shape)}"
+                 for s in scopes[:3]]
+        more = len(scopes) - len(calls)
+        text = f"{len(scopes)} instances" + (f" ({called})" if called else "") + ": " + "; ".join(calls) + \
+            (f"; and {more} more." if more else ".")
+        return docstring([f"{head}.", f"{head}."], 1, wrap(text, LINE - 4))
+
+    def _block_signature(self) -> str:
+        cls = self.cls
+        if cls.kind == "group":
+            return f"The layers labelled {inert(cls.block)}"
+        shown = []
+        for p in cls.params:
+            default = cls.defaults.get(p)
+            shown.append(f"{p}={_arch_literal(default)}" if default is not None and not terms.is_symbolic(default) else p)
+        return inert(f"{cls.block}({', '.join(shown)})")
+
+    def attributes(self) -> list[str]:
+        if not self.network:
+            return []
         g = self.graph
-        if step.kind == "block":
-            scope = step.block.scope
-            # A block yielding its own input (all its layers unused) still runs.
-            key = scope.exit if scope.exit != scope.entry else ("call", index)
-            comment = _comment(g.nodes[scope.exit].shape, scope.span)
-            inputs = (scope.entry, *self.writer.outside.get(id(scope), []))
-            return _Line(key, inputs, _caller(f"self.{step.attr}"), comment, "block", step.attr)
-        node = step.node
-        comment = _comment(node.shape, node.span)
-        if step.kind == "layer":
-            return _Line(node.id, node.inputs, _caller(f"self.{step.attr}"), comment, node.op, step.attr)
-        if node.op == "add":
-            return _Line(node.id, node.inputs, " + ".join, comment, "add")
-        self.writer.uses_torch = True
-        return _Line(node.id, node.inputs, _concat, comment, "concat")
+        self.port_names = _variables([p.name for p in g.inputs], {"self", "torch", "nn"})
+        return [
+            *layout(Bracket("{", "}", [f"{literal(k)}: {literal(v)}" for k, v in g.params.items()]), 1,
+                    "arch_params = ", ""),
+            *layout(Bracket("[", "]", [_port_literal(g, p) for p in g.inputs]), 1, "arch_inputs = ", ""),
+            *layout(Bracket("[", "]", [_port_literal(g, p) for p in g.outputs]), 1, "arch_outputs = ", ""),
+        ]
+
+    # -- __init__ ------------------------------------------------------------------------------------
+    def init_body(self) -> list[str]:
+        lines = network_params.refusals(self.file.params, self.name, self.graph, self.names) if self.network else []
+        return lines + self.init_items(self.cls.items, 2)
+
+    def init_items(self, items: list | None, depth: int) -> list[str]:
+        out: list[str] = []
+        for item in items or ():
+            if isinstance(item, Let):
+                if not self.symbolic(item.term):   # the network's, of built-in parameters: a constant
+                    self.fixed[item.var] = terms.substitute(item.term, self.fixed)
+                elif item.var in self.used:
+                    out += layout(self.text(item.term), depth, f"{self.names[item.var]} = ", "")
+            elif isinstance(item, Layer):
+                out += self.register(item.attr, self.constructor(item), depth)
+            elif isinstance(item, Call):
+                out += self.register(item.attr, self.call_of(item), depth)
+            elif isinstance(item, Loop):
+                body = self.init_items(item.body, depth + 1)
+                if body:
+                    out.append(f"{INDENT * depth}for {self.names[item.index]} in range({self.text(item.count)}):")
+                    out += body
+            elif isinstance(item, Branch):
+                out += self.init_branch(item, depth)
+        return out
+
+    def init_branch(self, item: Branch, depth: int) -> list[str]:
+        if item.then is None or item.orelse is None or not self.symbolic(item.test):
+            taken = item.then if item.then is not None and (item.orelse is None or self.decided(item.test)) \
+                else item.orelse
+            return self.init_items(taken, depth)
+        then = self.init_items(item.then, depth + 1)
+        orelse = self.init_items(item.orelse, depth + 1)
+        guard = self.guards.get(id(item))
+        if guard is not None and guard[0] == "attribute":  # the side without the module says so
+            (orelse if guard[2] == "else" else then).append(f"{INDENT * (depth + 1)}self.{guard[1]} = None")
+        head: list[str] = []
+        if guard is not None and guard[0] == "flag":
+            head = layout(self.text(item.test), depth, f"self.{guard[1]} = ", "")
+        # Lines both sides start or end with do not depend on the test.
+        before: list[str] = []
+        while then and orelse and then[0] == orelse[0]:
+            before.append(then.pop(0)[len(INDENT):])
+            orelse.pop(0)
+        after: list[str] = []
+        while then and orelse and then[-1] == orelse[-1]:
+            after.insert(0, then.pop()[len(INDENT):])
+            orelse.pop()
+        middle: list[str] = []
+        test = f"self.{guard[1]}" if guard is not None and guard[0] == "flag" else self.text(item.test)
+        if then:
+            middle = [f"{INDENT * depth}if {test}:", *then]
+            if orelse:
+                middle += [f"{INDENT * depth}else:", *orelse]
+        elif orelse:
+            middle = [f"{INDENT * depth}if not {_parenthesised(test)}:", *orelse]
+        return head + before + middle + after
+
+    def decided(self, test) -> bool:
+        """The value of an `if`'s test that no parameter of the class decides (the network's, with
+        its built-in parameters)."""
+        return bool(terms.substitute(test, self.fixed)) if self.fixed else bool(test)
+
+    def symbolic(self, term) -> bool:
+        if self.fixed:
+            term = terms.substitute(term, self.fixed)
+        return terms.is_symbolic(term)
+
+    def register(self, attr, value, depth: int) -> list[str]:
+        if isinstance(attr, Auto):
+            number = attr.number
+            if not terms.is_symbolic(number):
+                return layout(value, depth, f"self.{attr.base}{number} = ", "")
+            counts = self.counts()
+            text = terms.python(terms.substitute(number, counts), self.names)
+            return layout(call("self.add_module", [f'f"{attr.base}{{{text}}}"', value]), depth, "", "")
+        return layout(value, depth, f"self.{attr} = ", "")
+
+    def counts(self) -> dict:
+        return {loop.counter: loop.count for loop in walk(self.cls.items) if isinstance(loop, Loop)}
+
+    def constructor(self, item: Layer):
+        kwargs = dict(item.kwargs)
+        if self.inplace.module(item):
+            kwargs["inplace"] = True
+        qualified = item.cls if item.cls in torch_layers.EXTRA else f"nn.{item.cls}"
+        return call(qualified, _constructor_args(item.cls, kwargs, self.text))
+
+    def call_of(self, item: Call):
+        callee = item.cls
+        name = self.file.class_names[id(callee)]
+        callee_writer_vars = callee.variables() if callee.kind != "network" else []
+        if callee.kind == "group":   # a group's variables are its block's: ours
+            return call(name, [self.names.get(v, v) for v in callee_writer_vars])
+        args: list[str] = []
+        keyword_only = False
+        tail_defaults = _tail_defaults(callee)
+        for var in callee_writer_vars:
+            term = item.args[var]
+            default = tail_defaults.get(var, _NO_DEFAULT)
+            if default is not _NO_DEFAULT and _same_term(term, default):
+                keyword_only = True
+                continue
+            if default is not _NO_DEFAULT or keyword_only:
+                keyword_only = True
+                args.append(f"{_callee_name(callee, var)}={self.text(term)}")
+            else:
+                args.append(self.text(term))
+        return call(name, args)
+
+    # -- forward -------------------------------------------------------------------------------------
+    def forward(self) -> list[str]:
+        return _Forward(self).lines()
+
+    def guard_for(self, item: Branch, graph: Graph) -> tuple[str, str]:
+        """How forward tells the sides of an `if` apart, (test, negated test), as torchvision does:
+        `self.downsample is not None` where one side has a module the other lacks (__init__ sets
+        it to None there), else an attribute __init__ sets to the test."""
+        then = [i.attr for i in walk(item.then) if isinstance(i, (Layer, Call))]
+        orelse = [i.attr for i in walk(item.orelse) if isinstance(i, (Layer, Call))]
+        only_then = [a for a in then if a not in orelse]
+        only_else = [a for a in orelse if a not in then]
+        if only_then:
+            self.guards[id(item)] = ("attribute", only_then[0], "else")
+            return f"self.{only_then[0]} is not None", f"self.{only_then[0]} is None"
+        if only_else:
+            self.guards[id(item)] = ("attribute", only_else[0], "then")
+            return f"self.{only_else[0]} is None", f"self.{only_else[0]} is not None"
+        flag = self._flag_name(item)
+        self.guards[id(item)] = ("flag", flag)
+        return f"self.{flag}", f"not self.{flag}"
+
+    def _flag_name(self, item: Branch) -> str:
+        """An attribute for an `if`'s test: the parameter it reads alone, else what only its
+        then-side has (a merge: `residual`), else `condition`."""
+        taken = {i.attr for i in walk(self.cls.items) if isinstance(i, (Layer, Call, Merge)) and isinstance(i.attr, str)}
+        if isinstance(item.test, terms.Name):
+            wanted = self.names.get(item.test.name, item.test.name)
+        else:
+            then = [re.sub(r"\d+$", "", i.attr) for i in walk(item.then) if isinstance(i, Merge)]
+            orelse = [re.sub(r"\d+$", "", i.attr) for i in walk(item.orelse) if isinstance(i, Merge)]
+            extra = [m for m in then if m not in orelse]
+            wanted = extra[0] if extra else "condition"
+        name = safe_attribute(wanted)
+        while name in taken:
+            name += "_"
+        return name
+
+
+_NO_DEFAULT = object()
+
+
+def _tail_defaults(cls: ClassPlan) -> dict:
+    """The parameters a generated signature gives defaults: the constant ones at its end."""
+    out: dict = {}
+    for var in reversed(cls.variables()):
+        default = cls.defaults.get(var, _NO_DEFAULT)
+        if default is _NO_DEFAULT or terms.is_symbolic(default):
+            break
+        out[var] = default
+    return out
+
+
+def _callee_name(callee: ClassPlan, var: str) -> str:
+    """The name of a callee's parameter as its signature spells it (keywords get `_`)."""
+    return safe_variable(var.lstrip("."), set(_METHOD_NAMES))
+
+
+def _same_term(a, b) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def _parenthesised(text: str) -> str:
+    return text if text.isidentifier() or text.startswith("self.") and text[5:].isidentifier() else f"({text})"
+
+
+# -- in place, as torchvision writes `out += identity` and `nn.ReLU(inplace=True)` ----------------------
+
+class _InPlace:
+    """Where a ReLU or a two-input add may write into its input: only where nothing can tell.
+
+    The input is not the class's own (the caller may hold it), the step is
+    its only reader in the class (no other step saved it for backward, and no
+    view of it exists), and what made it gives a tensor of its own that its
+    backward does not read (`OpSpec.fresh_output`; a call, where the callee's
+    result is such a tensor that only its return reads). A one-input add is
+    its input: class_plan gives it the input's reference, so its readers are
+    the tensor's.
+    """
+
+    def __init__(self, cls: ClassPlan, plan: class_plan.Plan) -> None:
+        self.cls = cls
+        self.items = {}
+        self.readers: dict[tuple, int] = {}
+        self._index(cls.items, ())
+        for ref in cls.result:
+            self.readers[ref] = self.readers.get(ref, 0) + 1
+
+    def _index(self, items: list | None, path: tuple) -> None:
+        for i, item in enumerate(items or ()):
+            here = path + (i,)
+            self.items[("item", here)] = item
+            for ref in getattr(item, "inputs", ()):
+                self.readers[ref] = self.readers.get(ref, 0) + 1
+            if isinstance(item, Loop):
+                self._index(item.body, here + ("body",))
+                self.items[("iter", here)] = item
+            elif isinstance(item, Branch):
+                self.readers[item.entry] = self.readers.get(item.entry, 0)
+                for side, name, result in ((item.then, "then", item.then_result), (item.orelse, "else", item.else_result)):
+                    self._index(side, here + (name,))
+                    if side is not None and result is not None:
+                        self.readers[result] = self.readers.get(result, 0) + 1
+
+    def fresh(self, ref: tuple) -> bool:
+        item = self.items.get(ref)
+        if ref[0] == "in" or item is None:
+            return False
+        if ref[0] == "iter":   # a loop's iteration: what came before, then what the body made
+            return False
+        if isinstance(item, Layer):
+            return ops.OPS[item.op].fresh_output
+        if isinstance(item, Merge):
+            return ops.OPS[item.op].fresh_output
+        if isinstance(item, Call):
+            return _returns_fresh(item.cls)
+        if isinstance(item, Branch):
+            sides = [(s, r) for s, r in ((item.then, item.then_result), (item.orelse, item.else_result)) if s is not None]
+            return all(r is not None and self.fresh(r) and self.readers.get(r, 0) == 1 for _, r in sides)
+        return False
+
+    def writable(self, ref: tuple) -> bool:
+        return self.fresh(ref) and self.readers.get(ref, 0) == 1
+
+    def module(self, item: Layer) -> bool:
+        spec = ops.OPS[item.op]
+        return spec.writes_input == "module" and len(item.inputs) == 1 and self.writable(item.inputs[0])
+
+    def sum_target(self, item: Merge) -> int | None:
+        """The input a two-input add writes into (`a += b`), or None."""
+        spec = ops.OPS[item.op]
+        if spec.writes_input != "sum" or len(item.inputs) != 2 or item.inputs[0] == item.inputs[1]:
+            return None
+        for k, ref in enumerate(item.inputs):
+            if self.writable(ref):
+                return k
+        return None
+
+
+def _returns_fresh(cls: ClassPlan) -> bool:
+    """Does the class return a tensor of its own that nothing in it reads again?"""
+    checker = _InPlace(cls, None)
+    return len(cls.result) == 1 and checker.writable(cls.result[0])
+
+
+# -- forward ---------------------------------------------------------------------------------------------
+
+class _Forward:
+    """The `forward` of a class that is no chain: straight-line code, an `if` where its
+    instances took both sides of one.
+
+    Each tensor gets a variable; a variable is reused once its tensor is dead,
+    and a step's output takes its input's variable when that input dies there,
+    so chains read `x = self.conv1(x)` and intermediates are freed early. A
+    new variable is named after the tensor's binding in the spec, the network
+    output it is, or its role in the merge it flows into (`out` on the main
+    path, `identity` beside it, `branch2` of a concat). Merges whose result
+    nobody reads are left out; layers always run (their parameters exist and
+    are trained, and the spec asked for them).
+    """
+
+    def __init__(self, writer: _ClassWriter) -> None:
+        self.w = writer
+        self.cls = writer.cls
+        self.graph = writer.graph
+        self.inplace = writer.inplace
+        self.var: dict[tuple, str] = {}
+        names = writer.forward_inputs()
+        for k, name in enumerate(names):
+            self.var[("in", k)] = name
+        self.live: set[str] = set(names)
+        self.reserved = {"self", "torch", "nn", *names}
+        self.roles = _roles(self.cls, self.inplace, self.graph)
+        self.shapes = _Shapes(self.graph, self.cls)
+
+    def lines(self) -> list[str]:
+        out = self.block(self.cls.items, (), 2, set(self.cls.result))
+        out.append(f"{INDENT * 2}return {', '.join(self.var[r] for r in self.cls.result)}")
+        return out
+
+    # -- liveness ---------------------------------------------------------------------------------
+    def reads(self, item, here: tuple) -> set:
+        """The tensors an item reads that were made before it."""
+        if isinstance(item, Branch):
+            inside: set = {item.entry}
+            for side, name, result in ((item.then, "then", item.then_result), (item.orelse, "else", item.else_result)):
+                if side is None:
+                    continue
+                for j, sub in enumerate(side):
+                    inside |= self.reads(sub, here + (name, j))
+                if result is not None:
+                    inside.add(result)
+            return {r for r in inside if not _within(r, here)}
+        return set(getattr(item, "inputs", ()))
+
+    def block(self, items: list, path: tuple, depth: int, live_after: set) -> list[str]:
+        reads = [self.reads(item, path + (i,)) for i, item in enumerate(items)]
+        needed = self._needed(items, path, live_after)
+        out: list[str] = []
+        for i, item in enumerate(items):
+            here = path + (i,)
+            later = set().union(*reads[i + 1:], live_after)
+            if isinstance(item, (Let, Loop)):
+                continue
+            if isinstance(item, Merge) and ("item", here) not in needed:
+                continue
+            # A tensor dies here when nothing after reads it; its variable is free once no tensor
+            # read later has it too (an `if` that made nothing yields its input's variable).
+            held = {self.var[r] for r in later if r in self.var}
+            dying = [r for r in dict.fromkeys(getattr(item, "inputs", ())) if r not in later
+                     and self.var[r] not in held]
+            if isinstance(item, Branch):
+                out += self.branch(item, here, depth, later)
+            else:
+                out += self.step(item, here, depth, dying, ("item", here) in needed or ("item", here) in later)
+        return out
+
+    def _needed(self, items: list, path: tuple, live_after: set) -> set:
+        """The values some later step (or the return) reads: a merge nobody reads is left out."""
+        needed = set(live_after)
+        for i in range(len(items) - 1, -1, -1):
+            here = ("item", path + (i,))
+            item = items[i]
+            if isinstance(item, Merge) and here not in needed:
+                continue
+            needed |= self.reads(item, path + (i,))
+        return needed
+
+    # -- steps ------------------------------------------------------------------------------------
+    def step(self, item, here: tuple, depth: int, dying: list, used: bool) -> list[str]:
+        ref = ("item", here)
+        in_vars = [self.var[r] for r in item.inputs]
+        for r in dying:
+            self.live.discard(self.var[r])
+        comment = self.shapes.comment(item, self.w)
+        if isinstance(item, Merge):
+            target = self.inplace.sum_target(item)
+            if target is not None and item.inputs[target] in dying:
+                var = in_vars[target]
+                other = in_vars[1 - target]
+                self.var[ref] = var
+                self.live.add(var)
+                return statement(other, f"{var} += ", comment, depth)
+            value: Any = " + ".join(in_vars) if item.op == "add" else call("torch.cat", [list_of(in_vars), "dim=1"])
+            if item.op != "add":
+                self.w.file.uses_torch = True
+        else:
+            value = call(f"self.{self.w_attr(item)}", in_vars)
+        if not used:
+            return statement(value, "", comment, depth)
+        var = self.var[dying[0]] if dying else self.fresh(ref)
+        self.var[ref] = var
+        self.live.add(var)
+        return statement(value, f"{var} = ", comment, depth)
+
+    def w_attr(self, item) -> str:
+        return item.attr if isinstance(item.attr, str) else f"{item.attr.base}{item.attr.number}"
+
+    def fresh(self, ref: tuple) -> str:
+        role = self.roles.get(ref, "out")
+        name, n = role, 2
+        while name in self.live or name in self.reserved:
+            name, n = f"{role}{n}", n + 1
+        return name
+
+    def branch(self, item: Branch, here: tuple, depth: int, later: set) -> list[str]:
+        """An `if` both of whose sides some instance took: each side assigns the tensor it yields
+        to one variable (the input's, where the input dies here)."""
+        ref = ("item", here)
+        if item.then is None or item.orelse is None or not self.w.symbolic(item.test):
+            # Every instance takes one side: it is the code, without an `if`.
+            side, name, result = (item.then, "then", item.then_result) if item.then is not None and \
+                (item.orelse is None or self.w.decided(item.test)) else (item.orelse, "else", item.else_result)
+            lines = self.block(side, here + (name,), depth, later | {result})
+            self.var[ref] = self.var[result]
+            return lines
+        entry_var = self.var[item.entry]
+        entry_dies = item.entry not in later
+        saved_var, saved_live = dict(self.var), set(self.live)
+        phi = entry_var if entry_dies else None
+        sides = []
+        for side, name, result in ((item.then, "then", item.then_result), (item.orelse, "else", item.else_result)):
+            self.var, self.live = dict(saved_var), set(saved_live)
+            if phi is None:
+                phi = self.fresh(ref)
+            lines = self.block(side or [], here + (name,), depth + 1, later | {result})
+            if self.var[result] != phi:
+                lines.append(f"{INDENT * (depth + 1)}{phi} = {self.var[result]}")
+            sides.append(lines)
+        self.var, self.live = saved_var, saved_live
+        held = {self.var[r] for r in later if r in self.var}
+        for r in self.reads(item, here):
+            if r not in later and self.var[r] not in held:
+                self.live.discard(self.var[r])
+        self.var[ref] = phi
+        self.live.add(phi)
+        then, orelse = sides
+        if then == orelse:
+            return then and [line[len(INDENT):] for line in then]
+        test, negated = self.w.guard_for(item, self.graph)
+        if then:
+            return [f"{INDENT * depth}if {test}:", *then, *([f"{INDENT * depth}else:", *orelse] if orelse else [])]
+        return [f"{INDENT * depth}if {negated}:", *orelse]
+
+
+def _within(ref: tuple, path: tuple) -> bool:
+    return ref[0] in ("item", "iter") and ref[1][:len(path)] == path and len(ref[1]) > len(path)
+
+
+def _roles(cls: ClassPlan, inplace: _InPlace, graph: Graph) -> dict:
+    """Ref -> the name a new variable for it takes: its binding in the spec, the output it is,
+    or its role in the merge it flows into; propagated back along the chain that makes it."""
+    roles: dict = {}
+    items = inplace.items
+    for ref, item in items.items():
+        origin = _origin(item)
+        if origin is not None and origin in graph.tensor_names and ref[0] == "item":
+            roles[ref] = graph.tensor_names[origin]
+    if cls.kind == "network":
+        for port, ref in zip(graph.outputs, cls.result):
+            roles.setdefault(ref, port.name)
+    for ref, item in items.items():
+        if not isinstance(item, Merge):
+            continue
+        paths = [r for r in item.inputs if r[0] != "in"]
+        for k, r in enumerate(item.inputs):
+            if r[0] == "in":
+                continue
+            if item.op == "add":
+                role = "out" if k == 0 else "identity"
+            else:
+                role = "out" if len(paths) == 1 else f"branch{k + 1}"
+            _assign_back(roles, r, role, items, inplace)
+    return roles
+
+
+def _assign_back(roles: dict, ref: tuple, role: str, items: dict, inplace: _InPlace) -> None:
+    while ref not in roles:
+        roles[ref] = role
+        item = items.get(ref)
+        if not isinstance(item, (Layer, Call)) or len(item.inputs) != 1:
+            return
+        ref = item.inputs[0]
+        if ref[0] != "item" or inplace.readers.get(ref, 0) != 1:
+            return
+
+
+def _origin(item):
+    if isinstance(item, (Layer, Merge)):
+        return item.nodes[0]
+    if isinstance(item, Call):
+        return item.scopes[0]
+    if isinstance(item, Branch):
+        return item.branches[0]
+    return None
+
+
+# -- shape comments -------------------------------------------------------------------------------------
+
+class _Shapes:
+    """The shape after each step, as its comment shows it: the channels as the constructor's
+    term, each spatial size as a formula of the class's input sizes (H, W) where every
+    instance agrees on one, else as the number they agree on."""
+
+    AXES = {2: ("L",), 3: ("H", "W"), 4: ("D", "H", "W")}
+
+    def __init__(self, graph: Graph, cls: ClassPlan) -> None:
+        self.graph = graph
+        self.cls = cls
+        self.symbolic: dict[int, Any] = {}
+        if cls.kind != "network":
+            for scope in cls.scopes:
+                self._infer(scope)
+
+    def _infer(self, scope) -> None:
+        """The instance's shapes again, from its input's sizes as symbols (the op table's rules)."""
+        g = self.graph
+        entry = g.nodes[scope.entry].shape
+        names = self.AXES.get(len(entry))
+        if names is None:
+            return
+        known = {scope.entry: (entry[0], *(Expr.symbol(n) for n in names))}
+        for node in g.nodes_in(scope):
+            if node.op == "input" or not node.known:
+                continue
+            inputs = [known.get(i, g.nodes[i].shape) for i in node.inputs]
+            try:
+                shape, _ = ops.infer(node.op, inputs, node.args)
+            except Exception:  # noqa: BLE001 - a rule that needs the numbers: the comment shows them
+                continue
+            known[node.id] = shape
+            self.symbolic[node.id] = shape
+
+    def comment(self, item, writer: _ClassWriter) -> str:
+        made = item.nodes if isinstance(item, (Layer, Merge)) else [self.graph.nodes[s.exit] for s in item.scopes]
+        first = made[0]
+        if not first.known:
+            return ""
+        channels = writer.text(item.channels) if item.channels is not None else str(first.shape[0])
+        spatial = self._spatial(made)
+        span = first.span if isinstance(item, (Layer, Merge)) else item.scopes[0].span
+        text = "# (" + ", ".join(["N", channels, *spatial]) + ")"
+        return text + (f"  {_location(span)}" if span is not None else "")
+
+    def _spatial(self, made: list) -> list[str]:
+        forms = {tuple(str(d) for d in self.symbolic[n.id][1:]) if n.id in self.symbolic else None for n in made}
+        if len(forms) == 1 and None not in forms:
+            return list(next(iter(forms)))
+        values = {tuple(n.shape[1:]) for n in made}
+        if len(values) == 1:
+            return [str(d) for d in next(iter(values))]
+        return ["..."]
+
+
+# -- constructor arguments ------------------------------------------------------------------------------
+
+def _constructor_args(cls_name: str, kwargs: dict[str, Any], text) -> list[str]:
+    """Arguments as d2l writes them: leading sizes positional (`nn.Conv2d(1, 6,
+    kernel_size=5)`), the rest by keyword, values equal to torch's defaults
+    left out. `text` writes a term."""
+    signature = inspect.signature(torch_layers.layer_class(cls_name))
+    unknown = set(kwargs) - set(signature.parameters)
+    if unknown:
+        raise ValueError(f"{cls_name} has no argument {', '.join(sorted(unknown))}")
+    args: list[str] = []
+    positional = True
+    for name, param in signature.parameters.items():
+        if name not in kwargs:
+            positional = positional and param.default is not inspect.Parameter.empty
+            continue
+        value = kwargs[name]
+        required = param.default is inspect.Parameter.empty
+        if not required and _same_term(value, param.default):
+            positional = False
+            continue
+        if required and positional and name not in KEYWORD_ALWAYS and param.kind is not inspect.Parameter.KEYWORD_ONLY:
+            args.append(text(value))
+        else:
+            positional = False
+            args.append(f"{name}={text(value)}")
+    return args
+
+
+# -- text of values -------------------------------------------------------------------------------------
+
+def _arch_literal(value: Any) -> str:
+    """A value as `--set` reads it (archlang's literals)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_arch_literal(v) for v in value) + "]"
+    if isinstance(value, str):
+        return string(value)
+    return repr(value)
+
+
+def _port_literal(g: Graph, port) -> str:
+    """`("x", (3, 224, 224))`; symbolic sizes as their text: `("x", (3, "H", "W"))`."""
+    shape = tuple(d if isinstance(d, int) else str(d) for d in g.nodes[port.node].shape)
+    return literal((port.name, shape))
+
+
+def _spec_shape(shape) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def _location(span, line: bool = True) -> str:
+    return inert(f"{span.file}:{span.line}" if line else span.file)
+
+
+def _call_args(params: dict[str, Any]) -> str:
+    return "(" + ", ".join(f"{k}={_arch_literal(v)}" for k, v in params.items()) + ")" if params else ""
+
+
+def _ports_summary(g: Graph) -> str:
+    ins = ", ".join(f"{p.name} {_spec_shape(g.nodes[p.node].shape)}" for p in g.inputs)
+    outs = ", ".join(f"{p.name} {_spec_shape(g.nodes[p.node].shape)}" for p in g.outputs)
+    return f"{ins} -> {outs}"
 
 
 def _variables(names, reserved: set[str]) -> list[str]:
@@ -397,239 +887,16 @@ def _variables(names, reserved: set[str]) -> list[str]:
     return out
 
 
-def _caller(func: str) -> Callable[[list[str]], _Bracket]:
-    return lambda variables: _call(func, list(variables))
+def _sites(scopes: list) -> str:
+    """`specs/resnet18.arch:26, 27`: where the instances were called, each file once."""
+    lines: dict[str, list[int]] = {}
+    for scope in scopes:
+        if scope.span is not None:
+            lines.setdefault(inert(scope.span.file), [])
+            if scope.span.line not in lines[inert(scope.span.file)]:
+                lines[inert(scope.span.file)].append(scope.span.line)
+    return "; ".join(f"{file}:{', '.join(str(n) for n in sorted(numbers))}" for file, numbers in lines.items())
 
 
-def _concat(variables: list[str]) -> _Bracket:
-    return _call("torch.cat", [_list(list(variables)), "dim=1"])
-
-
-def _drop_dead_merges(steps: list[_Line], outputs: list) -> list[_Line]:
-    """Steps without the merges whose value nobody needs (walked backwards)."""
-    needed = set(outputs)
-    kept: list[_Line] = []
-    for step in reversed(steps):
-        if step.droppable and step.key not in needed:
-            continue
-        kept.append(step)
-        needed.update(step.inputs)
-    return kept[::-1]
-
-
-def _last_uses(steps: list[_Line], outputs: list, tensor: Callable[[Any], Any]) -> dict:
-    """Tensor key -> index of the last step reading it under any name (len(steps) for outputs)."""
-    last: dict = {}
-    for i, step in enumerate(steps):
-        for k in step.inputs:
-            last[tensor(k)] = i
-    for k in outputs:
-        last[k] = len(steps)
-    return last
-
-
-def _free_name(live: set[str], start: tuple[str, ...]) -> str:
-    for name in start:
-        if name not in live:
-            return name
-    n = len(start)
-    while f"t{n}" in live:
-        n += 1
-    return f"t{n}"
-
-
-# -- layout: black's rules for the few shapes of code we emit ----------------------
-
-@dataclass(frozen=True)
-class _Bracket:
-    """Items between brackets: `[a, b]`, `{k: v}`; laid out like a call's arguments."""
-
-    open: str
-    close: str
-    args: list          # each a str (an atom, `name=value`, `k: v`) or a nested bracket
-    func: str = ""
-
-    def flat(self) -> str:
-        return f"{self.func}{self.open}{', '.join(_flat(a) for a in self.args)}{self.close}"
-
-
-def _call(func: str, args: list) -> _Bracket:
-    return _Bracket("(", ")", args, func)
-
-
-def _list(items: list) -> _Bracket:
-    return _Bracket("[", "]", items)
-
-
-def _flat(value) -> str:
-    return value if isinstance(value, str) else value.flat()
-
-
-def _layout(value, depth: int, prefix: str, suffix: str) -> list[str]:
-    """Lines for `prefix + value + suffix` at `depth` indents, split as black splits.
-
-    One line if it fits; else, for a call, its arguments on one indented line;
-    else one item per line with a trailing comma, each laid out the same way.
-    """
-    pad = INDENT * depth
-    one = pad + prefix + _flat(value) + suffix
-    if len(one) <= LINE or isinstance(value, str) or not value.args:
-        return [one]
-    head = pad + prefix + value.func + value.open
-    body = ", ".join(_flat(a) for a in value.args)
-    # A call's arguments may share a line; a literal collection that is split
-    # is split one item per line (black's "magic trailing comma").
-    if value.func and len(pad + INDENT + body) <= LINE:
-        middle = [pad + INDENT + body]
-    else:
-        middle = [line for a in value.args for line in _layout(a, depth + 1, "", ",")]
-    return [head, *middle, pad + value.close + suffix]
-
-
-def _statement(value, target: str, comment: str) -> list[str]:
-    """A forward line with its comment: trailing if it fits, else on the line above."""
-    lines = _layout(value, 2, target, "")
-    if not comment:
-        return lines
-    if len(lines) == 1 and len(lines[0]) + 2 + len(comment) <= LINE:
-        return [f"{lines[0]}  {comment}"]
-    return [INDENT * 2 + comment, *lines]
-
-
-def _comment(shape, span) -> str:
-    text = "# " + _batch_shape(shape) if shape is not None else "#"
-    if span is not None:
-        text += f"  {_location(span)}"
-    return text if text != "#" else ""
-
-
-# -- classes -----------------------------------------------------------------------
-
-def _class_text(name: str, doc: list[str], attributes: list[str], init_signature: list[str],
-                init: list[str], forward_signature: list[str], forward: list[str]) -> list[str]:
-    lines = [f"class {name}(nn.Module):", *doc, ""]
-    if attributes:
-        lines += [*attributes, ""]
-    lines += [*_layout(_call("def __init__", init_signature), 1, "", ":"), f"{INDENT * 2}super().__init__()", *init, ""]
-    lines += [*_layout(_call("def forward", forward_signature), 1, "", ":"), *forward]
-    return lines
-
-
-def _constructor_args(cls_name: str, kwargs: dict[str, Any]) -> list[str]:
-    """Arguments as d2l writes them: leading sizes positional (`nn.Conv2d(1, 6,
-    kernel_size=5)`), the rest by keyword, values equal to torch's defaults
-    left out."""
-    signature = inspect.signature(torch_layers.layer_class(cls_name))
-    unknown = set(kwargs) - set(signature.parameters)
-    if unknown:
-        raise ValueError(f"{cls_name} has no argument {', '.join(sorted(unknown))}")
-    args: list[str] = []
-    positional = True
-    for name, param in signature.parameters.items():
-        if name not in kwargs:
-            positional = positional and param.default is not inspect.Parameter.empty
-            continue
-        value = kwargs[name]
-        required = param.default is inspect.Parameter.empty
-        if not required and _same(value, param.default):
-            positional = False
-            continue
-        if required and positional and name not in KEYWORD_ALWAYS and param.kind is not inspect.Parameter.KEYWORD_ONLY:
-            args.append(_literal(value))
-        else:
-            positional = False
-            args.append(f"{name}={_literal(value)}")
-    return args
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal and of the same type: `bias=1` is not torch's default `True`."""
-    return type(a) is type(b) and a == b
-
-
-# -- text of values ------------------------------------------------------------------
-
-def _literal(value: Any) -> str:
-    """A Python literal in black's style (double quotes)."""
-    if value is None or isinstance(value, bool):
-        return repr(value)
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return _string(value)
-    if isinstance(value, tuple):
-        inner = ", ".join(_literal(v) for v in value)
-        return f"({inner},)" if len(value) == 1 else f"({inner})"
-    if isinstance(value, list):
-        return "[" + ", ".join(_literal(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in value.items()) + "}"
-    raise TypeError(f"no Python literal for {value!r}")
-
-
-def _string(text: str) -> str:
-    return json.dumps(text)
-
-
-def _arch_literal(value: Any) -> str:
-    """A value as `--set` reads it (archlang's literals)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_arch_literal(v) for v in value) + "]"
-    if isinstance(value, str):
-        return json.dumps(value)
-    return repr(value)
-
-
-def _port_literal(g: Graph, port) -> str:
-    """`("x", (3, 224, 224))`; symbolic sizes as their text: `("x", (3, "H", "W"))`."""
-    shape = tuple(d if isinstance(d, int) else str(d) for d in g.nodes[port.node].shape)
-    return _literal((port.name, shape))
-
-
-def _spec_shape(shape) -> str:
-    return "[" + ", ".join(str(d) for d in shape) + "]"
-
-
-def _batch_shape(shape) -> str:
-    return "(" + ", ".join(["N", *(str(d) for d in shape)]) + ")"
-
-
-def _location(span, line: bool = True) -> str:
-    return _inert(f"{span.file}:{span.line}" if line else span.file)
-
-
-def _call_args(params: dict[str, Any]) -> str:
-    return "(" + ", ".join(f"{k}={_arch_literal(v)}" for k, v in params.items()) + ")" if params else ""
-
-
-def _ports_summary(g: Graph) -> str:
-    ins = ", ".join(f"{p.name} {_spec_shape(g.nodes[p.node].shape)}" for p in g.inputs)
-    outs = ", ".join(f"{p.name} {_spec_shape(g.nodes[p.node].shape)}" for p in g.outputs)
-    return f"{ins} -> {outs}"
-
-
-def _docstring(forms: list[str], depth: int) -> list[str]:
-    """`forms[0]` on one line if it fits; else `forms[1]` as the summary and the rest as a body."""
-    pad = INDENT * depth
-    one = f'{pad}"""{_quoted(forms[0])}"""'
-    if len(forms) == 1 or len(one) <= LINE:
-        return [one]
-    return [f'{pad}"""{_quoted(forms[1])}', "", *(pad + _quoted(f) for f in forms[2:]), f'{pad}"""']
-
-
-def _quoted(text: str) -> str:
-    """Text that stays inside a triple-quoted string."""
-    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
-
-
-def _wrap(text: str, width: int) -> list[str]:
-    """Lines of at most `width` where possible; paths and commands are never split."""
-    return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
-
-
-def _inert(text: str) -> str:
-    """Spec text (a call as written, a file name) made safe for a comment or a docstring:
-    control characters such as a newline become escapes, so they cannot end the comment."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
