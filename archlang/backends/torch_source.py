@@ -31,7 +31,8 @@ from . import class_plan, network_params, torch_layers
 from .class_plan import Auto, Branch, Call, ClassPlan, Layer, Let, Loop, Merge, walk
 from .pylayout import (INDENT, LINE, Bracket, call, docstring, inert, layout, list_of, literal, quoted, statement,
                        string, wrap)
-from .torch_common import constructors, safe_attribute, safe_variable
+from ..naming import module_name_problem
+from .torch_common import constructors, safe_variable
 
 _BUILTINS = frozenset(dir(builtins))
 KEYWORD_ALWAYS = ("kernel_size",)   # named even where positional would do, as d2l does
@@ -422,6 +423,7 @@ class _ClassWriter:
         """An attribute for an `if`'s test: the parameter it reads alone, else what only its
         then-side has (a merge: `residual`), else `condition`."""
         taken = {i.attr for i in walk(self.cls.items) if isinstance(i, (Layer, Call, Merge)) and isinstance(i.attr, str)}
+        taken |= {guard[1] for guard in self.guards.values()}   # another `if`'s attribute
         if isinstance(item.test, terms.Name):
             wanted = self.names.get(item.test.name, item.test.name)
         else:
@@ -429,8 +431,8 @@ class _ClassWriter:
             orelse = [re.sub(r"\d+$", "", i.attr) for i in walk(item.orelse) if isinstance(i, Merge)]
             extra = [m for m in then if m not in orelse]
             wanted = extra[0] if extra else "condition"
-        name = safe_attribute(wanted)
-        while name in taken:
+        name = wanted.lstrip("_") or "condition"
+        while name in taken or module_name_problem(name) is not None:   # `train` would hide nn.Module's
             name += "_"
         return name
 
