@@ -281,7 +281,7 @@ class Elaborator:
         if self.input_override is not None:  # sizes from --input or the API: symbols by name
             value = written = tuple(Expr.symbol(d) if isinstance(d, str) else d for d in self.input_override)
         value = self._input_shape(value, stmt, body)
-        if self.staged and value and written is not value:  # as written: a term of the network's parameters
+        if self.staged and value and self.input_override is None:  # as written: a term of the network's parameters
             written = self._term(stmt.shape, body, None, symbols=True)
             written = written if isinstance(written, tuple) else tuple(terms.index(written, i) for i in range(len(value)))
         name = stmt.name.name if stmt.name else ""

@@ -172,15 +172,16 @@ def test_relu_after_batch_norm_and_the_residual_add_work_in_place_as_torchvision
     assert "x += " not in block and "x = self.relu" not in block
 
 
-def test_constructor_refuses_other_parameter_values(tmp_path):
+def test_constructor_takes_the_parameters_it_can_compute(tmp_path):
     emitted = torch_source.emit(graph_of("lenet_bn.arch", classes=7))
     path = tmp_path / "lenet.py"
     path.write_text(emitted.source)
     cls = getattr(import_file(path, "generated_lenet_params"), emitted.network_class)
-    assert cls().arch_params == {"classes": 7}
-    assert cls(classes=7)(torch.randn(2, 1, 28, 28)).shape == (2, 7)
-    with pytest.raises(ValueError, match="classes=7"):
-        cls(classes=10)
+    assert cls().arch_params == {"classes": 7} and cls.arch_params == {"classes": 7}
+    assert cls()(torch.randn(2, 1, 28, 28)).shape == (2, 7)
+    other = cls(classes=10)
+    assert other(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    assert other.arch_params == {"classes": 10} and other.arch_outputs == [("y", (10,))]
 
 
 def test_constructor_takes_a_list_parameter_as_a_list_or_a_tuple(tmp_path):
@@ -191,8 +192,11 @@ def test_constructor_takes_a_list_parameter_as_a_list_or_a_tuple(tmp_path):
     path.write_text(emitted.source)
     cls = getattr(import_file(path, "generated_list_params"), emitted.network_class)
     assert cls(widths=[4, 6]).arch_params == cls(widths=(4, 6)).arch_params == {"widths": (4, 6), "k": 3}
-    with pytest.raises(ValueError, match="widths=\\(4, 6\\)"):
-        cls(widths=[4, 7])
+    wider = cls(widths=[4, 7])   # channels: the constructor computes them
+    assert wider.state_dict()["conv2.weight"].shape == (7, 4, 3, 3)
+    assert wider(torch.randn(2, 3, 8, 8)).shape == (2, 2)
+    with pytest.raises(ValueError, match=r"k=3 is built into this class: it sets `kernel_size` of `conv1` at "):
+        cls(k=5)   # a kernel size: the sizes after it are numbers in the class
 
 
 # -- the command ---------------------------------------------------------------------

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from .. import ops, terms
+from ..shapes import Expr
 from ..ir import Assumption, Branch as IRBranch, Entry, Graph, LetItem, Loop as IRLoop, Node, Scope
 from .module_plan import MERGES, plan as module_plan
 
@@ -158,7 +159,7 @@ def used_variables(items: list | None) -> set[str]:
             used |= _vars(item.kwargs.values())
         elif isinstance(item, Call):
             callee = item.cls.variables()
-            used |= set(callee) if item.cls.kind == "group" else _vars(item.args[v] for v in callee)
+            used |= _vars(item.args[v] for v in callee)
         elif isinstance(item, Loop):
             used |= terms.free_vars(item.count)
         elif isinstance(item, Branch) and item.then is not None and item.orelse is not None:
@@ -202,6 +203,7 @@ class ClassPlan:
     sequential: bool = False      # a chain of modules: an nn.Sequential, no forward of its own
     lets: dict = field(default_factory=dict)   # its `let` variables -> their terms
     loop_indexes: set = field(default_factory=set)
+    constants: dict = field(default_factory=dict)   # variables written as the one value its instances give (specialise.py)
 
     def variables(self) -> list[str]:
         """What its constructor takes: the input's channels, the parameters in order, and (a
@@ -383,7 +385,8 @@ class _InstanceBuilder:
         inputs = (self.ref(child.entry_origin),)
         if child.kind == "group":
             inputs += tuple(self.ref(o) for o in self.planner.extras[id(child)])
-            args = {}
+            # A group reads its block's variables as they are here: a loop's, written out, as this iteration's.
+            args = {v: _sub(_variable(v, cls), subst) for v in cls.variables()}
         else:
             args = {p: _sub(child.arg_terms[p], subst) for p in child.params}
             args[child.names.input] = _sub(child.in_channels, subst)
@@ -466,6 +469,44 @@ class _InstanceBuilder:
             made.orelse, made.else_result = side, result
         out.append(made)
         self.refs[branch] = ("item", here)
+
+
+def _variable(name: str, cls: ClassPlan):
+    """The term of a class's variable: an int symbol, unless its terms read it as a Name."""
+    for item in walk(cls.items):
+        for term in _item_terms(item):
+            found = _find_name(term, name)
+            if found is not None:
+                return found
+    return terms.symbol(name)
+
+
+def _item_terms(item) -> list:
+    if isinstance(item, Layer):
+        return list(item.kwargs.values())
+    if isinstance(item, Call):
+        return list(item.args.values())
+    if isinstance(item, Let):
+        return [item.term]
+    if isinstance(item, Loop):
+        return [item.count]
+    if isinstance(item, Branch):
+        return [item.test]
+    return []
+
+
+def _find_name(term, name: str):
+    if isinstance(term, terms.Name):
+        return term if term.name == name else None
+    if isinstance(term, Expr):   # a Name inside a polynomial sits in an Opaque atom (`blocks[0] * growth`)
+        parts = [atom.term for mono, _ in term.terms for atom in mono if isinstance(atom, terms.Opaque)]
+        return next((f for f in (_find_name(p, name) for p in parts) if f is not None), None)
+    if isinstance(term, (tuple, terms.Apply)):
+        for part in (term if isinstance(term, tuple) else term.args):
+            found = _find_name(part, name)
+            if found is not None:
+                return found
+    return None
 
 
 def _sub(term, subst: dict):
