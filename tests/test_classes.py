@@ -81,6 +81,23 @@ def test_a_class_per_block_with_its_parameters_as_arguments(tmp_path):
     assert not re.search(r"class Residual\d", text)   # no ordinal variants
 
 
+ZOO_FIRST = [("torchvision/" + p.name, None) for p in sorted((ROOT / "specs" / "torchvision").glob("*.arch"))]
+
+
+@pytest.mark.parametrize(("spec", "network"), NETWORKS + ZOO_FIRST)
+def test_classes_are_named_after_their_blocks_never_by_an_ordinal(spec, network):
+    path = ROOT / "specs" / spec
+    program = archlang.load(path)
+    network = network or next(iter(program.networks))
+    text = torch_source.generate(program.network(network))
+    blocks = {b[:1].upper() + b[1:] for b in program.definitions.blocks}
+    labels = {label.capitalize() for label in re.findall(r"(\w+):", path.read_text())}
+    for name in re.findall(r"^class (\w+)\(", text, flags=re.M):
+        base = next((b for b in sorted(blocks | labels | {network}, key=len, reverse=True) if name.startswith(b)), None)
+        assert base is not None, name
+        assert name == base or re.fullmatch(r"(No|Fewer)?[A-Z][a-z]+", name[len(base):]), name
+
+
 # -- free parameters against a fresh elaboration -------------------------------------------------
 
 def other_value(value):

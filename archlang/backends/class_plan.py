@@ -410,7 +410,9 @@ class _InstanceBuilder:
     def loop(self, loop: IRLoop, out: list, path: tuple, subst: dict) -> None:
         count = _sub(loop.count, subst)
         entry = self.ref(loop.entry_origin) if loop.entry_origin is not None else None
-        if terms.is_symbolic(count) and not self.unroll and not self.in_loop and loop.carried_value is not None:
+        # A loop of no iteration stays a loop too: the class's other instances give its body.
+        uniform = loop.carried_value is not None or not loop.iterations
+        if terms.is_symbolic(count) and not self.unroll and not self.in_loop and uniform:
             if self.kept_loop(loop, count, out, path, subst):
                 return
         if terms.is_symbolic(count):

@@ -21,6 +21,7 @@ import builtins
 import inspect
 import keyword
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,7 +82,7 @@ class _FileWriter:
         self.class_names[id(plan.network)] = self._class_name(graph.name)
         for cls in plan.classes:
             if cls is not plan.network:
-                self.class_names[id(cls)] = self._class_name(_variant_name(cls, plan))
+                self.class_names[id(cls)] = self._class_name(_variant_name(cls, plan, self.class_names))
         self.python_names: dict[int, dict[str, str]] = {}   # id(class) -> its variables' Python names
         self.texts = [_ClassWriter(self, cls).lines() for cls in _definition_order(plan)]
 
@@ -139,30 +140,35 @@ def _definition_order(plan: class_plan.Plan) -> list[ClassPlan]:
     return order
 
 
-def _variant_name(cls: ClassPlan, plan: class_plan.Plan) -> str:
+def _variant_name(cls: ClassPlan, plan: class_plan.Plan, class_names: dict[int, str]) -> str:
     """A block's name; a variant's says what distinguishes it from the first class of its
-    block (a layer only it has, one it lacks), never an ordinal."""
+    block (a layer only it has, one it lacks, a variant it calls), never an ordinal."""
     first = next(c for c in plan.classes if c.definition == cls.definition)
     if first is cls:
         return cls.block
-    mine, theirs = _members(cls.items), _members(first.items)
-    extra = [m for m in mine if m not in theirs]
-    if extra:
+    mine, theirs = Counter(_members(cls.items)), Counter(_members(first.items))
+    extra, missing = [m for m in mine if m not in theirs], [m for m in theirs if m not in mine]
+    if extra:   # a kind of layer (or merge) only it has
         return cls.block + _camel(extra[0])
-    missing = [m for m in theirs if m not in mine]
     if missing:
         return cls.block + "No" + _camel(missing[0])
-    scope = cls.scopes[0]
-    return cls.block + _camel(scope.local_name)
+    calls = zip((i for i in walk(cls.items) if isinstance(i, Call)), (i for i in walk(first.items) if isinstance(i, Call)))
+    for a, b in calls:   # the same members, but one calls a variant of what the other calls
+        name = class_names.get(id(a.cls), "")
+        if a.cls is not b.cls and name.startswith(a.cls.block) and len(name) > len(a.cls.block):
+            return cls.block + name[len(a.cls.block):]
+    more, fewer = list(mine - theirs), list(theirs - mine)   # as many kinds, in other numbers
+    if more:
+        return cls.block + _camel(more[0])
+    if fewer:
+        return cls.block + "Fewer" + _camel(fewer[0])
+    return cls.block + _camel(cls.scopes[0].local_name)
 
 
 def _members(items: list) -> list[str]:
-    out = []
-    for item in walk(items):
-        if isinstance(item, (Layer, Call)):
-            out.append(item.attr.base if isinstance(item.attr, Auto) else re.sub(r"\d+$", "", item.attr)
-                       if item.attr not in out else item.attr)
-    return out
+    """The layers, merges and calls of a class by kind: an automatic name without its number."""
+    return [item.attr.base if isinstance(item.attr, Auto) else re.sub(r"\d+$", "", item.attr)
+            for item in walk(items) if isinstance(item, (Layer, Merge, Call))]
 
 
 def _camel(name: str) -> str:
