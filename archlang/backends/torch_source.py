@@ -371,7 +371,7 @@ class _ClassWriter:
         orelse = self.init_items(item.orelse, depth + 1)
         guard = self.guards.get(id(item))
         if guard is not None and guard[0] == "attribute":  # the side without the module says so
-            (orelse if guard[2] == "else" else then).append(f"{INDENT * (depth + 1)}self.{guard[1]} = None")
+            (orelse if guard[2] == "else" else then).extend(self.register(guard[1], "None", depth + 1))
         head: list[str] = []
         if guard is not None and guard[0] == "flag":
             head = layout(self.text(item.test), depth, f"self.{guard[1]} = ", "")
@@ -412,6 +412,8 @@ class _ClassWriter:
             counts = self.counts()
             text = terms.python(terms.substitute(number, counts), self.names)
             return layout(call("self.add_module", [f'f"{attr.base}{{{text}}}"', value]), depth, "", "")
+        if not _plain_attribute(attr):   # a label no Python name can be (`0`): as torchvision's Sequential names it
+            return layout(call("self.add_module", [literal(attr), value]), depth, "", "")
         return layout(value, depth, f"self.{attr} = ", "")
 
     def counts(self) -> dict:
@@ -460,10 +462,10 @@ class _ClassWriter:
         only_else = [a for a in orelse if a not in then]
         if only_then:
             self.guards[id(item)] = ("attribute", only_then[0], "else")
-            return f"self.{only_then[0]} is not None", f"self.{only_then[0]} is None"
+            return f"{_member(only_then[0])} is not None", f"{_member(only_then[0])} is None"
         if only_else:
             self.guards[id(item)] = ("attribute", only_else[0], "then")
-            return f"self.{only_else[0]} is None", f"self.{only_else[0]} is not None"
+            return f"{_member(only_else[0])} is None", f"{_member(only_else[0])} is not None"
         flag = self._flag_name(item)
         self.guards[id(item)] = ("flag", flag)
         return f"self.{flag}", f"not self.{flag}"
@@ -502,6 +504,15 @@ def _tail_defaults(cls: ClassPlan) -> dict:
 
 def _same_term(a, b) -> bool:
     return type(a) is type(b) and a == b
+
+
+def _plain_attribute(attr: str) -> bool:
+    return attr.isidentifier() and not keyword.iskeyword(attr)
+
+
+def _member(attr: str) -> str:
+    """How forward reads a module: `self.conv1`, or `getattr(self, "0")` for a name Python cannot spell."""
+    return f"self.{attr}" if _plain_attribute(attr) else f"getattr(self, {literal(attr)})"
 
 
 def _parenthesised(text: str) -> str:
@@ -689,7 +700,7 @@ class _Forward:
             if item.op != "add":
                 self.w.file.uses_torch = True
         else:
-            value = call(f"self.{self.w_attr(item)}", in_vars)
+            value = call(_member(self.w_attr(item)), in_vars)
         if not used:
             return statement(value, "", comment, depth)
         var = self.var[dying[0]] if dying else self.fresh(ref)
