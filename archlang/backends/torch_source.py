@@ -333,12 +333,12 @@ class _ClassWriter:
         """The channel term of each input, then of each output."""
         g = self.graph
         ins = [terms.index(tuple(g.nodes[p.node].arg_terms.get("shape", ())) or (0,), 0) for p in g.inputs]
-        items = self.inplace.items
         outs = []
-        for ref in self.cls.result:
-            item = items.get(ref)
-            outs.append(item.channels if item is not None and item.channels is not None else ins[ref[1]]
-                        if ref[0] == "in" else 0)
+        for ref, port in zip(self.cls.result, g.outputs):
+            item = self.inplace.items.get(ref)
+            channels = getattr(item, "channels", None)   # an `if`'s result has none: its number stands
+            outs.append(ins[ref[1]] if ref[0] == "in" else channels if channels is not None else
+                        g.nodes[port.node].shape[0])
         return ins + outs
 
     def init_items(self, items: list | None, depth: int) -> list[str]:
