@@ -73,14 +73,6 @@ def test_golden_source(name, golden):
     golden(GOLDEN / f"{name}.py", torch_source.generate(graph_of(f"{name}.arch")))
 
 
-def test_output_is_byte_identical_across_processes(archlang_process):
-    # Different hash seeds change set and dict-of-set orders: the text must not move.
-    runs = [archlang_process("build", "specs/googlenet.arch", env={"PYTHONHASHSEED": seed}) for seed in ("1", "2")]
-    assert all(r.code == 0 for r in runs), runs[0]
-    assert runs[0].out == runs[1].out
-    assert runs[0].out == torch_source.generate(graph_of("googlenet.arch"))
-
-
 @pytest.mark.parametrize("spec", ["resnet18.arch", "tv_densenet121.arch", "googlenet.arch"])
 def test_depends_on_torch_only_and_lines_fit(spec):
     text = torch_source.generate(graph_of(spec))
@@ -93,12 +85,40 @@ def test_depends_on_torch_only_and_lines_fit(spec):
             assert len(line) <= 88, f"line {number} is {len(line)} long: {line}"
 
 
-def test_black_would_not_change_it():
+# The first network of each zoo spec, as the zoo's table builds it (several blocks, ifs and loops each).
+ZOO = [("torchvision/" + p.name, None) for p in sorted((ROOT / "specs" / "torchvision").glob("*.arch"))]
+ALL_SOURCES = """
+import sys
+import archlang
+from archlang.backends import torch_source
+for spec in sys.argv[1:]:
+    program = archlang.load(f"specs/{spec}")
+    for network in program.networks:
+        sys.stdout.write(torch_source.generate(program.network(network)))
+"""
+
+
+def test_every_spec_is_byte_identical_across_processes():
+    """All of specs/ and specs/torchvision/, built in two interpreters with other hash seeds."""
+    import subprocess
+    import sys
+
+    specs = [p.relative_to(ROOT / "specs").as_posix() for p in sorted((ROOT / "specs").rglob("*.arch"))]
+    runs = [subprocess.run([sys.executable, "-c", ALL_SOURCES, *specs], cwd=ROOT, capture_output=True, text=True,
+                           env={"PYTHONPATH": str(ROOT), "PYTHONHASHSEED": seed}, timeout=300) for seed in ("1", "2")]
+    assert runs[0].returncode == 0, runs[0].stderr
+    assert runs[0].stdout == runs[1].stdout   # different hash seeds change set orders: the text must not move
+    here = "".join(torch_source.generate(graph_of(spec, network)) for spec in specs
+                   for network in archlang.load(f"specs/{spec}").networks)
+    assert runs[0].stdout == here
+
+
+@pytest.mark.parametrize(("spec", "network"), NETWORKS + ZOO)
+def test_black_would_not_change_it(spec, network):
     import black  # a test dependency (pyproject's `test` extra)
 
-    for spec in ("lenet_bn.arch", "googlenet.arch", "tv_densenet121.arch"):
-        text = torch_source.generate(graph_of(spec))
-        assert black.format_str(text, mode=black.Mode()) == text, spec
+    text = torch_source.generate(graph_of(spec, network))
+    assert black.format_str(text, mode=black.Mode()) == text, spec
 
 
 def test_forward_lines_carry_shape_and_spec_line():
