@@ -152,7 +152,9 @@ class Elaborator:
         # the last word on a node they share.
         self.results: dict[int, _Result] = {}
         self.input_override: list | None = None
-        self.symbols: dict[str, None] = {}  # the inputs' symbols so far, in order (a set that keeps it)
+        # The inputs' symbols so far, in order, each to its value: the symbol itself, or
+        # the size that `--input` (or the API's `input=`) gave its place in the shape.
+        self.symbols: dict[str, Any] = {}
         self.block_labels: dict[int, set[str]] = {}  # id of a block -> the labels in its body
 
     # -- the network ------------------------------------------------------------------------------
@@ -243,10 +245,13 @@ class Elaborator:
                 body.report.error("E218", "`input` belongs at the top of a network body, not inside a "
                                           "repeat, if or path", stmt.span)
             return flow
-        value = self.evaluate(stmt.shape, EvalContext(body.env, body.report, symbols=True))
+        declared = self.evaluate(stmt.shape, EvalContext(body.env, body.report, symbols=True))
+        value = declared
         if self.input_override is not None:  # sizes from --input or the API: symbols by name
             value = tuple(Expr.symbol(d) if isinstance(d, str) else d for d in self.input_override)
         value = self._input_shape(value, stmt, body)
+        if value and not self._bind_symbols(declared, value, stmt, body):
+            value = ()
         name = stmt.name.name if stmt.name else ""
         if stmt.name is not None:
             if body.names.label(stmt.name, body.report, module=False) is None or self._bound_twice(stmt.name, body):
@@ -280,10 +285,24 @@ class Elaborator:
                                   help="name each size by itself, as in input [3, H, W]; relations between "
                                        "sizes belong in expect, as in expect [3, H, 2 * H]")
                 return ()
-        for d in value:
-            if isinstance(d, Expr):
-                self.symbols.setdefault(str(d), None)
         return value
+
+    def _bind_symbols(self, declared, value: tuple, stmt: ast.Input, body: _Body) -> bool:
+        """The declared shape's symbols, each to the size it has in `value` (the sizes given
+        with `--input` hold for the body too); False after an error."""
+        if not isinstance(declared, tuple) or len(declared) != len(value):
+            declared = value   # the given sizes replace a shape they cannot be matched with
+        for d, v in zip(declared, value):
+            if not isinstance(d, Expr) or d.atom() is None:
+                continue
+            name = str(d)
+            known = self.symbols.setdefault(name, v)
+            if known != v:
+                body.report.error("E211", f"the input sizes give symbol {name} two values, {show(known)} and "
+                                          f"{show(v)}", stmt.shape.span, label=f"{name} here",
+                                  help=f"give every place of {name} the same size")
+                return False
+        return True
 
     def _output(self, stmt: ast.Output, body: _Body, flow: Flow | None) -> Flow | None:
         if body.kind != "network":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import operator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Collection
+from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping
 
 from . import syntax as ast
 from .limits import MAX_INT, MAX_SEQUENCE, MAX_SYMBOLIC_TERMS
@@ -78,7 +78,7 @@ class Evaluator:
         except KeyError:
             pass
         if ctx.is_symbol(e.id):
-            return Expr.symbol(e.id)
+            return ctx.symbol(e.id)
         if e.id in ctx.hidden_symbols:
             return self._fail(ctx, "E209", f"`{e.id}` is a symbol of the network's input, which a block does not "
                                       f"see", e.span, label="not defined in this block",
@@ -249,9 +249,10 @@ class EvalContext:
     env: Env
     report: "Reporter"
     tensors: "Callable[[str], Any] | None" = None  # "cur"/"in" -> shape, or None when absent
-    # Names that are symbolic sizes: a collection (a network body: its input's
-    # symbols), True (an input declaration: any upper-case name) or False (none).
-    symbols: "bool | Collection[str]" = False
+    # Names that are symbolic sizes: a mapping (a network body: its input's
+    # symbols, each to its value: itself, or the size `--input` gave it), True
+    # (an input declaration: any upper-case name) or False (none).
+    symbols: "bool | Mapping[str, Any]" = False
     hidden_symbols: Collection[str] = ()  # the network's symbols, seen from a block (for the error)
 
     def tensor(self, name: str):
@@ -261,6 +262,11 @@ class EvalContext:
         if self.symbols is True:
             return name[:1].isupper()
         return self.symbols is not False and name in self.symbols
+
+    def symbol(self, name: str):
+        """A symbol's value: the size the input was given, or the symbol itself."""
+        value = self.symbols.get(name) if isinstance(self.symbols, Mapping) else None
+        return Expr.symbol(name) if value is None else value
 
     def known_symbols(self) -> list[str]:
         return [] if isinstance(self.symbols, bool) else list(self.symbols)

@@ -3,9 +3,8 @@
 Backend findings are checked against the reference interpreter
 (`check_spec`: every layer's value, outputs in eval and training mode, the
 input untouched, backward and gradients, the built file). Front-end
-findings that another change fixes are marked xfail(strict=True) until
-then; the generator steers around them meanwhile (generator.AVOID). The
-front end's (issue 10, cases 1, 3, 4, 5, 6 and 8) are fixed.
+findings are checked with `archlang.check` and `load(...).network()`
+(issue 10, cases 1, 3, 4, 5, 6 and 8, and symbols at concrete sizes).
 """
 from __future__ import annotations
 
@@ -145,10 +144,24 @@ def test_dropout_of_everything_is_a_warning():
     assert [d.code for d in diags] == ["W503"]
 
 
-@pytest.mark.xfail(strict=True, reason="front end: --input with numbers leaves the spec's symbols undefined (E209)")
 def test_symbols_in_the_body_at_concrete_sizes():
     # Found with the generator's symbolic cases: `--input 3x8x8` on a spec that
-    # declares `input [3, H, W]` and uses H in the body.
+    # declares `input [3, H, W]` and uses H in the body said "unknown name H" (E209).
     spec = "network N {\n    input x: [3, H, W]\n    conv(4, k=3, p=1)\n    expect [4, H, W]\n}\n"
     assert errors(spec) == []
     assert errors(spec, input=[3, 8, 8]) == []
+    assert errors(spec, input=[3, "A", 8]) == []                  # a size may stay a symbol, by another name
+    assert [n.shape for n in archlang.load(spec).network(input=[3, 8, 6]).nodes][-1] == (4, 8, 6)
+
+
+def test_a_symbol_at_concrete_sizes_is_that_number():
+    # At concrete sizes a symbol is its size: an argument may use it, as `in.h` may.
+    spec = "network N {\n    input [2, H, W]\n    flatten\n    linear(H * W)\n}\n"
+    assert [args.get("out") for _, args in layers(spec, input=[2, 3, 5])][-1] == 15
+
+
+def test_a_symbol_given_two_sizes_is_refused():
+    # `input [3, S, S]` says the input is square: 8x9 contradicts it (it used to run at 3x8x9).
+    spec = "network N {\n    input [3, S, S]\n    relu\n}\n"
+    assert errors(spec, input=[3, 8, 8]) == []
+    assert errors(spec, input=[3, 8, 9]) == ["E211"]
