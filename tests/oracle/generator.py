@@ -18,12 +18,15 @@ the program is valid, and the model knows every layer it must elaborate to.
 
 A share of programs (`fault_rate`) then gets one mistake planted anywhere
 in the tree (a kernel too large, a path that changes channels, an unknown
-keyword, a missing argument...): the model says which diagnostic it must
+keyword, a missing argument, a value that means nothing such as
+`bn(eps=-1)`, `input []`, a label that cannot be a module's name, `bn` on a
+width that depends on a symbol...): the model says which diagnostic it must
 produce, or that the change happened to keep it valid.
 
-`AVOID` lists the front-end bugs found by this generator and not fixed yet
-(each has an xfail regression test): the generator steers around them, so
-the differential test stays green while they are open. Empty it to find them.
+At symbolic sizes the model knows which sizes are exactly an input's symbol,
+so `expect [c, H, W]` names them; the case runs at concrete `--input` sizes
+too, where `H` is a number.
+
 """
 from __future__ import annotations
 
@@ -36,16 +39,7 @@ from archlang import ops
 
 from .model import (PRELUDE, Arg, Attr, Bin, Bind, BlockCall, BlockDef, Body, Cmp, Cond, Expect, Expr, Identity, If,
                     Index, Input, Item, Layers, Let, Lit, ListE, MergeStmt, Name, Not, OpCall, Outcome, Param, Paths,
-                    Program, Reject, Repeat, Residual, Stmt, T, execute)
-
-# Front-end bugs still open (issue 10), each steered around until fixed:
-AVOID = frozenset({
-    "bn-symbolic",          # 3: bn on a width that depends on a symbol is counted at 1x1, no error
-    "empty-input",          # 4: `input []` passes check
-    "prelude-override",     # 5: a main file's `dense` replaces the prelude's inside an imported library
-    "reserved-labels",      # 6: labels `train`/`train_` in one body swap their module names
-    "bad-values",           # 8: bn(eps=-1), bn(momentum=2), lrn(k=0) accepted
-})
+                    Program, Reject, Repeat, Residual, Stmt, Sym, T, execute)
 
 OPS_KNOWN = ("conv", "conv_transpose", "bn", "groupnorm", "layernorm", "relu", "relu6", "sigmoid", "tanh", "gelu",
              "hardswish", "hardsigmoid", "silu", "elu", "leaky_relu", "softmax", "dropout", "stochastic_depth",
@@ -54,7 +48,8 @@ OPS_KNOWN = ("conv", "conv_transpose", "bn", "groupnorm", "layernorm", "relu", "
 TENSOR_NAMES = ("a", "b", "t", "skip", "e1", "e2", "y", "z", "feat")
 VALUE_NAMES = ("c", "k", "n", "s", "m", "w", "g")
 LABELS = ("stem", "head", "features", "fc", "out", "conv1", "relu1", "proj", "layer1")
-RESERVED_LABELS = ("train", "train_", "forward", "eval", "cuda", "training", "_m", "float")
+LABELS_NEAR_RESERVED = ("train_", "forward_", "eval_", "float_")     # fine, each its module's name (case 6)
+UNNAMEABLE_LABELS = ("train", "forward", "eval", "cuda", "training", "_m", "float", "arch_params")   # E207
 MAX_ELEMENTS = 4096      # per tensor and sample: every run stays in milliseconds
 BLOCK_NAMES = ("B", "Unit", "Stage", "Res", "Cell", "Down", "Mix", "Tail")
 
@@ -102,7 +97,6 @@ def _arch(v) -> str:
 
 @dataclass
 class Config:
-    avoid: frozenset = AVOID
     fault_rate: float = 0.12
     symbolic_rate: float = 0.2
     library_rate: float = 0.15
@@ -120,7 +114,8 @@ class _Generator:
         self.config = config
         self.program: Program | None = None
         self.symbolic = False
-        self.prelude_called: set[str] = set()   # a block of that name defined later would change those calls
+        self.prelude_called: set[tuple[str, str]] = set()   # (name, file): a block of that name defined
+        # later where those calls see it would change them
 
     # -- choices ------------------------------------------------------------------------------------
     def chance(self, p: float) -> bool:
@@ -132,9 +127,6 @@ class _Generator:
     def weighted(self, table: dict[Any, float]):
         keys = list(table)
         return self.rng.choices(keys, weights=[table[k] for k in keys])[0]
-
-    def avoids(self, bug: str) -> bool:
-        return bug in self.config.avoid
 
     # -- the case -------------------------------------------------------------------------------------
     def case(self, seed: int) -> Case:
@@ -276,14 +268,17 @@ class _Generator:
             return Let(name, self.expr(b, target))
         if kind == "expect":
             dims: list[Expr | None] = []
-            for size, sym in zip(b.cur.shape, b.cur.sym):
-                dims.append(None if sym or self.chance(0.3) else self.expr(b, size))
+            exact = b.cur.exact or (None,) * len(b.cur.shape)
+            for size, sym, symbol in zip(b.cur.shape, b.cur.sym, exact):
+                if symbol is not None and not b.active and self.chance(0.7):
+                    dims.append(Sym(symbol))   # the input's symbol itself, also at concrete `--input` sizes
+                else:
+                    dims.append(None if sym or self.chance(0.3) else self.expr(b, size))
             return Expect(dims)
         return Layers([self.block_call(b, b.cur, depth)], label=self.label() if self.chance(0.2) else None)
 
     def label(self) -> str:
-        pool = LABELS if self.avoids("reserved-labels") else LABELS + RESERVED_LABELS
-        return self.pick(pool)
+        return self.pick(LABELS + LABELS_NEAR_RESERVED)
 
     def tensor_name(self, b: Body) -> str:
         free = [n for n in TENSOR_NAMES if n not in b.tensors.maps[0]]
@@ -561,9 +556,12 @@ class _Generator:
         visible = [blk for blk in self.program.blocks if self.program.resolve(blk.name, b.file) is blk
                    and blk.name not in b.active]
         prelude_ok = len(x.shape) == 3 and x.shape[1] >= 1
-        choice = self.weighted({"old": 3 if visible else 0, "new": 3, "prelude": 1 if prelude_ok else 0})
+        # The main file's override of a prelude block must not reach a library's call (issue 10, case 5).
+        overridden = [blk.name for blk in self.program.blocks if blk.name in PRELUDE and blk.file != b.file]
+        choice = self.weighted({"old": 3 if visible else 0, "new": 3,
+                                "prelude": (3 if overridden else 1) if prelude_ok else 0})
         if choice == "prelude":
-            return self.prelude_call(b, x)
+            return self.prelude_call(b, x, self.pick(overridden) if overridden and self.chance(0.7) else None)
         block = self.pick(visible) if choice == "old" else self.new_block(b, x, depth)
         return self.call_of(b, block)
 
@@ -584,11 +582,16 @@ class _Generator:
         return self.pick((1, 2)) if self.chance(0.7) else self.pick((1, 2, 3, 4))
 
     def new_block(self, b: Body, x: T, depth: int) -> BlockDef:
+        overridden = [blk.name for blk in self.program.blocks if blk.name in PRELUDE and blk.file == "main"]
+        to_lib = self.chance(0.9 if overridden else 0.6)
+        file = "lib" if self.program.library and to_lib and b.file != "lib" else b.file
         taken = {blk.name for blk in self.program.blocks}
         names = [n for n in BLOCK_NAMES if n not in taken]
-        if not self.avoids("prelude-override") or not self.program.library:
-            names += [n for n in ("dense", "transition") if n not in taken | self.prelude_called] \
-                if self.chance(0.1) else []
+        # A block named like the prelude's overrides it in its own file only (issue 10, case 5: a
+        # library's call must still mean the prelude's), so more of them where there is a library.
+        overrides = [n for n in ("dense", "transition") if n not in taken and not self.overrides_a_call(n, file)]
+        if overrides and self.chance(0.4 if self.program.library else 0.1):
+            names = overrides
         if not names:
             raise Reject("GEN-RETRY", "no block name left")
         name = self.pick(names)
@@ -610,25 +613,33 @@ class _Generator:
                 default = Lit(self.pick((1, 2)))    # parameters with defaults come last
             params.append(Param(pname, default))
             values[pname] = self.param_value(pname)
-        file = "lib" if self.program.library and self.chance(0.6) and b.file != "lib" else b.file
         block = BlockDef(name, params, [], file)
         consts = self.program.constant_values
         inner = Body(b.run, ChainMap(dict(values), consts), ChainMap({}), x, x, set(), "block", file,
                      b.active + (name,))
         stmts: list[Stmt] = []
-        shape = self.weighted({"body": 6, "one-add": 1, "empty": 0.3})
+        shape = self.weighted({"body": 6, "one-add": 1, "empty": 0.3,
+                               "prelude": 12 if file == "lib" and overridden and len(x.shape) == 3 else 0})
         if shape == "one-add":   # the block whose body is `add { | identity }` (issue 10, case 2)
             stmts.append(Layers([Paths("add", [[Layers([Identity()])]])]))
             inner.cur = Paths("add", [[Layers([Identity()])]]).exec(inner, x, None)
+        if shape == "prelude":   # the prelude's block that the main file overrides (issue 10, case 5)
+            call = self.candidate(inner, lambda: Layers([self.prelude_call(inner, inner.cur, self.pick(overridden))]))
+            stmts += [call] if call else []
         if shape != "empty":
             self.body(inner, stmts, depth + 1, self.rng.randint(1, 3))
         block.body = stmts
         self.program.blocks.append(block)
         return block
 
-    def prelude_call(self, b: Body, x: T) -> BlockCall:
-        name = self.pick(("dense", "transition", "inception"))
-        self.prelude_called.add(name)
+    def overrides_a_call(self, name: str, file: str) -> bool:
+        """Would a block `name` defined in `file` change a prelude call made already? It would in
+        its own file, and a library's block in the main file that imports it too."""
+        return (name, file) in self.prelude_called or (file == "lib" and (name, "main") in self.prelude_called)
+
+    def prelude_call(self, b: Body, x: T, name: str | None = None) -> BlockCall:
+        name = name or self.pick(("dense", "transition", "inception"))
+        self.prelude_called.add((name, b.file))
         if name == "dense":
             vals = [self.pick((1, 2)), self.pick((1, 2))]
         elif name == "transition":
@@ -696,7 +707,7 @@ class _Generator:
         sites = list(_sites(self.program))
         if not sites:
             return None
-        weight = {OpCall: 1.0, BlockCall: 1.0, Expect: 1.5, Paths: 4.0, Input: 1.0}
+        weight = {OpCall: 1.0, BlockCall: 1.0, Expect: 1.5, Paths: 4.0, Input: 0.5, Layers: 1.0}
         for _ in range(4):
             owner, key, node = self.rng.choices(sites, weights=[weight[type(s[2])] for s in sites])[0]
             fault = self._mutate(node)
@@ -718,8 +729,9 @@ class _Generator:
                 kinds += ["huge-kernel"] * 4 + ["groups"] * 2
             if node.args:
                 kinds.append("twice")
-            if not self.avoids("bad-values") and not (self.symbolic and self.avoids("bn-symbolic")):
-                kinds.append("bad-value")
+            kinds.append("bad-value")
+            if self.symbolic:
+                kinds += ["symbolic-width"] * 3
             kind = self.pick(kinds)
             new = copy.deepcopy(node)
             if kind == "unknown-kw":
@@ -731,7 +743,7 @@ class _Generator:
                 decl = spec.arg(new.args[i].name) if new.args[i].name else spec.args[min(i, len(spec.args) - 1)]
                 wrong = {"int": (True, 2.5, "x"), "float": (True, "x", [1, 2]), "number": (True, "x"),
                          "bool": (1, "x"), "str": (1, True), "ints": (True, 2.5, "x"), "size": (True, 2.5),
-                         "padding": (True, 2.5, "x")}[decl.kind]
+                         "padding": (True, 2.5, "x"), "floats": (True, "x", [True])}[decl.kind]
                 new.args[i] = Arg(new.args[i].name, Lit(self.pick(wrong)))
             elif kind == "too-many":
                 new.args = [a for a in new.args if a.name is None] + [Arg(None, Lit(1))] * (len(spec.args) + 1 if spec
@@ -748,6 +760,10 @@ class _Generator:
                 first = new.args[0]
                 name = first.name or spec.args[0].name
                 new.args.append(Arg(name, first.value))
+            elif kind == "symbolic-width":   # a layer sized by a width that depends on the input size
+                new = Paths("concat", [[Layers([OpCall("flatten", [], False),
+                                                self.pick((OpCall("bn", [], False), OpCall("linear", [Arg(None, Lit(2))]),
+                                                           OpCall("layernorm", [], False)))])]])
             elif kind == "bad-value":
                 new = self.pick((OpCall("bn", [Arg("eps", Lit(-1))]), OpCall("bn", [Arg("momentum", Lit(2))]),
                                  OpCall("lrn", [Arg(None, Lit(2)), Arg("k", Lit(0))]),
@@ -774,15 +790,20 @@ class _Generator:
                                                   OpCall("maxpool", [Arg(None, Lit(2))]),
                                                   OpCall("flatten", [], False)))])])
             return new, f"{node.op} path"
-        if isinstance(node, Input) and not self.avoids("empty-input"):
+        if isinstance(node, Input):
             return Input(node.name, [], []), "empty input"
+        if isinstance(node, Layers) and node.label:
+            new = copy.deepcopy(node)
+            new.label = self.pick(UNNAMEABLE_LABELS)
+            return new, "unnameable label"
         return None
 
 
 def _sites(program: Program):
-    """(owner, key, node) for every op call, block call, expect, paths item and input, anywhere."""
+    """(owner, key, node) for every op call, block call, expect, paths item, input and labelled
+    chain, anywhere."""
     def walk(owner, key, node):
-        if isinstance(node, (OpCall, BlockCall, Expect, Paths, Input)):
+        if isinstance(node, (OpCall, BlockCall, Expect, Paths, Input)) or isinstance(node, Layers) and node.label:
             yield owner, key, node
         if isinstance(node, list):
             for i, n in enumerate(node):
@@ -833,9 +854,13 @@ def features(case: Case) -> set[str]:
             found.add("repeat as" if node.var else "repeat")
         elif isinstance(node, If):
             found.add("if else if" if isinstance(node.orelse, If) else "if else" if node.orelse else "if")
+        elif isinstance(node, Sym):
+            found.add("symbol in the body")
         elif isinstance(node, Layers):
             if node.label:
                 found.add("group" if len(node.items) > 1 else "label")
+            if node.label in LABELS_NEAR_RESERVED:
+                found.add("label near a reserved name")
             if node.start and not node.items:
                 found.add("tensor alone")
         elif isinstance(node, Paths):
@@ -859,6 +884,12 @@ def features(case: Case) -> set[str]:
         walk(blk.body)
         if any(p.default is not None for p in blk.params):
             found.add("parameter default")
+        if blk.name in PRELUDE:
+            found.add("prelude override")
+            if any(f"{blk.name}(" in other.text() for other in program.blocks if other.file != blk.file):
+                found.add("prelude override another file does not see")
+    if case.fault:
+        found.add(f"fault {case.fault}")
     layers = case.outcome.layers
     found.update(f"op {layer.op}" for layer in layers)
     found.update(f"one-input {layer.op}" for layer in layers if layer.op in ("add", "concat") and len(layer.inputs) == 1)

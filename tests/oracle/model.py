@@ -41,11 +41,13 @@ class Reject(Exception):
 
 @dataclass(frozen=True)
 class T:
-    """A tensor during execution: the layer that made it, its shape, which dims are symbolic."""
+    """A tensor during execution: the layer that made it, its shape, which dims are symbolic,
+    and which are exactly an input's symbol (`H`, not `H // 2`), as far as the model knows."""
 
     node: int
     shape: tuple[int, ...]
     sym: tuple[bool, ...]
+    exact: tuple[str | None, ...] = ()
 
 
 @dataclass
@@ -102,6 +104,22 @@ class Name(Expr):
         if self.id in b.names:
             return b.names[self.id]
         raise Reject("E209", f"unknown name {self.id}")
+
+
+@dataclass
+class Sym(Expr):
+    """An input's symbol in the network's body: its size (the generator writes it only where the
+    size is exactly the symbol, in `expect`, so it holds at symbolic sizes too)."""
+
+    id: str
+
+    def text(self) -> str:
+        return self.id
+
+    def value(self, b):
+        if b.active or self.id not in b.run.symbol_sizes:
+            raise Reject("E209", f"{self.id} is no symbol seen here")
+        return b.run.symbol_sizes[self.id]
 
 
 @dataclass
@@ -225,12 +243,32 @@ class Run:
     outputs: list[int] = field(default_factory=list)
     symbolic: bool = False
     max_elements: int | None = None     # the generator keeps tensors tiny (GEN-SIZE beyond)
+    symbol_sizes: dict = field(default_factory=dict)    # an input's symbol -> its concrete size
 
-    def add(self, op: str, args: dict, inputs: list[T], shape, sym, label: str | None) -> T:
+    def add(self, op: str, args: dict, inputs: list[T], shape, sym, label: str | None,
+            exact: tuple | None = None) -> T:
         if self.max_elements is not None and math.prod(shape) > self.max_elements:
             raise Reject("GEN-SIZE", f"{op} makes {list(shape)}, more than the generator keeps")
         self.layers.append(Layer(op, args, tuple(t.node for t in inputs), tuple(shape), tuple(sym), label))
-        return T(len(self.layers) - 1, tuple(shape), tuple(sym))
+        if exact is None:
+            exact = exact_dims(op, inputs, shape)
+        return T(len(self.layers) - 1, tuple(shape), tuple(sym), exact)
+
+
+# Ops whose output has the input's sizes (all but the channels) whatever the input's sizes are.
+SIZE_KEEPING = frozenset({"relu", "relu6", "sigmoid", "tanh", "gelu", "hardswish", "hardsigmoid", "silu", "elu",
+                          "leaky_relu", "softmax", "dropout", "stochastic_depth", "bn", "groupnorm", "layernorm",
+                          "channel_linear", "channel_shuffle", "scale_shift", "lrn", "add", "concat"})
+
+
+def exact_dims(op: str, inputs: list[T], shape) -> tuple:
+    """Which sizes of a layer's output are exactly an input symbol: those of a size-keeping
+    layer's inputs, where they all agree."""
+    if op not in SIZE_KEEPING or not inputs or any(len(t.exact) != len(shape) for t in inputs):
+        return (None,) * len(shape)
+    first = inputs[0].exact
+    return (None,) + tuple(e if all(t.exact[i] == e for t in inputs) else None
+                           for i, e in enumerate(first) if i > 0)
 
 
 @dataclass
@@ -660,7 +698,11 @@ class Input(Stmt):
         if not self.dims:
             raise Reject("E211", "an input without a shape")
         sym = tuple(isinstance(d, str) for d in self.dims)
-        x = b.run.add("input", {"shape": tuple(self.sizes)}, [], tuple(self.sizes), sym, None)
+        exact = tuple(d if isinstance(d, str) else None for d in self.dims)
+        for d, size in zip(self.dims, self.sizes):
+            if isinstance(d, str):
+                b.run.symbol_sizes[d] = size
+        x = b.run.add("input", {"shape": tuple(self.sizes)}, [], tuple(self.sizes), sym, None, exact)
         if self.name:
             bind_tensor(b, self.name, x)
         b.cur = x
@@ -991,7 +1033,7 @@ def infer(op: str, a: dict, xs: list[T], symbolic: bool) -> tuple[tuple, tuple]:
     if op == "linear":
         if len(x.shape) != 1:
             raise Reject("E306", "linear needs [F]")
-        if sym[0]:
+        if symbolic and sym[0]:
             raise Reject("E309", "linear on a width that depends on the input size")
         return (a["out"],), (False,)
     if op == "upsample":
