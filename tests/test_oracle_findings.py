@@ -43,6 +43,25 @@ network N {
     assert check_spec(spec, tmp_path) == []
 
 
+def test_gradients_through_normalised_noise_allow_for_its_rounding(tmp_path):
+    # Found by the 100,000-program run (seed 2762): a channel that a ReLU zeroed is its bias,
+    # the same value everywhere; batch norm divides its rounding noise by sqrt(eps), the next
+    # one normalises that noise again, so the gradients are noise too: the compiled module and
+    # the oracle, summing in other orders, gave a bias gradient of 32768 and of 0. Both are
+    # right: the oracle allows for the rounding of the largest gradient of any layer.
+    spec = """\
+network N {
+    input [3, 10, 5]
+    channel_linear(4)
+    inception(2, [2, 1], [1, 2], 1)
+    repeat 3 {
+        residual { bn(momentum=0) bn(momentum=0) }
+    }
+}
+"""
+    assert check_spec(spec, tmp_path, build=False) == []
+
+
 def test_avgpool_on_a_volume_smaller_than_its_window_is_refused():
     # check accepted it (the output size formula gives 1 with padding), and PyTorch's avg_pool3d
     # refused to run it: "input image (T: 1 H: 1 W: 1) smaller than kernel size".
