@@ -62,6 +62,23 @@ network N {
     assert check_spec(spec, tmp_path, build=False) == []
 
 
+def test_norms_after_a_layernorm_of_one_channel_allow_for_their_rounding(tmp_path):
+    # The same in the run's seed 7355: a layernorm over one channel is its bias, the same
+    # value everywhere, and the norms after it normalise its noise (a bias gradient of 7e-6
+    # against 0); the rounding adds up in every layer it passes.
+    spec = """\
+network N {
+    input x: [1, 9, 6]
+    sigmoid
+    repeat 4 { elu layernorm }
+    bn(affine=false) groupnorm(1, 0.1) groupnorm(1, affine=true) gelu
+    add { | identity | elu }
+    groupnorm(1)
+}
+"""
+    assert check_spec(spec, tmp_path, build=False) == []
+
+
 def test_avgpool_on_a_volume_smaller_than_its_window_is_refused():
     # check accepted it (the output size formula gives 1 with padding), and PyTorch's avg_pool3d
     # refused to run it: "input image (T: 1 H: 1 W: 1) smaller than kernel size".

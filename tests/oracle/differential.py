@@ -425,15 +425,15 @@ def _train_step(model, graph, interp: Interpreter, found: list[Disagreement]) ->
 
 def _rounding(trace) -> float:
     """How far two correct backward passes may differ in a gradient: float64's rounding of the
-    largest gradient of any layer's output, summed over a tensor. It is nothing in a network of
-    ordinary scale. A norm over equal values (a channel a ReLU zeroed, then its bias) divides their
+    largest gradient of any layer's output, summed over a tensor, in every layer. It is nothing in
+    a network of ordinary scale. A norm over equal values (a channel a ReLU zeroed, then its bias) divides their
     rounding noise by sqrt(eps), and a chain of them makes gradients of 1e20 whose differences
     cancel to a bias gradient that is 0 in exact arithmetic: 32768 in one order of summation and
     0 in another are then both right."""
     largest = max((float(v.grad.abs().max()) for v in trace.values.values() if v.grad is not None and v.numel()),
                   default=0.0)
     elements = max((v.numel() for v in trace.values.values()), default=1)
-    return largest * elements * torch.finfo(torch.float64).eps
+    return largest * elements * len(trace.values) * torch.finfo(torch.float64).eps
 
 
 def _compare_gradients(model, oracle: Interpreter, xs, xs_oracle, learnable: set[str], rounding: float) -> None:
