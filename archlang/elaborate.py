@@ -29,10 +29,10 @@ from typing import Any, Callable, Iterable
 
 from . import calls, passes, syntax as ast
 from .diagnostics import Collector
-from .expressions import EvalContext, Evaluator
+from .expressions import EvalContext, Evaluator, let_value
 from .ir import Graph, Port, Scope
 from .limits import DEFAULT_LIMITS, Limits
-from .naming import Names, automatic_base, hides_tensor_word, join, labels_in
+from .naming import Names, automatic_base, bad_label_text, hides_tensor_word, join, label_part, labels_in
 from .ops import OPS, bind_actuals
 from .reporter import Reporter
 from .shapes import UNKNOWN, Expr
@@ -330,7 +330,7 @@ class Elaborator:
             body.report.error("E207", f"`{stmt.name.name}` is defined twice in this body", stmt.name.span,
                               label="already defined")
             return flow
-        body.env.vars[stmt.name.name] = self.evaluate(stmt.value, self._ctx(body, flow))
+        body.env.vars[stmt.name.name] = let_value(stmt, body.env, self.evaluate, self._ctx(body, flow))
         return flow
 
     def _expect(self, stmt: ast.Expect, body: _Body, flow: Flow | None) -> Flow | None:
@@ -405,11 +405,46 @@ class Elaborator:
         start, items = self._head(stmt.chain, body, flow)
         if start is None:
             return self._no_input(stmt, body)
-        result = self._chain_items(items, body, start)
-        if not self._bound_twice(stmt.target, body):
-            body.tensors[stmt.target.name] = result
-            self._made(start, result, stmt.target.span, body, stmt.target.name)
-        return result
+        parts = None
+        if stmt.more:  # `a, b = x -> chunk(2)`: the last layer makes the tensors
+            split = items[-1] if items else None
+            if not (isinstance(split, ast.Call) and split.callee.name == "chunk"):
+                body.report.error("E218", f"{len(stmt.targets)} names are bound, but the chain makes one tensor",
+                                  stmt.span, help=f"end the chain in chunk({len(stmt.targets)}), which splits the "
+                                                  f"channels into {len(stmt.targets)} tensors")
+                return flow
+            items = items[:-1]
+        if stmt.label is None:
+            result = self._chain_items(items, body, start)
+        else:
+            result = self._labelled(stmt.label, items, body, start, stmt.chain)
+        if stmt.more:
+            parts = self._chunks(split, body, result, len(stmt.targets))
+        for target, part in zip(stmt.targets, parts or [result]):
+            if not self._bound_twice(target, body):
+                body.tensors[target.name] = part
+                self._made(start, part, target.span, body, target.name)
+        return parts[-1] if parts else result
+
+    def _chunks(self, call: ast.Call, body: _Body, flow: Flow, count: int) -> list[Flow]:
+        """The parts of `chunk(n)` for a binding of `count` names: a node each (`index` 0, 1, ...)."""
+        actuals, ok = calls.evaluate_arguments(call, lambda: self._ctx(body, flow), self.evaluate, body.report)
+        args = bind_actuals("chunk", actuals, call.span, body.report) if ok else None
+        if args is not None and args["index"] is not None:
+            body.report.error("E218", "chunk(n, index) takes one part, but several names are bound", call.span,
+                              help="leave index out: each name takes a part, in order")
+            args = None
+        if args is not None and args["chunks"] != count:
+            body.report.error("E218", f"chunk({args['chunks']}) makes {args['chunks']} tensors, but {count} names "
+                                      f"are bound", call.span)
+            args = None
+        if call.label is not None:
+            body.report.error("E218", "chunk makes no module: there is nothing for a label to name", call.label.span)
+        if args is None:
+            return [flow.fail()] * count
+        made = [self._add("chunk", {**args, "index": i}, (flow,), call.span, body.names.auto(body.prefix + "chunk"),
+                          body, None) for i in range(count)]
+        return [Flow(node.id, node.failed) for node in made]
 
     _STATEMENTS: dict[type, Callable] = {}
 
@@ -468,18 +503,48 @@ class Elaborator:
 
     def _chain_items(self, items: Iterable, body: _Body, flow: Flow, label: str | None = None) -> Flow:
         for item in items:
-            flow = self._LAYERS[type(item)](self, item, body, flow, label)
+            own = label
+            if item.label is not None:  # `x -> fc1: conv(...)`: this layer's own name
+                own = self._take_label(item.label, body, flow)
+                if own is None:
+                    return flow.fail()
+            flow = self._LAYERS[type(item)](self, item, body, flow, own)
         return flow
 
-    def _labelled(self, ident: ast.Ident, items: tuple, body: _Body, flow: Flow, chain: ast.Chain) -> Flow:
+    def _take_label(self, label: ast.Label, body: _Body, flow: Flow | None) -> str | None:
+        """The name a label gives in this scope; None after an error (E207, E211, or its expression's)."""
+        if type(label) is ast.Ident:
+            return body.names.label(label, body.report)
+        texts = []
+        for part in label.parts:
+            if type(part) is ast.Str:
+                texts.append(part.value)
+                continue
+            value = self.evaluate(part, self._ctx(body, flow))
+            if value is FAIL:
+                return None
+            text = label_part(value)
+            if text is None:
+                body.report.error("E211", f"a label's `{{...}}` part must be an int or a string, got {show(value)}",
+                                  part.span)
+                return None
+            texts.append(text)
+        text = "".join(texts)
+        why = bad_label_text(text)
+        if why is not None:
+            body.report.error("E211", f"label \"{text}\" cannot name a module: {why}", label.span)
+            return None
+        return body.names.label(ast.Ident(text, span=label.span), body.report, computed=True)
+
+    def _labelled(self, written: ast.Label, items: tuple, body: _Body, flow: Flow, chain: ast.Chain) -> Flow:
         """A labelled statement: one layer takes the name; several become a group scope."""
-        label = body.names.label(ident, body.report)
+        label = self._take_label(written, body, flow)
         if label is None:
             return self._chain_items(items, body, flow)
-        if len(items) == 1:
+        if len(items) == 1 and items[0].label is None:
             return self._chain_items(items, body, flow, label)
         if not items:
-            body.report.error("E218", f"label `{label}` names no layer", ident.span)
+            body.report.error("E218", f"label `{label}` names no layer", written.span)
             return flow
         scope = Scope(path=join(body.scope.path, label), block=label, call=label, span=None,
                       parent=body.scope, entry=flow.node)
@@ -512,9 +577,9 @@ class Elaborator:
     def _unknown_layer(self, call: ast.Call, body: _Body, is_merge: bool) -> None:
         name = call.callee.name
         if is_merge or name == "cat":
-            body.report.error("E218", f"`{name}` is not a layer: merge paths with `{name if name != 'cat' else 'concat'}"
-                                      f" {{ | ... | ... }}`, or named tensors with `cat(a, b)` / `add(a, b)` at "
-                                      f"the start of a chain", call.span)
+            paths, tensors = ("concat", "cat") if name in ("cat", "concat") else (name, name)
+            body.report.error("E218", f"`{name}` is not a layer: merge paths with `{paths} {{ | ... | ... }}`, or "
+                                      f"named tensors with `{tensors}(a, b)` at the start of a chain", call.span)
             return
         if body.find_tensor(name) is not None or name in ("in", "cur"):
             body.report.error("E218", f"`{name}` is a tensor: a chain can start from a tensor, not pass through "
@@ -607,7 +672,7 @@ class Elaborator:
             results.append(self._chain_items(chain.items[1:], body, start))
         if missing:
             return Flow(None, True)
-        op = "concat" if merge.op == "cat" else "add"
+        op = "concat" if merge.op == "cat" else merge.op
         return self._merge_node(op, results, merge.span, body.names.auto(body.prefix + op), body, None)
 
     def _merge_node(self, op: str, inputs: list[Flow], span: Span, local: str, body: _Body, label: str | None) -> Flow:

@@ -49,6 +49,7 @@ class Arg:
     maximum: int | float | None = None   # largest allowed value
     above: int | float | None = None     # every value must be greater than this (eps > 0)
     doc: str = ""
+    default_text: str | None = None  # how signatures show a default that is no value (chunk's "all")
 
     @property
     def required(self) -> bool:
@@ -99,6 +100,9 @@ class OpSpec:
     # The ONNX nodes of one layer, written through the ONNX backend's small
     # interface (see "ONNX lowerings" below); returns the output tensor's name.
     onnx: Callable[[Any], str] | None = None
+    # For an op that is no module (`torch` is None: merges): the Python expression generated
+    # code computes it with, from its inputs' variables and its arguments: "a + b".
+    expression: Callable[[list[str], dict], str] | None = None
 
     def apply(self, ctx: "InferContext") -> Shape:
         """The output shape: the argument check, the shape rule, then that the module is one
@@ -1113,6 +1117,96 @@ def onnx_add(layer) -> str:
     return layer.node("Add" if len(layer.inputs) == 2 else "Sum", layer.inputs)
 
 
+def onnx_mul(layer) -> str:
+    """Mul broadcasts as numpy does, from the right: the equal ranks and the batch in front
+    make that archlang's rule."""
+    result = layer.inputs[0]
+    if len(layer.inputs) == 1:
+        return layer.node("Identity", [result])
+    for other in layer.inputs[1:]:
+        result = layer.node("Mul", [result, other])
+    return result
+
+
+def onnx_chunk(layer) -> str:
+    part, index = layer.out[0], layer.args["index"]
+    return layer.node("Slice", [layer.inputs[0], layer.constant("starts", [index * part], dtype="int64"),
+                                layer.constant("ends", [(index + 1) * part], dtype="int64"),
+                                layer.constant("axes", [1], dtype="int64")])
+
+
+def infer_mul(ctx: InferContext) -> Shape:
+    """Equal ranks; in each dimension the sizes are equal, or 1, which broadcasts (squeeze-excitation's
+    [C, H, W] * [C, 1, 1]). The batch is never broadcast: every input has it."""
+    for i, shape in enumerate(ctx.inputs):
+        if len(shape) != len(ctx.x):
+            raise ShapeFailure("E304", "mul paths have different ranks", label=f"this path yields {format_shape(shape)}",
+                               notes=_path_list(ctx, skip=i), input_index=i,
+                               help="mul multiplies tensors of one rank; a size of 1 broadcasts, as in "
+                                    "[C, H, W] * [C, 1, 1]")
+    out = []
+    for axis, column in enumerate(zip(*ctx.inputs)):
+        sizes = [(i, d) for i, d in enumerate(column) if not _is_one(d)]
+        if not sizes:
+            out.append(1)
+            continue
+        want = sizes[0][1]
+        for i, d in sizes[1:]:
+            verdict = compare_eq(d, want)
+            if verdict is False:
+                raise ShapeFailure("E304", "mul paths do not broadcast", label=f"this path yields "
+                                   f"{format_shape(ctx.inputs[i])}", notes=_path_list(ctx, skip=i), input_index=i,
+                                   help=f"dimension {axis + 1} is {d} here and {want} in path {sizes[0][0] + 1}: mul "
+                                        f"takes equal sizes, or a size of 1, which broadcasts")
+            if verdict is None:
+                ctx.require("E304", d, "==", want, input_index=i)
+        out.append(_simplest([d for _, d in sizes]))
+    return tuple(out)
+
+
+def _is_one(d) -> bool:
+    return isinstance(d, int) and d == 1
+
+
+def check_chunk_args(args: dict) -> None:
+    n, index = args["chunks"], args["index"]
+    if index is None:
+        raise ShapeFailure("E218", f"chunk({n}) makes {n} tensors, and this chain takes one",
+                           help=f"bind them all, as in `a, b = x -> chunk({n})`, or take one part with "
+                                f"chunk({n}, index=0)")
+    if not 0 <= index < n:
+        raise ShapeFailure("E211", f"chunk({n}) has parts 0 to {n - 1}, not {index}")
+
+
+def infer_chunk(ctx: InferContext) -> Shape:
+    """torch.chunk along the channels, into equal parts only: a part count that does not
+    divide the channels would give parts of other sizes (or fewer parts) in PyTorch."""
+    if len(ctx.x) < 1:
+        raise ctx.fail("E302", "chunk needs a tensor with channels")
+    c, n = ctx.x[0], ctx.args["chunks"]
+    if c % n:
+        raise ctx.fail("E308", f"chunk({n}) does not divide the channels ({c}) into equal parts",
+                       help=f"the number of parts must divide the channels: one of {_divisors(c)}")
+    return (c // n, *ctx.x[1:])
+
+
+def torch_chunk(variables: list[str], args: dict) -> str:
+    return f"{variables[0]}.chunk({args['chunks']}, dim=1)[{args['index']}]"
+
+
+# How generated forward code computes the ops that are no module (merges): input variables -> Python.
+def torch_add(variables: list[str], args: dict) -> str:
+    return " + ".join(variables)
+
+
+def torch_mul(variables: list[str], args: dict) -> str:
+    return " * ".join(variables)
+
+
+def torch_concat(variables: list[str], args: dict) -> str:
+    return f"torch.cat([{', '.join(variables)}], dim=1)"
+
+
 # --------------------------------------------------------------------------- the table
 
 _K = ("kernel",)
@@ -1271,10 +1365,23 @@ def _table() -> dict[str, OpSpec]:
         ), infer_lrn, _no_count, torch_lrn, "local response normalisation across channels (AlexNet)",
             key_args=("size",), ranks="2, 3, 4", colour=NORM_COLOUR, torch_names=("LocalResponseNorm",),
             onnx=onnx_lrn),
+        OpSpec("chunk", (
+            Arg("chunks", "int", minimum=1, doc="equal parts along the channels"),
+            Arg("index", "int", None, minimum=0, default_text="all",
+                doc="the part this layer takes; left out where a binding takes every part (`a, b = x -> chunk(2)`)"),
+        ), infer_chunk, _no_count, None, "split the channels into equal parts (ShuffleNet's x.chunk(2, dim=1))",
+            key_args=("chunks", "index"), ranks="any", check_args=check_chunk_args, colour=PLAIN_COLOUR,
+            expression=torch_chunk, torch_names=("split",), onnx=onnx_chunk),   # a view: not fresh
         OpSpec("concat", (), infer_concat, _no_count, None, "concatenate along channels", merge=True,
-               colour=PLAIN_COLOUR, fresh_output=True, onnx=onnx_concat),   # torch.cat copies, even one input
+               colour=PLAIN_COLOUR, fresh_output=True, expression=torch_concat,
+               onnx=onnx_concat),   # torch.cat copies, even one input
         OpSpec("add", (), infer_add, _no_count, None, "element-wise sum of equal shapes", merge=True,
-               colour=PLAIN_COLOUR, writes_input="sum", fresh_output=True, aliases_single_input=True, onnx=onnx_add),
+               colour=PLAIN_COLOUR, writes_input="sum", fresh_output=True, aliases_single_input=True,
+               expression=torch_add, onnx=onnx_add),
+        OpSpec("mul", (), infer_mul, _no_count, None,
+               "element-wise product; a size of 1 broadcasts ([C, H, W] * [C, 1, 1])", merge=True,
+               colour=PLAIN_COLOUR, fresh_output=True, aliases_single_input=True, expression=torch_mul,
+               onnx=onnx_mul),
     ]
     return {s.name: s for s in specs}
 
@@ -1465,6 +1572,8 @@ def arg_text(a: Arg) -> str:
     """One argument as a signature shows it: `out`, `p=0`, `s=k` (pooling's stride is its kernel)."""
     if a.required:
         return a.name
+    if a.default_text is not None:
+        return f"{a.name}={a.default_text}"
     return f"{a.name}={'k' if a.default is None and a.name == 's' else _show(a.default)}"
 
 

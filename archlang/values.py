@@ -34,6 +34,17 @@ class TensorRef:
     shape: Any  # a shape tuple, or UNKNOWN
 
 
+@dataclass(frozen=True, eq=False)
+class FunctionValue:
+    """A function a spec defines, `let make_divisible(v, d = 8) = ...`: its parameters
+    (`syntax.Param`s), its body and the names it was defined among."""
+
+    name: str
+    params: tuple
+    body: Any            # a syntax expression
+    env: "Env"
+
+
 def show(value) -> str:
     """A value as archlang text: `[96, 128]`, `true`, `"same"`, `1e-05`."""
     if isinstance(value, bool):
@@ -46,6 +57,8 @@ def show(value) -> str:
         return "[" + ", ".join(show(v) for v in value) + "]"
     if isinstance(value, TensorRef):
         return value.name
+    if isinstance(value, FunctionValue):
+        return f"function {value.name}"
     return str(value)
 
 
@@ -64,6 +77,8 @@ def type_name(value) -> str:
         return "a symbolic size"
     if isinstance(value, TensorRef):
         return "a tensor"
+    if isinstance(value, FunctionValue):
+        return "a function"
     return type(value).__name__
 
 

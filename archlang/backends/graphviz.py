@@ -232,7 +232,7 @@ class _Drawing:
         if node.params:
             lines.append(_params(node.params))
         attrs = {"fillcolor": ops.OPS[node.op].colour}
-        if node.op in ("add", "concat"):
+        if ops.OPS[node.op].merge:
             attrs["shape"] = "oval"
             lines = [node.op, node.local_name]
         status = _status(self.graph, node)

@@ -26,7 +26,7 @@ from typing import Any
 from .. import ops
 from ..ir import Graph, Node, Scope
 from . import torch_layers
-from .torch_common import MERGES, BlockPlan, Step, constructors, plan, safe_variable
+from .torch_common import MERGES, BlockPlan, Step, constructors, is_attribute, plan, safe_variable
 
 LINE = 88          # black's default line length
 _BUILTINS = frozenset(dir(builtins))
@@ -78,7 +78,7 @@ class _FileWriter:
     def reserve_class_name(self, wanted: str) -> str:
         # No leading underscores (`__init__` would be name-mangled where other classes use it),
         # no keyword or builtin (`None`, `True`, `ValueError`, which __init__ raises).
-        base = wanted.lstrip("_")
+        base = "".join(c if c.isalnum() or c == "_" else "_" for c in wanted).lstrip("_")  # a label: `block1-0`
         base = base[:1].upper() + base[1:] if base[:1].isalpha() else "Block" + base
         if keyword.iskeyword(base) or base in _BUILTINS:
             base += "_"
@@ -126,7 +126,7 @@ class _FileWriter:
         # self and torch. A renamed name must not take another's: `self` and `self_` both.
         params = dict(zip(_variables(g.params, self._names | {"self", "super", "__class__", "ValueError"}),
                           g.params.values()))
-        ports = _variables([p.name for p in g.inputs], {"self", "torch", "nn"})
+        ports = _variables([p.name for p in g.inputs], {"self", "torch", "nn", "getattr"})
         values = {p.node: var for p, var in zip(g.inputs, ports)}
         forward_writer = _Forward(self, root, ports, values, [p.node for p in g.outputs])
         forward = forward_writer.lines()
@@ -149,7 +149,10 @@ class _FileWriter:
                 value: Any = _call(self.class_of[id(step.block)], [])
             else:
                 value = self._constructor(step.node, step.attr in inplace)
-            lines.extend(_layout(value, 2, f"self.{step.attr} = ", ""))
+            if is_attribute(step.attr):
+                lines.extend(_layout(value, 2, f"self.{step.attr} = ", ""))
+            else:
+                lines.extend(_layout(_call("self.add_module", [_string(step.attr), value]), 2, "", ""))
         return lines
 
     def _constructor(self, node: Node, inplace: bool) -> _Bracket:
@@ -375,15 +378,15 @@ class _Forward:
             key = scope.exit if scope.exit != scope.entry else ("call", index)
             comment = _comment(g.nodes[scope.exit].shape, scope.span)
             inputs = (scope.entry, *self.writer.outside.get(id(scope), []))
-            return _Line(key, inputs, _caller(f"self.{step.attr}"), comment, "block", step.attr)
+            return _Line(key, inputs, _caller(_member(step.attr)), comment, "block", step.attr)
         node = step.node
         comment = _comment(node.shape, node.span)
         if step.kind == "layer":
-            return _Line(node.id, node.inputs, _caller(f"self.{step.attr}"), comment, node.op, step.attr)
-        if node.op == "add":
-            return _Line(node.id, node.inputs, " + ".join, comment, "add")
-        self.writer.uses_torch = True
-        return _Line(node.id, node.inputs, _concat, comment, "concat")
+            return _Line(node.id, node.inputs, _caller(_member(step.attr)), comment, node.op, step.attr)
+        expression = ops.OPS[node.op].expression
+        if "torch." in expression(["x"] * len(node.inputs), node.args):
+            self.writer.uses_torch = True
+        return _Line(node.id, node.inputs, lambda variables: expression(variables, node.args), comment, node.op)
 
 
 def _variables(names, reserved: set[str]) -> list[str]:
@@ -397,12 +400,13 @@ def _variables(names, reserved: set[str]) -> list[str]:
     return out
 
 
+def _member(attr: str) -> str:
+    """How a forward reads a submodule: `self.conv1`, or `getattr(self, "0")` (see is_attribute)."""
+    return f"self.{attr}" if is_attribute(attr) else f"getattr(self, {_string(attr)})"
+
+
 def _caller(func: str) -> Callable[[list[str]], _Bracket]:
     return lambda variables: _call(func, list(variables))
-
-
-def _concat(variables: list[str]) -> _Bracket:
-    return _call("torch.cat", [_list(list(variables)), "dim=1"])
 
 
 def _drop_dead_merges(steps: list[_Line], outputs: list) -> list[_Line]:
