@@ -41,7 +41,7 @@ from pathlib import Path
 import torch
 
 import archlang
-from archlang import cli
+from archlang import cli, ops
 from archlang.backends import table
 from archlang.diagnostics import SpecError
 from archlang.shapes import evaluate, shape_json
@@ -331,7 +331,7 @@ def _eval_values(model, graph, interp: Interpreter, path_name: str, found: list[
     seen: dict[str, list[torch.Tensor]] = {}
     handles = []
     for node in graph.nodes:
-        if node.op in ("input", "add", "concat"):
+        if not _has_module(node):
             continue
         try:
             module = model.get_submodule(node.name)
@@ -352,7 +352,7 @@ def _eval_values(model, graph, interp: Interpreter, path_name: str, found: list[
             raise _Found("input modified", f"{path_name}: forward wrote into the caller's input")
     trace = interp.run(kept, training=False)
     for node in graph.nodes:
-        if node.op in ("input", "add", "concat"):
+        if not _has_module(node):
             continue
         calls = seen.get(node.name, [])
         if len(calls) != 1:
@@ -361,6 +361,11 @@ def _eval_values(model, graph, interp: Interpreter, path_name: str, found: list[
             raise _Found("layer value", f"{path_name}: {node.name} ({node.op}) differs by "
                                         f"{_diff(calls[0], trace.values[node.id])}")
     _compare_outputs(outputs, trace.outputs, f"{path_name} eval", found)
+
+
+def _has_module(node) -> bool:
+    """Inputs, merges and views (`OpSpec.expression`) are computed in `forward`, not by a module."""
+    return node.op != "input" and ops.OPS[node.op].expression is None
 
 
 def _as_list(out) -> list[torch.Tensor]:

@@ -37,19 +37,22 @@ from typing import Any, Callable
 
 from archlang import ops
 
-from .model import (PRELUDE, Arg, Attr, Bin, Bind, BlockCall, BlockDef, Body, Cmp, Cond, Expect, Expr, Identity, If,
-                    Index, Input, Item, Layers, Let, Lit, ListE, MergeStmt, Name, Not, OpCall, Outcome, Param, Paths,
-                    Program, Reject, Repeat, Residual, Stmt, Sym, T, execute)
+from .model import (PRELUDE, Arg, Attr, Bin, Bind, BlockCall, BlockDef, Body, Call, Cmp, Cond, Expect, Expr, Function,
+                    Identity, If, Index, Input, Item, Labelled, Layers, Let, Lit, ListE, MergeStmt, Name, Not, OpCall,
+                    Outcome, Param, Paths, Program, Reject, Repeat, Residual, SliceE, Split, Stmt, Sym, T, Template,
+                    execute)
 
 OPS_KNOWN = ("conv", "conv_transpose", "bn", "groupnorm", "layernorm", "relu", "relu6", "sigmoid", "tanh", "gelu",
              "hardswish", "hardsigmoid", "silu", "elu", "leaky_relu", "softmax", "dropout", "stochastic_depth",
              "maxpool", "avgpool", "gap", "adaptive_avgpool", "flatten", "linear", "channel_linear",
-             "channel_shuffle", "scale_shift", "upsample", "lrn")
+             "channel_shuffle", "scale_shift", "upsample", "lrn", "chunk")
 TENSOR_NAMES = ("a", "b", "t", "skip", "e1", "e2", "y", "z", "feat")
 VALUE_NAMES = ("c", "k", "n", "s", "m", "w", "g")
 LABELS = ("stem", "head", "features", "fc", "out", "conv1", "relu1", "proj", "layer1")
 LABELS_NEAR_RESERVED = ("train_", "forward_", "eval_", "float_")     # fine, each its module's name (case 6)
 UNNAMEABLE_LABELS = ("train", "forward", "eval", "cuda", "training", "_m", "float", "arch_params")   # E207
+NUMBER_LABELS = ("0", "1", "2", "10")
+KEYWORD_LABELS = ("block", "add", "mul", "input", "repeat", "concat")   # words before `:` are names
 MAX_ELEMENTS = 4096      # per tensor and sample: every run stays in milliseconds
 BLOCK_NAMES = ("B", "Unit", "Stage", "Res", "Cell", "Down", "Mix", "Tail")
 
@@ -240,20 +243,31 @@ class _Generator:
         deep = depth < self.config.max_depth
         kind = self.weighted({"chain": 8, "label": 2, "bind": 3, "merge": 3 if b.tensors else 0,
                               "head": 1 if b.tensors else 0, "repeat": 2 if deep else 0, "if": 2 if deep else 0,
-                              "let": 1, "expect": 1.5, "block": 3 if deep else 0})
+                              "let": 1, "expect": 1.5, "block": 3 if deep else 0, "split": 0.7, "function": 0.4})
+        if kind == "split":
+            return self.split(b, depth)
+        if kind == "function":
+            name = self.pick([n for n in ("f", "g", "half") if n not in b.names.maps[0]] or ["h"])
+            params, body = self.pick(((["a"], Bin("+", Name("a"), Lit(self.pick((0, 1))))),
+                                      (["a", "b"], Call("max", [Name("a"), Name("b")])),
+                                      (["a"], Bin("//", Name("a"), Lit(2)))))
+            return Let(name, body, params)
         if kind in ("chain", "label"):
             items = self.items(b, b.cur, depth, self.weighted({1: 3, 2: 1, 3: 1}))
             if not items:
                 raise Reject("GEN-RETRY", "no layer fits here")
             if kind == "label":
-                return Layers(items, label=self.label())
+                if self.chance(0.2) and not isinstance(items[0], Labelled):   # `a: b: conv(...)`
+                    items[0] = Labelled(self.label(b), items[0])
+                return Layers(items, label=self.label(b))
             return Layers(items, arrows=self.chance(0.7))
         if kind == "bind":
             start = self.pick(list(b.tensors) + ["cur"]) if b.tensors and self.chance(0.6) else None
             x = b.tensors[start] if start in b.tensors else b.cur
             items = self.items(b, x, depth, self.rng.randint(0, 2)) if start else \
                 self.items(b, x, depth, self.rng.randint(1, 2))
-            return Bind(self.tensor_name(b), items, start)
+            label = self.label(b) if items and self.chance(0.15) else None
+            return Bind(self.tensor_name(b), items, start, label)
         if kind == "merge":
             return self.merge_stmt(b, depth)
         if kind == "head":
@@ -275,17 +289,53 @@ class _Generator:
                 else:
                     dims.append(None if sym or self.chance(0.3) else self.expr(b, size))
             return Expect(dims)
-        return Layers([self.block_call(b, b.cur, depth)], label=self.label() if self.chance(0.2) else None)
+        return Layers([self.block_call(b, b.cur, depth)], label=self.label(b) if self.chance(0.2) else None)
 
-    def label(self) -> str:
+    def label(self, b: Body | None = None):
+        """A name (keywords too), a number, or a computed label ("layer{i}")."""
+        kind = self.weighted({"name": 6, "number": 2, "keyword": 1, "computed": 2 if b is not None else 0})
+        if kind == "number":
+            return self.pick(NUMBER_LABELS)
+        if kind == "keyword":
+            return self.pick(KEYWORD_LABELS)
+        if kind == "computed":
+            ints = [k for k, v in b.names.items() if type(v) is int]
+            part = Name(self.pick(ints)) if ints and self.chance(0.7) else Bin("+", Lit(1), Lit(self.pick((0, 1))))
+            return Template(self.pick(([self.pick(("layer", "block", "s")), part], [part], [part, "-", Lit(0)])))
         return self.pick(LABELS + LABELS_NEAR_RESERVED)
+
+    def split(self, b: Body, depth: int) -> Split:
+        """`a, b = [x ->] layers -> chunk(n)`."""
+        start = self.pick(list(b.tensors)) if b.tensors and self.chance(0.5) else None
+        x = b.tensors[start] if start in b.tensors else b.cur
+        items = self.items(b, x, depth, self.rng.randint(0, 1))
+        snap = b.snapshot()
+        for item in items:
+            x = item.exec(b, x, None)
+        b.restore(snap)
+        divisors = [n for n in (2, 3, 4) if x.shape[0] % n == 0] if self.chance(0.9) else [2, 3]
+        if not divisors:
+            raise Reject("GEN-RETRY", "no chunk count divides the channels")
+        n = self.pick(divisors)
+        names = self.rng.sample([t for t in TENSOR_NAMES if t not in b.tensors.maps[0]], min(n, 3))
+        if len(names) < n:
+            raise Reject("GEN-RETRY", "not enough free names")
+        return Split(names, items, self.expr(b, n), start)
 
     def tensor_name(self, b: Body) -> str:
         free = [n for n in TENSOR_NAMES if n not in b.tensors.maps[0]]
         return self.pick(free or ["u"])
 
     def merge_stmt(self, b: Body, depth: int) -> MergeStmt:
-        op = self.pick(("cat", "add"))
+        op = self.pick(("cat", "add", "mul"))
+        if op == "mul":    # a gate: one tensor times another pooled to size 1 (or the same shape)
+            name = self.pick(list(b.tensors))
+            gate = [OpCall("gap", [], False), OpCall("sigmoid", [], False)] if self.chance(0.7) else []
+            other = self.pick([n for n in b.tensors if b.tensors[n].shape == b.tensors[name].shape])
+            inputs = [(name, []), (other, gate)]
+            if self.chance(0.5):
+                inputs.reverse()
+            return MergeStmt(op, inputs, [], self.tensor_name(b) if self.chance(0.6) else None)
         names = list(b.tensors)
         count = self.weighted({1: 2, 2: 4, 3: 1})
         picked = [self.pick(names) for _ in range(count)]
@@ -370,6 +420,16 @@ class _Generator:
                     b.restore(snap)
                     del self.program.blocks[blocks:]
                     continue
+                if out and self.chance(0.15):     # `x -> conv(...) fc1: conv(...)`: the layer's own name
+                    labelled = Labelled(self.label(b), item)
+                    snap = b.snapshot()
+                    try:
+                        y = labelled.exec(b, x, None)
+                    except Reject:
+                        b.restore(snap)
+                    else:
+                        b.restore(snap)
+                        item = labelled
                 out.append(item)
                 x = y
                 break
@@ -389,7 +449,10 @@ class _Generator:
             main = self.path(b, x, depth, self.rng.randint(1, 2))
             shortcut = self.path(b, x, depth, self.rng.randint(0, 1)) if self.chance(0.35) else None
             return Residual(main, shortcut)
-        op = self.pick(("concat", "add"))
+        op = self.pick(("concat", "add", "mul"))
+        if op == "mul" and len(x.shape) > 1:   # squeeze-excitation: the input times a gate of its channels
+            gate = [Layers([OpCall("gap", [], False)]), Layers([OpCall("sigmoid", [], False)])]
+            return Paths(op, [[Layers([Identity()])] if self.chance(0.5) else [], gate])
         count = self.weighted({1: 3, 2: 4, 3: 2})
         paths = []
         for _ in range(count):
@@ -416,7 +479,7 @@ class _Generator:
                      bn=2, relu=3, maxpool=2 if rank > 1 else 0.2,
                      avgpool=1.5 if rank > 1 else 0.2, linear=3 if rank == 1 else 0.3,
                      flatten=1.5 if rank > 1 else 0.3, upsample=1 if rank > 1 else 0.1, lrn=0.7,
-                     adaptive_avgpool=0.7, gap=0.7)
+                     adaptive_avgpool=0.7, gap=0.7, chunk=0.5)
         op = self.weighted(table)
         values = self.op_values(op, x, b)
         return OpCall(op, self.arguments(b, op, values), parens=bool(values) or self.chance(0.2))
@@ -526,6 +589,10 @@ class _Generator:
                 v["beta"] = self.pick((0.75, 0.5))
             if self.chance(0.3):
                 v["k"] = self.pick((1.0, 2.0, 2))
+        elif op == "chunk":
+            c = x.shape[0]
+            v["chunks"] = self.pick([n for n in (1, 2, 3, 4) if c % n == 0] if self.chance(0.9) else (2, 3))
+            v["index"] = self.rng.randrange(v["chunks"])
         elif op in ops.OPS and op not in OPS_KNOWN:
             raise Reject("GEN", f"the generator has no rule for op {op}")
         return v
@@ -684,6 +751,28 @@ class _Generator:
                 return Bin("+" if delta >= 0 else "-", Name(name), Lit(abs(delta)))
             ways.append(offset)
         ways.append(lambda: Bin("//", self.expr(b, target * 2 + self.pick((0, 1)), depth + 1), Lit(2)))
+        def extreme() -> Expr:
+            inner = self.expr(b, target, depth + 1)
+            if self.chance(0.5):
+                return Call("max", [inner, Lit(self.pick((target, max(target - 1, 0))))])
+            return Call("min", [Lit(self.pick((target, target + 1))), inner])
+        ways.append(extreme)
+        ways.append(lambda: Call(self.pick(("int", "round", "floor")), [Lit(target + self.pick((0.25, 0.0)))]))
+        ways.append(lambda: Call("ceil", [Lit(target - 0.5)]) if target > 0 else Lit(target))
+        ways.append(lambda: Call("sum", [SliceE(ListE([Lit(target), Lit(1), Lit(2)]), None, Lit(1))]))
+        ways.append(lambda: Call("len", [ListE([Lit(0)] * target)]) if target < 5 else Lit(target))
+        functions = [k for k, v in b.names.items() if isinstance(v, Function) and len(v.params) == 1]
+        if functions:
+            def defined() -> Expr:
+                name = self.pick(functions)
+                for arg in range(0, 2 * target + 2):
+                    try:
+                        if b.names[name].call([arg]) == target:
+                            return Call(name, [Lit(arg)])
+                    except Reject:
+                        break
+                return Lit(target)
+            ways += [defined] * 3
         ways.append(lambda: Cond(self.expr(b, target, depth + 1), Cmp("<", Lit(1), Lit(2)), Lit(target + 1)))
         expr = self.pick(ways)()
         if expr.value(b) != target:   # a lambda's late binding would show here, not as a wrong network
@@ -743,7 +832,8 @@ class _Generator:
                 decl = spec.arg(new.args[i].name) if new.args[i].name else spec.args[min(i, len(spec.args) - 1)]
                 wrong = {"int": (True, 2.5, "x"), "float": (True, "x", [1, 2]), "number": (True, "x"),
                          "bool": (1, "x"), "str": (1, True), "ints": (True, 2.5, "x"), "size": (True, 2.5),
-                         "padding": (True, 2.5, "x"), "floats": (True, "x", [True])}[decl.kind]
+                         "padding": (True, 2.5, "x"), "floats": (True, "x", [True]),
+                         "tensor": (1, "x")}[decl.kind]
                 new.args[i] = Arg(new.args[i].name, Lit(self.pick(wrong)))
             elif kind == "too-many":
                 new.args = [a for a in new.args if a.name is None] + [Arg(None, Lit(1))] * (len(spec.args) + 1 if spec
@@ -797,6 +887,14 @@ class _Generator:
             new.label = self.pick(UNNAMEABLE_LABELS)
             return new, "unnameable label"
         return None
+
+
+def _label_kind(label) -> str:
+    if isinstance(label, Template):
+        return "computed label"
+    if label.isdigit():
+        return "number label"
+    return "keyword label" if label in KEYWORD_LABELS else "name label"
 
 
 def _sites(program: Program):
@@ -859,10 +957,25 @@ def features(case: Case) -> set[str]:
         elif isinstance(node, Layers):
             if node.label:
                 found.add("group" if len(node.items) > 1 else "label")
+                found.add(_label_kind(node.label))
             if node.label in LABELS_NEAR_RESERVED:
                 found.add("label near a reserved name")
             if node.start and not node.items:
                 found.add("tensor alone")
+        elif isinstance(node, Labelled):
+            found.add("chain label")
+            found.add(_label_kind(node.label))
+        elif isinstance(node, Split):
+            found.add(f"split into {len(node.targets)}")
+        elif isinstance(node, Call):
+            found.add("defined function" if node.fn not in ("min", "max", "round", "int", "abs", "len", "sum",
+                                                            "floor", "ceil") else f"function {node.fn}")
+        elif isinstance(node, SliceE):
+            found.add("slice")
+        elif isinstance(node, Bind) and node.label is not None:
+            found.add("bind label")
+        elif isinstance(node, Let) and node.params is not None:
+            found.add("function definition")
         elif isinstance(node, Paths):
             found.add(f"{node.op} paths")
             if any(not p for p in node.paths):

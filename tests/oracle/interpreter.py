@@ -255,6 +255,20 @@ def _add(xs, args, p, training) -> Tensor:
     return out
 
 
+def _mul(xs, args, p, training) -> Tensor:
+    out = xs[0]
+    for x in xs[1:]:
+        out = out * x        # torch broadcasts the sizes of 1
+    return out
+
+
+def _chunk(xs, args, p, training) -> Tensor:
+    """The index-th of equal parts along the channels, written out with narrow."""
+    x = xs[0]
+    part = x.shape[1] // args["chunks"]
+    return x.narrow(1, args["index"] * part, part)
+
+
 def _elementwise(fn: Callable[[Tensor, dict], Tensor]) -> Rule:
     return Rule(_none, lambda xs, args, p, training: fn(xs[0], args))
 
@@ -291,6 +305,8 @@ RULES: dict[str, Rule] = {
     "lrn": Rule(_none, _lrn),
     "concat": Rule(_none, _concat),
     "add": Rule(_none, _add),
+    "mul": Rule(_none, _mul),
+    "chunk": Rule(_none, _chunk),
 }
 
 

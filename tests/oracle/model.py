@@ -232,6 +232,97 @@ class Index(Expr):
         return seq[i]
 
 
+@dataclass
+class SliceE(Expr):
+    a: Expr
+    lo: Expr | None
+    hi: Expr | None
+
+    def text(self) -> str:
+        lo = self.lo.text() if self.lo is not None else ""
+        hi = self.hi.text() if self.hi is not None else ""
+        return f"{self.a.text()}[{lo}:{hi}]"
+
+    def value(self, b):
+        seq = self.a.value(b)
+        return seq[None if self.lo is None else self.lo.value(b):None if self.hi is None else self.hi.value(b)]
+
+
+# Python's functions, as the language guide says archlang's are (floor and ceil: math's).
+BUILTINS = {"min": min, "max": max, "round": round, "int": int, "abs": abs, "len": len, "sum": sum,
+            "floor": math.floor, "ceil": math.ceil}
+
+
+@dataclass
+class Call(Expr):
+    """A function call: a built-in (Python's), or a function a `let` defines."""
+
+    fn: str
+    args: list[Expr]
+
+    def text(self) -> str:
+        return f"{self.fn}({', '.join(a.text() for a in self.args)})"
+
+    def value(self, b):
+        values = [a.value(b) for a in self.args]
+        defined = b.names.get(self.fn)
+        if isinstance(defined, Function):
+            return defined.call(values)
+        if self.fn not in BUILTINS:
+            raise Reject("E209", f"unknown function {self.fn}")
+        try:
+            return BUILTINS[self.fn](*values)
+        except (TypeError, ValueError) as exc:
+            raise Reject("E212", f"{self.fn}: {exc}") from None
+
+
+@dataclass
+class Function:
+    """A function a `let` defines: its parameters, its body, and the names it sees."""
+
+    params: list[str]
+    body: Expr
+    names: ChainMap
+
+    def call(self, values: list):
+        if len(values) != len(self.params):
+            raise Reject("E214" if len(values) > len(self.params) else "E202", "argument count")
+        scope = Body(None, self.names.new_child(dict(zip(self.params, values))), ChainMap(), None, None, set(),
+                     "nested", "main")
+        return self.body.value(scope)
+
+
+@dataclass
+class Template:
+    """A computed label, `"layer{i + 1}"`: text and expressions."""
+
+    parts: list          # str or Expr
+
+    def text(self) -> str:
+        return '"' + "".join(p if isinstance(p, str) else "{" + p.text() + "}" for p in self.parts) + '"'
+
+    def value(self, b) -> str:
+        out = []
+        for p in self.parts:
+            v = p if isinstance(p, str) else p.value(b)
+            if isinstance(v, bool) or not isinstance(v, (int, str)):
+                raise Reject("E211", "a label part that is no int or string")
+            out.append(str(v))
+        text = "".join(out)
+        if not text or "." in text or not (text[0].isalnum() or text[0] == "_") or \
+                any(not (ch.isalnum() or ch in "_-") for ch in text):
+            raise Reject("E211", f"label {text!r} cannot name a module")
+        return text
+
+
+def label_text(label) -> str:
+    return label.text() if isinstance(label, Template) else label
+
+
+def label_value(label, b) -> str | None:
+    return label.value(b) if isinstance(label, Template) else label
+
+
 # =========================================================================== execution context
 
 @dataclass
@@ -364,6 +455,20 @@ class OpCall(Item):
         if label is not None:
             b.take_label(label)
         return b.run.add(self.op, bound, [x], shape, sym, label)
+
+
+@dataclass
+class Labelled(Item):
+    """A label further along a chain: it names the one layer after it."""
+
+    label: Any             # a name, a number as text, or a Template
+    item: Item
+
+    def text(self, indent: str) -> str:
+        return f"{label_text(self.label)}: {self.item.text(indent)}"
+
+    def exec(self, b, x, label):
+        return self.item.exec(b, x, label_value(self.label, replace(b, cur=x)))
 
 
 @dataclass
@@ -513,19 +618,25 @@ class Layers(Stmt):
         head = [self.start] if self.start else []
         body = chain_text(self.items, indent, self.arrows)
         text = " -> ".join(head + ([body] if body else []))
-        return f"{self.label}: {text}" if self.label else text
+        return f"{label_text(self.label)}: {text}" if self.label else text
 
     def exec(self, b):
-        x = start_of(b, self.start)
-        if self.label is not None and len(self.items) > 1:
-            b.take_label(self.label)
-            group = Body(b.run, b.names, b.tensors, x, b.entry, set(), b.kind, b.file, b.active)
-            for item in self.items:
-                x = item.exec(group, x, None)
-        else:
-            for item in self.items:
-                x = item.exec(b, x, self.label)
-        b.cur = x
+        b.cur = run_chain(b, start_of(b, self.start), self.items, self.label)
+
+
+def run_chain(b: Body, x: T, items: list[Item], label) -> T:
+    """A chain's layers from `x`; a label names its one layer, or a group of several (or of one
+    that carries a label of its own)."""
+    label = label_value(label, replace(b, cur=x)) if label is not None else None
+    if label is not None and (len(items) > 1 or (items and isinstance(items[0], Labelled))):
+        b.take_label(label)
+        group = Body(b.run, b.names, b.tensors, x, b.entry, set(), b.kind, b.file, b.active)
+        for item in items:
+            x = item.exec(group, x, None)
+        return x
+    for item in items:
+        x = item.exec(b, x, label)
+    return x
 
 
 def start_of(b: Body, start: str | None) -> T:
@@ -549,17 +660,41 @@ class Bind(Stmt):
     target: str
     items: list[Item]
     start: str | None = None
+    label: Any = None
 
     def text(self, indent: str) -> str:
         head = [self.start] if self.start else []
         body = chain_text(self.items, indent, True)
-        return f"{self.target} = " + " -> ".join(head + ([body] if body else []))
+        label = f"{label_text(self.label)}: " if self.label else ""
+        return f"{self.target} = {label}" + " -> ".join(head + ([body] if body else []))
 
     def exec(self, b):
-        x = start_of(b, self.start)
-        for item in self.items:
-            x = item.exec(b, x, None)
-        bind_tensor(b, self.target, x)
+        bind_tensor(b, self.target, run_chain(b, start_of(b, self.start), self.items, self.label))
+
+
+@dataclass
+class Split(Stmt):
+    """`a, b = [x ->] layers -> chunk(n)`: the names take the parts, in order."""
+
+    targets: list[str]
+    items: list[Item]
+    chunks: Expr
+    start: str | None = None
+
+    def text(self, indent: str) -> str:
+        head = [self.start] if self.start else []
+        body = chain_text(self.items + [OpCall("chunk", [Arg(None, self.chunks)])], indent, True)
+        return f"{', '.join(self.targets)} = " + " -> ".join(head + [body])
+
+    def exec(self, b):
+        x = run_chain(b, start_of(b, self.start), self.items, None)
+        n = self.chunks.value(replace(b, cur=x))
+        if n != len(self.targets):
+            raise Reject("E218", "a chunk of another count than the names bound")
+        for i, name in enumerate(self.targets):
+            bound = bind_op("chunk", [(None, n), ("index", i)])
+            shape, sym = infer("chunk", bound, [x], b.run.symbolic)
+            bind_tensor(b, name, b.run.add("chunk", bound, [x], shape, sym, None))
 
 
 def bind_tensor(b: Body, name: str, x: T) -> None:
@@ -592,7 +727,7 @@ class MergeStmt(Stmt):
             for item in items:
                 x = item.exec(b, x, None)
             results.append(x)
-        x = merge(b, "concat" if self.op == "cat" else "add", results, None)
+        x = merge(b, "concat" if self.op == "cat" else self.op, results, None)
         for item in self.then:
             x = item.exec(b, x, None)
         if self.target:
@@ -660,14 +795,17 @@ class If(Stmt):
 class Let(Stmt):
     name: str
     value: Expr
+    params: list[str] | None = None      # `let f(a, b) = expr` defines a function
 
     def text(self, indent: str) -> str:
-        return f"let {self.name} = {self.value.text()}"
+        params = f"({', '.join(self.params)})" if self.params is not None else ""
+        return f"let {self.name}{params} = {self.value.text()}"
 
     def exec(self, b):
         if self.name in b.names.maps[0]:
             raise Reject("E207", f"{self.name} defined twice")
-        b.names.maps[0][self.name] = self.value.value(b)
+        b.names.maps[0][self.name] = self.value.value(b) if self.params is None else \
+            Function(self.params, self.value, b.names)
 
 
 @dataclass
@@ -923,6 +1061,11 @@ def _check_values(op: str, a: dict) -> None:
         raise Reject("E211", f"{op}'s eps must be positive (it is added to the variance)")
     if op == "lrn" and (a["k"] <= 0 or a["alpha"] < 0):
         raise Reject("E211", "lrn's k must be positive (a window of zeros gives NaN) and alpha not negative")
+    if op == "chunk":
+        if a["index"] is None:
+            raise Reject("E218", "chunk without an index in a chain of one tensor")
+        if a["index"] >= a["chunks"]:
+            raise Reject("E211", "chunk's index beyond its parts")
 
 
 def _tuple(v) -> tuple:
@@ -998,6 +1141,10 @@ def infer(op: str, a: dict, xs: list[T], symbolic: bool) -> tuple[tuple, tuple]:
         return x.shape, sym
     if op == "channel_linear":
         return (a["out"], *sizes), (False, *sym[1:])
+    if op == "chunk":     # equal parts of the channels, as x.chunk(n, dim=1) when n divides them
+        if c % a["chunks"]:
+            raise Reject("E308", "chunk's parts do not divide the channels")
+        return (c // a["chunks"], *sizes), sym
     if op == "scale_shift":
         for name in ("scale", "shift"):
             if symbolic and sym[0] and isinstance(a[name], tuple) and len(a[name]) != 1:
@@ -1048,6 +1195,18 @@ def infer(op: str, a: dict, xs: list[T], symbolic: bool) -> tuple[tuple, tuple]:
 
 
 def merge_shape(op: str, xs: list[T]) -> tuple[tuple, tuple]:
+    if op == "mul":    # PyTorch's broadcasting, at one rank: per dimension equal sizes, or 1
+        if len({len(x.shape) for x in xs}) > 1:
+            raise Reject("E304", "mul of different ranks")
+        if any(any(x.sym) for x in xs):   # a symbolic size may or may not be 1: kept out of the programs
+            raise Reject("SYM", "mul on symbolic sizes")
+        shape = []
+        for column in zip(*(x.shape for x in xs)):
+            sizes = {s for s in column if s != 1}
+            if len(sizes) > 1:
+                raise Reject("E304", "mul of sizes that do not broadcast")
+            shape.append(sizes.pop() if sizes else 1)
+        return tuple(shape), (False,) * len(shape)
     keyed = [(len(x.shape), x.shape if op == "add" else x.shape[1:]) for x in xs]
     ref = max(range(len(keyed)), key=lambda i: (keyed.count(keyed[i]), -i))
     want = xs[ref].shape
