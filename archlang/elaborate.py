@@ -37,7 +37,7 @@ from .ops import OPS, bind_actuals
 from .reporter import Reporter
 from .shapes import UNKNOWN, Expr
 from .source import Source, Span
-from .values import FAIL, Env, is_int, show
+from .values import FAIL, Env, TensorRef, is_int, show
 
 
 # -- the flow of tensors ---------------------------------------------------------------------------
@@ -602,8 +602,13 @@ class Elaborator:
         args = bind_actuals(op, actuals, call.span, body.report) if ok else None
         if args is None:
             return flow.fail()
+        # An argument that is a tensor (`crop(like=u4)`) is an input of the node; its args keep the name.
+        refs = [args[a.name] for a in OPS[op].args if a.kind == "tensor"]
+        for a in OPS[op].args:
+            if a.kind == "tensor":
+                args[a.name] = args[a.name].name
         local = label or body.names.auto(body.prefix + op)
-        node = self._add(op, args, (flow,), call.span, local, body, label)
+        node = self._add(op, args, (flow, *(ref.flow for ref in refs)), call.span, local, body, label)
         return Flow(node.id, node.failed)
 
     def _call_block(self, block: ast.BlockDef, call: ast.Call, body: _Body, flow: Flow, label: str | None) -> Flow:
@@ -617,7 +622,8 @@ class Elaborator:
         actuals, ok = calls.evaluate_arguments(call, lambda: self._ctx(body, flow), self.evaluate, body.report)
         values: dict[str, Any] = {}
         defaults = EvalContext(Env(Env(None, self.defs.constants), values), body.report,
-                               tensors=lambda which: self._shape(flow))
+                               tensors=lambda which: TensorRef(which, self._shape(flow), flow)
+                               if which in ("cur", "in") else None)
         if calls.bind_block(block, actuals, call.span, body.report, defaults, self.evaluate) is None or not ok:
             return flow.fail()
         self._check_depth(body, call.span)
@@ -721,9 +727,9 @@ class Elaborator:
         """What an expression in `body` sees. A block's body does not see the network's
         symbols: a block is written for any network, and takes sizes from `in`."""
 
-        def tensor(which: str):
-            target = flow if which == "cur" else body.entry
-            return None if target is None else self._shape(target)
+        def tensor(which: str) -> TensorRef | None:
+            target = flow if which == "cur" else body.entry if which == "in" else body.find_tensor(which)
+            return None if target is None else TensorRef(which, self._shape(target), target)
 
         if self.active_blocks:
             return EvalContext(body.env, body.report, tensor, (), self.symbols)

@@ -72,9 +72,9 @@ class Evaluator:
     # -- names and attributes ----------------------------------------------------------------
     def _name(self, e: ast.Name, ctx: "EvalContext"):
         if e.id in ("cur", "in"):
-            shape = ctx.tensor(e.id)
-            if shape is not None:
-                return TensorRef(e.id, shape)
+            ref = ctx.tensor(e.id)
+            if ref is not None:
+                return ref
             where = "in a network or block body" if e.id == "cur" else "in a block, path, repeat or if body"
             return self._fail(ctx, "E212", f"`{e.id}` has no tensor here: it exists {where}", e.span)
         try:
@@ -83,6 +83,9 @@ class Evaluator:
             pass
         if ctx.is_symbol(e.id):
             return ctx.symbol(e.id)
+        ref = ctx.tensor(e.id)   # a bound tensor: `u4.h`, `crop(like=u4)`
+        if ref is not None:
+            return ref
         if e.id in ctx.hidden_symbols:
             return self._fail(ctx, "E209", f"`{e.id}` is a symbol of the network's input, which a block does not "
                                       f"see", e.span, label="not defined in this block",
@@ -451,7 +454,8 @@ class EvalContext:
 
     env: Env
     report: "Reporter"
-    tensors: "Callable[[str], Any] | None" = None  # "cur"/"in" -> shape, or None when absent
+    # "cur", "in" or a tensor's name -> its TensorRef, or None when there is none of that name
+    tensors: "Callable[[str], TensorRef | None] | None" = None
     # Names that are symbolic sizes: a mapping (a network body: its input's
     # symbols, each to its value: itself, or the size `--input` gave it), True
     # (an input declaration: any upper-case name) or False (none).

@@ -28,10 +28,12 @@ FAIL: Any = _Fail()
 
 @dataclass(frozen=True)
 class TensorRef:
-    """The value of `cur` or `in`: only its shape attributes can be used."""
+    """The value of `cur`, `in` or a bound tensor's name: its shape attributes, or an
+    argument of an op that reads a tensor (`crop(like=u4)`)."""
 
     name: str
     shape: Any  # a shape tuple, or UNKNOWN
+    flow: Any = None  # the elaborator's handle on the tensor (`elaborate.Flow`)
 
 
 @dataclass(frozen=True, eq=False)

@@ -88,7 +88,8 @@ def test_repeat_n_equals_n_copies():
         assert errors(after) == [], f"seed {case.seed}:\n{text}"
         assert layers(after) == layers(before), f"seed {case.seed}:\n{text}"
         unrolled += 1
-    assert unrolled >= 40
+    # 31 of the cases: since functions came, a third of the counts are expressions (`ceil(0.5)`)
+    assert unrolled >= 30
 
 
 def test_renaming_labels_changes_no_count():

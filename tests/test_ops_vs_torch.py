@@ -22,6 +22,7 @@ from archlang import ops  # noqa: E402
 from archlang.backends.torch_layers import layer_class  # noqa: E402
 from archlang.diagnostics import Collector  # noqa: E402
 from archlang.shapes import Expr, evaluate_shape  # noqa: E402
+from archlang.values import TensorRef  # noqa: E402
 
 SETTINGS = settings(max_examples=80, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -385,6 +386,36 @@ def test_chunk_takes_a_part_of_torch_chunk(shape, chunks, index):
         agree(ours, theirs, f"chunk({chunks}, {index}) of {shape}")
     else:  # torch makes unequal parts (or fewer); archlang refuses
         assert ours == ("error", "E308")
+
+
+@checks("crop")
+@SETTINGS
+@given(st.tuples(st.integers(1, 3), st.integers(1, 9), st.integers(1, 9)),
+       st.tuples(st.integers(1, 3), st.integers(1, 9), st.integers(1, 9)))
+def test_crop_is_torchvisions_center_crop_where_the_centre_is_exact(shape, like):
+    from torchvision.transforms.functional import center_crop
+
+    ours, _ = rule("crop", [shape, like], (TensorRef("like", like),))
+    diffs = [h - w for h, w in zip(shape[1:], like[1:])]
+    if any(d < 0 or d % 2 for d in diffs):   # torchvision pads a larger size and rounds an odd margin
+        assert ours == ("error", "E311")
+        return
+    theirs = run_torch("crop", [shape], None, module_from=lambda: _Fn(lambda x: center_crop(x, list(like[1:]))))
+    agree(ours, theirs, f"crop of {shape} to {like}")
+
+
+@checks("resize")
+@SETTINGS
+@given(st.integers(1, 3).flatmap(lambda n: st.tuples(
+    st.tuples(st.integers(1, 2), *[st.integers(1, 5)] * n), st.tuples(st.integers(1, 2), *[st.integers(1, 5)] * n))),
+    st.sampled_from(["nearest", "linear", "bilinear", "bicubic", "trilinear"]), st.booleans())
+def test_resize_is_interpolate_to_the_other_size(shapes, mode, corners):
+    shape, like = shapes
+    ours, _ = rule("resize", [shape, like], (TensorRef("like", like), mode, corners))
+    extra = {} if mode == "nearest" and not corners else {"align_corners": corners}
+    theirs = run_torch("resize", [shape], None, module_from=lambda: _Fn(
+        lambda x: torch.nn.functional.interpolate(x, size=like[1:], mode=mode, **extra)))
+    agree(ours, theirs, f"resize {shape} to {like} ({mode}, align_corners={corners})")
 
 
 class _Fn(torch.nn.Module):

@@ -99,7 +99,9 @@ EVERY_OP = textwrap.dedent("""\
         m = mul(e, e -> gap sigmoid)
         p, q = e -> chunk(2)
         r = cat(q, p -> chunk(2, index=1))
-        output f, e, g3, h, m, r
+        k = d -> crop(like=g)
+        z = e -> resize(like=d, mode="bicubic")
+        output f, e, g3, h, m, r, k, z
     }
     network Sequences {
         input [4, 16]

@@ -40,12 +40,12 @@ from archlang import ops
 from .model import (PRELUDE, Arg, Attr, Bin, Bind, BlockCall, BlockDef, Body, Call, Cmp, Cond, Expect, Expr, Function,
                     Identity, If, Index, Input, Item, Labelled, Layers, Let, Lit, ListE, MergeStmt, Name, Not, OpCall,
                     Outcome, Param, Paths, Program, Reject, Repeat, Residual, SliceE, Split, Stmt, Sym, T, Template,
-                    execute)
+                    TensorArg, execute)
 
 OPS_KNOWN = ("conv", "conv_transpose", "bn", "groupnorm", "layernorm", "relu", "relu6", "sigmoid", "tanh", "gelu",
              "hardswish", "hardsigmoid", "silu", "elu", "leaky_relu", "softmax", "dropout", "stochastic_depth",
              "maxpool", "avgpool", "gap", "adaptive_avgpool", "flatten", "linear", "channel_linear",
-             "channel_shuffle", "scale_shift", "upsample", "lrn", "chunk")
+             "channel_shuffle", "scale_shift", "upsample", "lrn", "chunk", "crop", "resize")
 TENSOR_NAMES = ("a", "b", "t", "skip", "e1", "e2", "y", "z", "feat")
 VALUE_NAMES = ("c", "k", "n", "s", "m", "w", "g")
 LABELS = ("stem", "head", "features", "fc", "out", "conv1", "relu1", "proj", "layer1")
@@ -479,7 +479,8 @@ class _Generator:
                      bn=2, relu=3, maxpool=2 if rank > 1 else 0.2,
                      avgpool=1.5 if rank > 1 else 0.2, linear=3 if rank == 1 else 0.3,
                      flatten=1.5 if rank > 1 else 0.3, upsample=1 if rank > 1 else 0.1, lrn=0.7,
-                     adaptive_avgpool=0.7, gap=0.7, chunk=0.5)
+                     adaptive_avgpool=0.7, gap=0.7, chunk=0.5, crop=0.6 if rank > 1 else 0,
+                     resize=0.6 if rank > 1 else 0)
         op = self.weighted(table)
         values = self.op_values(op, x, b)
         return OpCall(op, self.arguments(b, op, values), parens=bool(values) or self.chance(0.2))
@@ -589,6 +590,19 @@ class _Generator:
                 v["beta"] = self.pick((0.75, 0.5))
             if self.chance(0.3):
                 v["k"] = self.pick((1.0, 2.0, 2))
+        elif op in ("crop", "resize"):
+            same_rank = [n for n in list(b.tensors) + ["cur", "in"]
+                         if n in ("cur", "in") or len(b.tensors[n].shape) == len(x.shape)]
+            if op == "crop":   # the tensors this one holds the centre of: smaller by an even number
+                same_rank = [n for n in same_rank if n != "in" and all(
+                    h >= w and (h - w) % 2 == 0 for h, w in zip(x.shape[1:], self._tensor(b, n, x).shape[1:]))]
+            v["like"] = TensorArg(self.pick(same_rank or ["cur"]))
+            if op == "resize":
+                modes = {2: ("nearest", "linear"), 3: ("nearest", "bilinear", "bicubic"), 4: ("nearest", "trilinear")}
+                if self.chance(0.6) or len(x.shape) != 3:
+                    v["mode"] = self.pick(modes[len(x.shape)])
+                if self.chance(0.3) and v.get("mode", "bilinear") != "nearest":
+                    v["align_corners"] = self.chance(0.5)
         elif op == "chunk":
             c = x.shape[0]
             v["chunks"] = self.pick([n for n in (1, 2, 3, 4) if c % n == 0] if self.chance(0.9) else (2, 3))
@@ -596,6 +610,10 @@ class _Generator:
         elif op in ops.OPS and op not in OPS_KNOWN:
             raise Reject("GEN", f"the generator has no rule for op {op}")
         return v
+
+    @staticmethod
+    def _tensor(b: Body, name: str, x: T) -> T:
+        return x if name == "cur" else b.entry if name == "in" else b.tensors[name]
 
     def arguments(self, b: Body, op: str, values: dict[str, Any]) -> list[Arg]:
         """Positional in declared order for a prefix, keywords (by name or alias) for the rest."""
@@ -607,7 +625,7 @@ class _Generator:
                 positional = False if not decl.required else positional
                 continue
             positional = positional and (decl.required or self.chance(0.4))
-            value = self.expr(b, values[decl.name])
+            value = values[decl.name] if isinstance(values[decl.name], Expr) else self.expr(b, values[decl.name])
             if positional:
                 args.append(Arg(None, value))
             else:

@@ -232,6 +232,27 @@ class Index(Expr):
         return seq[i]
 
 
+@dataclass(frozen=True)
+class Ref:
+    """A tensor given as an argument (`crop(like=u4)`)."""
+
+    name: str
+    t: "T"
+
+
+@dataclass
+class TensorArg(Expr):
+    """A tensor's name as an argument: the op reads that tensor's size."""
+
+    name: str
+
+    def text(self) -> str:
+        return self.name
+
+    def value(self, b):
+        return Ref(self.name, start_of(b, self.name))
+
+
 @dataclass
 class SliceE(Expr):
     a: Expr
@@ -451,10 +472,13 @@ class OpCall(Item):
         at = replace(b, cur=x)      # `cur` is the tensor this layer receives
         values = [(a.name, a.value.value(at)) for a in self.args]
         bound = bind_op(self.op, values)
-        shape, sym = infer(self.op, bound, [x], b.run.symbolic)
+        refs = [bound[a.name] for a in ops.OPS[self.op].args if a.kind == "tensor"]
+        bound.update({a.name: bound[a.name].name for a in ops.OPS[self.op].args if a.kind == "tensor"})
+        inputs = [x, *(ref.t for ref in refs)]
+        shape, sym = infer(self.op, bound, inputs, b.run.symbolic)
         if label is not None:
             b.take_label(label)
-        return b.run.add(self.op, bound, [x], shape, sym, label)
+        return b.run.add(self.op, bound, inputs, shape, sym, label)
 
 
 @dataclass
@@ -1008,6 +1032,10 @@ def _is_int(v) -> bool:
 
 def _convert(op: str, arg, v):
     kind = arg.kind
+    if (kind == "tensor") != isinstance(v, Ref):   # a tensor where a value is wanted, or the other way
+        raise Reject("E204", f"{op}'s {arg.name}: {v!r}")
+    if kind == "tensor":
+        return v
     ints = lambda x: _is_int(x) or (isinstance(x, tuple) and len(x) > 0 and all(_is_int(i) for i in x))  # noqa: E731
     number = lambda x: _is_int(x) or isinstance(x, float)  # noqa: E731
     ok = {"int": _is_int(v), "float": number(v), "number": number(v),
@@ -1061,6 +1089,8 @@ def _check_values(op: str, a: dict) -> None:
         raise Reject("E211", f"{op}'s eps must be positive (it is added to the variance)")
     if op == "lrn" and (a["k"] <= 0 or a["alpha"] < 0):
         raise Reject("E211", "lrn's k must be positive (a window of zeros gives NaN) and alpha not negative")
+    if op == "resize" and a["align_corners"] and a["mode"] == "nearest":
+        raise Reject("E211", "align_corners with nearest")
     if op == "chunk":
         if a["index"] is None:
             raise Reject("E218", "chunk without an index in a chain of one tensor")
@@ -1141,6 +1171,19 @@ def infer(op: str, a: dict, xs: list[T], symbolic: bool) -> tuple[tuple, tuple]:
         return x.shape, sym
     if op == "channel_linear":
         return (a["out"], *sizes), (False, *sym[1:])
+    if op in ("crop", "resize"):     # the first input at the second's spatial size
+        n = _spatial(x)
+        like = xs[1]
+        if len(like.shape) != len(x.shape):
+            raise Reject("E302", f"{op} to a tensor of another rank")
+        if op == "resize" and a["mode"] not in UPSAMPLE_MODES[n + 1]:
+            raise Reject("E302", "resize mode for this rank")
+        if op == "crop":
+            if any(sym[1:]) or any(like.sym[1:]):
+                raise Reject("SYM", "crop on symbolic sizes")
+            if any(have < want or (have - want) % 2 for have, want in zip(sizes, like.shape[1:])):
+                raise Reject("E311", "crop to a larger size, or with no centre")
+        return (c, *like.shape[1:]), (sym[0], *like.sym[1:])
     if op == "chunk":     # equal parts of the channels, as x.chunk(n, dim=1) when n divides them
         if c % a["chunks"]:
             raise Reject("E308", "chunk's parts do not divide the channels")
