@@ -40,13 +40,15 @@ def evaluate_arguments(call: ast.Call, context: Callable[[], EvalContext], evalu
             if term is not None and value is not FAIL and not isinstance(value, TensorRef):
                 written = term(arg.value)
         ok = ok and value is not FAIL
-        if isinstance(value, TensorRef):
-            report.error("E204", f"`{value.name}` is a tensor, not an argument value", arg.value.span,
-                         help=f"use one of its sizes, like {value.name}.c")
-            ok = False
         actuals.append(Actual(arg.name.name if arg.name else None, value, arg.value.span,
                               arg.name.span if arg.name else None, written))
     return actuals, ok
+
+
+def tensor_argument(ref: TensorRef, span: Span | None, report) -> None:
+    """E204: a tensor where a value is wanted (a block's parameter, an op's number)."""
+    report.error("E204", f"`{ref.name}` is a tensor, not an argument value", span,
+                 help=f"use one of its sizes, like {ref.name}.c")
 
 
 def shown(actuals: Iterable[Actual]) -> str:
@@ -79,6 +81,10 @@ def bind_block(block: ast.BlockDef, actuals: list[Actual], call_span: Span, repo
     env = defaults.env
     values = env.vars
     ok = binding.ok
+    for actual in actuals:
+        if isinstance(actual.value, TensorRef):
+            tensor_argument(actual.value, actual.span, report)
+            ok = False
     for param, actual in zip(block.params, binding.formals):
         name = param.name.name
         if actual is not None:

@@ -57,6 +57,7 @@ CODES: dict[str, str] = {
     "E308": "groups do not divide the channels",
     "E309": "a layer's width (and so its weights) depends on a symbolic input size",
     "E310": "invalid layer geometry (kernel, stride, padding or dilation)",
+    "E311": "a crop to a size the tensor does not hold, or with no centre",
     # E4xx limits
     "E401": "too many parameters",
     "E402": "too much activation memory",

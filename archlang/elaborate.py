@@ -31,16 +31,16 @@ from typing import Any, Callable, Iterable
 
 from . import calls, passes, syntax as ast, terms
 from .diagnostics import Collector
-from .expressions import EvalContext, Evaluator
+from .expressions import EvalContext, Evaluator, let_value
 from .ir import Assumption, Branch, Entry, Graph, LetItem, Loop, Port, Scope, TermNames
 from .limits import DEFAULT_LIMITS, Limits
-from .naming import Names, automatic_base, hides_tensor_word, join, labels_in
+from .naming import Names, automatic_base, bad_label_text, hides_tensor_word, join, label_part, labels_in
 from .ops import OPS, bind_actuals, same_channels
 from .reporter import Reporter
 from .shapes import UNKNOWN, Expr
 from .source import Source, Span
 from .term_eval import TermContext, term_of
-from .values import FAIL, Env, is_int, show
+from .values import FAIL, Env, TensorRef, is_int, show
 
 
 # -- the flow of tensors ---------------------------------------------------------------------------
@@ -170,7 +170,9 @@ class Elaborator:
         # the last word on a node they share.
         self.results: dict[int, _Result] = {}
         self.input_override: list | None = None
-        self.symbols: dict[str, None] = {}  # the inputs' symbols so far, in order (a set that keeps it)
+        # The inputs' symbols so far, in order, each to its value: the symbol itself, or
+        # the size that `--input` (or the API's `input=`) gave its place in the shape.
+        self.symbols: dict[str, Any] = {}
         self.block_labels: dict[int, set[str]] = {}  # id of a block -> the labels in its body
 
     # -- the network ------------------------------------------------------------------------------
@@ -276,11 +278,13 @@ class Elaborator:
                 body.report.error("E218", "`input` belongs at the top of a network body, not inside a "
                                           "repeat, if or path", stmt.span)
             return flow
-        value = self.evaluate(stmt.shape, EvalContext(body.env, body.report, symbols=True))
-        written = value
+        declared = self.evaluate(stmt.shape, EvalContext(body.env, body.report, symbols=True))
+        value = written = declared
         if self.input_override is not None:  # sizes from --input or the API: symbols by name
             value = written = tuple(Expr.symbol(d) if isinstance(d, str) else d for d in self.input_override)
         value = self._input_shape(value, stmt, body)
+        if value and not self._bind_symbols(declared, value, stmt, body):
+            value = ()
         if self.staged and value and self.input_override is None:  # as written: a term of the network's parameters
             written = self._term(stmt.shape, body, None, symbols=True)
             written = written if isinstance(written, tuple) else tuple(terms.index(written, i) for i in range(len(value)))
@@ -318,10 +322,24 @@ class Elaborator:
                                   help="name each size by itself, as in input [3, H, W]; relations between "
                                        "sizes belong in expect, as in expect [3, H, 2 * H]")
                 return ()
-        for d in value:
-            if isinstance(d, Expr):
-                self.symbols.setdefault(str(d), None)
         return value
+
+    def _bind_symbols(self, declared, value: tuple, stmt: ast.Input, body: _Body) -> bool:
+        """The declared shape's symbols, each to the size it has in `value` (the sizes given
+        with `--input` hold for the body too); False after an error."""
+        if not isinstance(declared, tuple) or len(declared) != len(value):
+            declared = value   # the given sizes replace a shape they cannot be matched with
+        for d, v in zip(declared, value):
+            if not isinstance(d, Expr) or d.atom() is None:
+                continue
+            name = str(d)
+            known = self.symbols.setdefault(name, v)
+            if known != v:
+                body.report.error("E211", f"the input sizes give symbol {name} two values, {show(known)} and "
+                                          f"{show(v)}", stmt.shape.span, label=f"{name} here",
+                                  help=f"give every place of {name} the same size")
+                return False
+        return True
 
     def _output(self, stmt: ast.Output, body: _Body, flow: Flow | None) -> Flow | None:
         if body.kind != "network":
@@ -350,8 +368,10 @@ class Elaborator:
             body.report.error("E207", f"`{stmt.name.name}` is defined twice in this body", stmt.name.span,
                               label="already defined")
             return flow
-        value = self.evaluate(stmt.value, self._ctx(body, flow))
-        term = self._term(stmt.value, body, flow) if self.staged and value is not FAIL else None
+        value = let_value(stmt, body.env, self.evaluate, self._ctx(body, flow))
+        # A function (`let f(a) = ...`) has no term: its calls are terms of what they compute.
+        term = self._term(stmt.value, body, flow) if self.staged and value is not FAIL and stmt.params is None \
+            else None
         body.env.vars[stmt.name.name] = value   # after the term: the value may read an outer `let` of its name
         if term is not None:
             if terms.is_symbolic(term):  # a variable of its own, so generated code can name it
@@ -499,13 +519,48 @@ class Elaborator:
         start, items = self._head(stmt.chain, body, flow)
         if start is None:
             return self._no_input(stmt, body)
-        result = self._chain_items(items, body, start)
-        if not self._bound_twice(stmt.target, body):
-            body.tensors[stmt.target.name] = result
-            if self.staged and result.origin is not None:   # generated code names the tensor so
-                self.graph.tensor_names.setdefault(result.origin, stmt.target.name)
-            self._made(start, result, stmt.target.span, body, stmt.target.name)
-        return result
+        parts = None
+        if stmt.more:  # `a, b = x -> chunk(2)`: the last layer makes the tensors
+            split = items[-1] if items else None
+            if not (isinstance(split, ast.Call) and split.callee.name == "chunk"):
+                body.report.error("E218", f"{len(stmt.targets)} names are bound, but the chain makes one tensor",
+                                  stmt.span, help=f"end the chain in chunk({len(stmt.targets)}), which splits the "
+                                                  f"channels into {len(stmt.targets)} tensors")
+                return flow
+            items = items[:-1]
+        if stmt.label is None:
+            result = self._chain_items(items, body, start)
+        else:
+            result = self._labelled(stmt.label, items, body, start, stmt.chain)
+        if stmt.more:
+            parts = self._chunks(split, body, result, len(stmt.targets))
+        for target, part in zip(stmt.targets, parts or [result]):
+            if not self._bound_twice(target, body):
+                body.tensors[target.name] = part
+                if self.staged and part.origin is not None:   # generated code names the tensor so
+                    self.graph.tensor_names.setdefault(part.origin, target.name)
+                self._made(start, part, target.span, body, target.name)
+        return parts[-1] if parts else result
+
+    def _chunks(self, call: ast.Call, body: _Body, flow: Flow, count: int) -> list[Flow]:
+        """The parts of `chunk(n)` for a binding of `count` names: a node each (`index` 0, 1, ...)."""
+        actuals, ok = calls.evaluate_arguments(call, lambda: self._ctx(body, flow), self.evaluate, body.report)
+        args = bind_actuals("chunk", actuals, call.span, body.report) if ok else None
+        if args is not None and args["index"] is not None:
+            body.report.error("E218", "chunk(n, index) takes one part, but several names are bound", call.span,
+                              help="leave index out: each name takes a part, in order")
+            args = None
+        if args is not None and args["chunks"] != count:
+            body.report.error("E218", f"chunk({args['chunks']}) makes {args['chunks']} tensors, but {count} names "
+                                      f"are bound", call.span)
+            args = None
+        if call.label is not None:
+            body.report.error("E218", "chunk makes no module: there is nothing for a label to name", call.label.span)
+        if args is None:
+            return [flow.fail()] * count
+        made = [self._add("chunk", {**args, "index": i}, (flow,), call.span, body.names.auto("chunk"),
+                          body, None) for i in range(count)]
+        return [self._flow_of(node) for node in made]
 
     _STATEMENTS: dict[type, Callable] = {}
 
@@ -564,18 +619,48 @@ class Elaborator:
 
     def _chain_items(self, items: Iterable, body: _Body, flow: Flow, label: str | None = None) -> Flow:
         for item in items:
-            flow = self._LAYERS[type(item)](self, item, body, flow, label)
+            own = label
+            if item.label is not None:  # `x -> fc1: conv(...)`: this layer's own name
+                own = self._take_label(item.label, body, flow)
+                if own is None:
+                    return flow.fail()
+            flow = self._LAYERS[type(item)](self, item, body, flow, own)
         return flow
 
-    def _labelled(self, ident: ast.Ident, items: tuple, body: _Body, flow: Flow, chain: ast.Chain) -> Flow:
+    def _take_label(self, label: ast.Label, body: _Body, flow: Flow | None) -> str | None:
+        """The name a label gives in this scope; None after an error (E207, E211, or its expression's)."""
+        if type(label) is ast.Ident:
+            return body.names.label(label, body.report)
+        texts = []
+        for part in label.parts:
+            if type(part) is ast.Str:
+                texts.append(part.value)
+                continue
+            value = self.evaluate(part, self._ctx(body, flow))
+            if value is FAIL:
+                return None
+            text = label_part(value)
+            if text is None:
+                body.report.error("E211", f"a label's `{{...}}` part must be an int or a string, got {show(value)}",
+                                  part.span)
+                return None
+            texts.append(text)
+        text = "".join(texts)
+        why = bad_label_text(text)
+        if why is not None:
+            body.report.error("E211", f"label \"{text}\" cannot name a module: {why}", label.span)
+            return None
+        return body.names.label(ast.Ident(text, span=label.span), body.report, computed=True)
+
+    def _labelled(self, written: ast.Label, items: tuple, body: _Body, flow: Flow, chain: ast.Chain) -> Flow:
         """A labelled statement: one layer takes the name; several become a group scope."""
-        label = body.names.label(ident, body.report)
+        label = self._take_label(written, body, flow)
         if label is None:
             return self._chain_items(items, body, flow)
-        if len(items) == 1:
+        if len(items) == 1 and items[0].label is None:
             return self._chain_items(items, body, flow, label)
         if not items:
-            body.report.error("E218", f"label `{label}` names no layer", ident.span)
+            body.report.error("E218", f"label `{label}` names no layer", written.span)
             return flow
         # A group's terms are its block's: it shares the block's variables.
         reserved = labels_in(chain)
@@ -614,9 +699,9 @@ class Elaborator:
     def _unknown_layer(self, call: ast.Call, body: _Body, is_merge: bool) -> None:
         name = call.callee.name
         if is_merge or name == "cat":
-            body.report.error("E218", f"`{name}` is not a layer: merge paths with `{name if name != 'cat' else 'concat'}"
-                                      f" {{ | ... | ... }}`, or named tensors with `cat(a, b)` / `add(a, b)` at "
-                                      f"the start of a chain", call.span)
+            paths, tensors = ("concat", "cat") if name in ("cat", "concat") else (name, name)
+            body.report.error("E218", f"`{name}` is not a layer: merge paths with `{paths} {{ | ... | ... }}`, or "
+                                      f"named tensors with `{tensors}(a, b)` at the start of a chain", call.span)
             return
         if body.find_tensor(name) is not None or name in ("in", "cur"):
             body.report.error("E218", f"`{name}` is a tensor: a chain can start from a tensor, not pass through "
@@ -641,8 +726,15 @@ class Elaborator:
         args = bind_actuals(op, actuals, call.span, body.report, arg_terms) if ok else None
         if args is None:
             return flow.fail()
+        # An argument that is a tensor (`crop(like=u4)`) is an input of the node; its args keep the name.
+        refs = [args[a.name] for a in OPS[op].args if a.kind == "tensor"]
+        for a in OPS[op].args:
+            if a.kind == "tensor":
+                args[a.name] = args[a.name].name
+                if arg_terms is not None:
+                    arg_terms[a.name] = args[a.name]
         local = label or body.names.auto(op)
-        node = self._add(op, args, (flow,), call.span, local, body, label, arg_terms)
+        node = self._add(op, args, (flow, *(ref.flow for ref in refs)), call.span, local, body, label, arg_terms)
         return self._flow_of(node)
 
     def _call_block(self, block: ast.BlockDef, call: ast.Call, body: _Body, flow: Flow, label: str | None) -> Flow:
@@ -657,7 +749,8 @@ class Elaborator:
                                                self._term_of(body, flow))
         values: dict[str, Any] = {}
         caller = Env(Env(None, self.defs.constants), values)  # the parameters as the caller gives them
-        defaults = EvalContext(caller, body.report, tensors=lambda which: self._shape(flow))
+        defaults = EvalContext(caller, body.report, tensors=lambda which: TensorRef(which, self._shape(flow), flow)
+                               if which in ("cur", "in") else None)
         # A default sees the tensor the block is called on as both `in` and `cur`, as the evaluator does.
         default_term = (lambda expr, env: self._term(expr, body, flow, env=env, entry=flow)) if self.staged else None
         if calls.bind_block(block, actuals, call.span, body.report, defaults, self.evaluate, default_term) is None \
@@ -732,7 +825,7 @@ class Elaborator:
             results.append(self._chain_items(chain.items[1:], body, start))
         if missing:
             return Flow(None, True)
-        op = "concat" if merge.op == "cat" else "add"
+        op = "concat" if merge.op == "cat" else merge.op
         return self._merge_node(op, results, merge.span, body.names.auto(op), body, None)
 
     def _merge_node(self, op: str, inputs: list[Flow], span: Span, local: str, body: _Body, label: str | None) -> Flow:
@@ -819,9 +912,19 @@ class Elaborator:
         """The term of an expression the evaluator has evaluated (`term_eval`)."""
         try:
             return term_of(expr, self._term_context(body, flow, symbols, env, entry))
-        except Exception:  # noqa: BLE001 - a term the evaluator could not write: nothing of it is generic
-            body.variables.unknown = True
-            return terms.Name(body.variables.fresh(".unknown"))
+        except Exception:  # noqa: BLE001 - no term for it (a function call): its value, so the class is exact for it
+            if symbols:
+                ctx = EvalContext(body.env, body.report, symbols=True)
+            elif env is not None:
+                ctx = EvalContext(env, body.report, tensors=lambda which: TensorRef(which, self._shape(flow), flow)
+                                  if which in ("cur", "in") else None)
+            else:
+                ctx = self._ctx(body, flow)
+            value = self.evaluate(expr, ctx)
+            if value is FAIL or isinstance(value, TensorRef):
+                body.variables.unknown = True
+                return terms.Name(body.variables.fresh(".unknown"))
+            return _constant_term(value)
 
     def _term_context(self, body: _Body, flow: Flow | None, symbols: bool = False, env: Env | None = None,
                       entry: Flow | None = None) -> TermContext:
@@ -854,9 +957,9 @@ class Elaborator:
         """What an expression in `body` sees. A block's body does not see the network's
         symbols: a block is written for any network, and takes sizes from `in`."""
 
-        def tensor(which: str):
-            target = flow if which == "cur" else body.entry
-            return None if target is None else self._shape(target)
+        def tensor(which: str) -> TensorRef | None:
+            target = flow if which == "cur" else body.entry if which == "in" else body.find_tensor(which)
+            return None if target is None else TensorRef(which, self._shape(target), target)
 
         if self.active_blocks:
             return EvalContext(body.env, body.report, tensor, (), self.symbols)
@@ -876,3 +979,8 @@ Elaborator._LAYERS = {
 # -- helpers ------------------------------------------------------------------------------------
 def _hashable(args: dict) -> tuple:
     return tuple(sorted(args.items()))
+
+
+def _constant_term(value):
+    """A value as a constant term: lists are tuples."""
+    return tuple(_constant_term(v) for v in value) if isinstance(value, (list, tuple)) else value

@@ -8,17 +8,19 @@ long). `EvalContext` says what the expression can see: names, `cur` and
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import operator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Collection
+from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping
 
 from . import syntax as ast
 from .limits import MAX_INT, MAX_SEQUENCE, MAX_SYMBOLIC_TERMS
-from .ops import RANK_FORMS
+from .diagnostics import suggest
+from .ops import OPS, RANK_FORMS
 from .shapes import UNKNOWN, Expr, compare_eq, format_shape
 from .source import Span
-from .values import FAIL, Env, TensorRef, is_int, is_number, show, type_name
+from .values import FAIL, Env, FunctionValue, TensorRef, is_int, is_number, show, type_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from .reporter import Reporter
@@ -42,9 +44,11 @@ class Evaluator:
     """
 
     def __init__(self) -> None:
+        self.depth = 0   # calls of defined functions in progress
         self._by_type: dict[type, Callable] = {
             ast.Num: lambda e, c: e.value, ast.Str: lambda e, c: e.value, ast.Bool: lambda e, c: e.value,
             ast.Name: self._name, ast.List: self._list, ast.Attr: self._attr, ast.Index: self._index,
+            ast.Slice: self._slice, ast.Function: self._function,
             ast.Unary: self._unary, ast.Binary: self._binary, ast.Compare: self._compare, ast.Cond: self._cond,
         }
 
@@ -68,9 +72,9 @@ class Evaluator:
     # -- names and attributes ----------------------------------------------------------------
     def _name(self, e: ast.Name, ctx: "EvalContext"):
         if e.id in ("cur", "in"):
-            shape = ctx.tensor(e.id)
-            if shape is not None:
-                return TensorRef(e.id, shape)
+            ref = ctx.tensor(e.id)
+            if ref is not None:
+                return ref
             where = "in a network or block body" if e.id == "cur" else "in a block, path, repeat or if body"
             return self._fail(ctx, "E212", f"`{e.id}` has no tensor here: it exists {where}", e.span)
         try:
@@ -78,11 +82,17 @@ class Evaluator:
         except KeyError:
             pass
         if ctx.is_symbol(e.id):
-            return Expr.symbol(e.id)
+            return ctx.symbol(e.id)
+        ref = ctx.tensor(e.id)   # a bound tensor: `u4.h`, `crop(like=u4)`
+        if ref is not None:
+            return ref
         if e.id in ctx.hidden_symbols:
             return self._fail(ctx, "E209", f"`{e.id}` is a symbol of the network's input, which a block does not "
                                       f"see", e.span, label="not defined in this block",
                               help="use the sizes of the tensor the block receives, such as `in.h` or `cur.w`")
+        if e.id in ("True", "False"):  # Python's spelling
+            return self._fail(ctx, "E209", f"unknown name `{e.id}`", e.span, label="not defined here",
+                              help=f"did you mean `{e.id.lower()}`? archlang writes true and false in lower case")
         known = ctx.known_symbols()
         message = f"unknown name `{e.id}`"
         if e.id[:1].isupper() and ctx.symbols is not False:  # meant as a size, most likely
@@ -130,6 +140,89 @@ class Evaluator:
                                       f"({len(value)} item{'s' if len(value) != 1 else ''})", e.span,
                               label=f"valid indices are 0 to {len(value) - 1}" if value else "it is empty")
         return value[index]
+
+    def _slice(self, e: ast.Slice, ctx: "EvalContext"):
+        value = self(e.value, ctx)
+        bounds = [None if b is None else self(b, ctx) for b in (e.lower, e.upper)]
+        if value is FAIL or FAIL in bounds:
+            return FAIL
+        if not isinstance(value, (tuple, str)):
+            return self._fail(ctx, "E212", f"cannot slice {type_name(value)} ({show(value)})", e.span)
+        for bound, written in zip(bounds, (e.lower, e.upper)):
+            if bound is not None and not is_int(bound):
+                return self._fail(ctx, "E212", f"a slice's bounds must be ints, got {show(bound)}", written.span)
+        return value[bounds[0]:bounds[1]]
+
+    # -- built-in functions ------------------------------------------------------------------------
+    def _function(self, e: ast.Function, ctx: "EvalContext"):
+        name = e.name.name
+        try:
+            defined = ctx.env.lookup(name)
+        except KeyError:
+            defined = None
+        if defined is not None:
+            return self._call_defined(e, defined, ctx)
+        builtin = BUILTINS.get(name)
+        if builtin is None:
+            close = suggest(name, BUILTINS)
+            help_ = f"did you mean `{close}`?" if close else f"the functions are {', '.join(BUILTINS)}"
+            if name in OPS:
+                help_ = f"{name} is a layer: layers go in chains, not in expressions"
+            return self._fail(ctx, "E209", f"unknown function `{name}`", e.name.span, label="not a function",
+                              help=help_)
+        values = [self(a, ctx) for a in e.args]
+        if FAIL in values:
+            return FAIL
+        low, high = builtin.arity
+        if not low <= len(values) <= high:
+            takes = (f"{low} argument{'s' if low != 1 else ''}" if low == high else f"{low} or {high} arguments"
+                     if high == low + 1 else f"at least {low} argument{'s' if low != 1 else ''}")
+            return self._fail(ctx, "E212", f"{name}() takes {takes}, got {len(values)}", e.span)
+        try:
+            value = builtin.apply(values)
+        except _Refused as refused:
+            return self._fail(ctx, "E212", f"{name}({', '.join(show(v) for v in values)}): {refused}", e.span,
+                              help=refused.help)
+        if is_int(value) and not -MAX_INT <= value <= MAX_INT:
+            return self._fail(ctx, "E212", f"`{ast.expr_text(e)}` is too large", e.span,
+                              help=f"integers are at most {MAX_INT:,} (2**63 - 1)")
+        return value
+
+    MAX_CALL_DEPTH = 100   # functions that call functions (or themselves) this deep are an error
+
+    def _call_defined(self, e: ast.Function, fn, ctx: "EvalContext"):
+        """A call of a function the spec defines: arguments by position, then defaults."""
+        if fn is FAIL:
+            return FAIL
+        if not isinstance(fn, FunctionValue):
+            return self._fail(ctx, "E212", f"`{e.name.name}` is {type_name(fn)} ({show(fn)}), not a function",
+                              e.name.span)
+        values = [self(a, ctx) for a in e.args]
+        if FAIL in values:
+            return FAIL
+        params = fn.params
+        if len(values) > len(params):
+            return self._fail(ctx, "E214", f"{fn.name}() takes {len(params)} argument{'s' if len(params) != 1 else ''}"
+                                           f", got {len(values)}", e.span)
+        if self.depth >= self.MAX_CALL_DEPTH:
+            return self._fail(ctx, "E212", f"function calls nested more than {self.MAX_CALL_DEPTH} deep", e.span,
+                              help="a function that calls itself needs a condition that stops it")
+        scope = Env(fn.env)
+        inner = dataclasses.replace(ctx, env=scope)
+        self.depth += 1
+        try:
+            for param, value in zip(params, values + [None] * (len(params) - len(values))):
+                if value is None:
+                    if param.default is None:
+                        return self._fail(ctx, "E202", f"{fn.name}() is missing its argument {param.name.name}",
+                                          e.span)
+                    value = self(param.default, inner)
+                    if value is FAIL:
+                        return FAIL
+                scope.vars[param.name.name] = value
+            return self(fn.body, inner)
+        finally:
+            self.depth -= 1
 
     # -- operators -------------------------------------------------------------------------------
     def _unary(self, e: ast.Unary, ctx: "EvalContext"):
@@ -239,6 +332,119 @@ class Evaluator:
         return self(e.body if test else e.orelse, ctx)
 
 
+class _Refused(Exception):
+    """A built-in function's arguments are of the wrong kind; the message says which."""
+
+    def __init__(self, message: str, help: str | None = None) -> None:
+        super().__init__(message)
+        self.help = help
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A function of expressions: Python's built-in of the same name, on archlang values."""
+
+    arity: tuple[int, float]          # the fewest and the most arguments
+    apply: Callable[[list], Any]      # raises _Refused
+    doc: str
+
+
+def _number(v, what: str):
+    """A number (or a symbolic size, which is an int) for a function that takes one."""
+    if is_number(v) or isinstance(v, Expr):
+        return v
+    raise _Refused(f"{what} takes a number, got {type_name(v)}")
+
+
+def _to_int(v, convert: Callable[[float], int], what: str):
+    v = _number(v, what)
+    return v if isinstance(v, Expr) else convert(v)   # a symbolic size is already whole
+
+
+def _greater(a, b) -> bool:
+    """a > b, for numbers and, where the input size cannot change the answer, symbolic sizes."""
+    if isinstance(a, Expr) or isinstance(b, Expr):
+        diff = a - b
+        if not is_int(diff):
+            raise _Refused("which is larger depends on the input size",
+                           help="give the input fixed sizes, or compare sizes that differ by a constant")
+        return diff > 0
+    return a > b
+
+
+def _extreme(values: list, larger: bool):
+    """min / max: of several arguments, or of one list; the first of equal ones, as Python's."""
+    if len(values) == 1 and not isinstance(values[0], tuple):  # as Python's: max(3) is an error
+        raise _Refused("with one argument, min() and max() take a list")
+    items = values[0] if len(values) == 1 else tuple(values)
+    if not items:
+        raise _Refused("an empty list has no smallest or largest item")
+    strings = all(isinstance(v, str) for v in items)
+    if not strings:
+        for v in items:
+            _number(v, "min() or max()")
+    best = items[0]
+    for v in items[1:]:
+        if (_greater(v, best) if larger else _greater(best, v)):
+            best = v
+    return best
+
+
+def _round(values: list):
+    x = _number(values[0], "round()")
+    if len(values) == 1:
+        return x if isinstance(x, Expr) else round(x)
+    if not is_int(values[1]) or isinstance(x, Expr):
+        raise _Refused("round(x, n) takes a number and an int")
+    return round(x, values[1])
+
+
+def _length(values: list):
+    if not isinstance(values[0], (tuple, str)):
+        raise _Refused(f"len() takes a list or a string, got {type_name(values[0])}")
+    return len(values[0])
+
+
+def _sum(values: list):
+    if not isinstance(values[0], tuple):
+        raise _Refused(f"sum() takes a list, got {type_name(values[0])}")
+    total = 0
+    for v in values[0]:
+        total = total + _number(v, "sum()")
+    if isinstance(total, float) and not math.isfinite(total):
+        raise _Refused("the sum is too large")
+    return total
+
+
+def _abs(values: list):
+    x = _number(values[0], "abs()")
+    if isinstance(x, Expr):
+        raise _Refused("a symbolic size is positive already")
+    return abs(x)
+
+
+# The functions expressions may call: Python's, for widths computed as torchvision
+# computes them (`_make_divisible`: max(d, int(v + d / 2) // d * d)).
+BUILTINS: dict[str, Builtin] = {
+    "min": Builtin((1, math.inf), lambda v: _extreme(v, False), "the smallest argument, or item of one list"),
+    "max": Builtin((1, math.inf), lambda v: _extreme(v, True), "the largest argument, or item of one list"),
+    "round": Builtin((1, 2), _round, "round(x): the nearest int, halves to even (Python's); round(x, n): n digits"),
+    "int": Builtin((1, 1), lambda v: _to_int(v[0], int, "int()"), "a number truncated toward zero"),
+    "floor": Builtin((1, 1), lambda v: _to_int(v[0], math.floor, "floor()"), "the largest int <= x"),
+    "ceil": Builtin((1, 1), lambda v: _to_int(v[0], math.ceil, "ceil()"), "the smallest int >= x"),
+    "abs": Builtin((1, 1), _abs, "the absolute value"),
+    "len": Builtin((1, 1), _length, "the number of items of a list, or characters of a string"),
+    "sum": Builtin((1, 1), _sum, "the sum of a list of numbers"),
+}
+
+
+def let_value(let: ast.Let, env: Env, evaluate: Evaluator, ctx: "EvalContext"):
+    """What `let` binds: the value of its expression, or the function it defines."""
+    if let.params is None:
+        return evaluate(let.value, ctx)
+    return FunctionValue(let.name.name, let.params, let.value, env)
+
+
 _VERBS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide", "//": "divide", "%": "take the remainder of"}
 
 
@@ -248,10 +454,12 @@ class EvalContext:
 
     env: Env
     report: "Reporter"
-    tensors: "Callable[[str], Any] | None" = None  # "cur"/"in" -> shape, or None when absent
-    # Names that are symbolic sizes: a collection (a network body: its input's
-    # symbols), True (an input declaration: any upper-case name) or False (none).
-    symbols: "bool | Collection[str]" = False
+    # "cur", "in" or a tensor's name -> its TensorRef, or None when there is none of that name
+    tensors: "Callable[[str], TensorRef | None] | None" = None
+    # Names that are symbolic sizes: a mapping (a network body: its input's
+    # symbols, each to its value: itself, or the size `--input` gave it), True
+    # (an input declaration: any upper-case name) or False (none).
+    symbols: "bool | Mapping[str, Any]" = False
     hidden_symbols: Collection[str] = ()  # the network's symbols, seen from a block (for the error)
 
     def tensor(self, name: str):
@@ -261,6 +469,11 @@ class EvalContext:
         if self.symbols is True:
             return name[:1].isupper()
         return self.symbols is not False and name in self.symbols
+
+    def symbol(self, name: str):
+        """A symbol's value: the size the input was given, or the symbol itself."""
+        value = self.symbols.get(name) if isinstance(self.symbols, Mapping) else None
+        return Expr.symbol(name) if value is None else value
 
     def known_symbols(self) -> list[str]:
         return [] if isinstance(self.symbols, bool) else list(self.symbols)

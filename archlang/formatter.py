@@ -128,6 +128,7 @@ class _Roles:
     paths_open: set[int] = field(default_factory=set)    # `{` of concat/add paths
     joins: set[int] = field(default_factory=set)         # `else`/`shortcut` that follow a `}`
     continues: set[int] = field(default_factory=set)     # the `else` of `a if b else c`
+    slice_colon: set[int] = field(default_factory=set)   # the `:` of `x[1:3]`
     items: dict[int, bool] = field(default_factory=dict)  # top-level item start -> is a block/network
 
 
@@ -156,8 +157,15 @@ def _roles(tree: ast.File, code: list[Tok]) -> _Roles:
             r.tight_open.add(after(node.span.start + len(node.op)))
         elif kind in (ast.BlockDef, ast.NetworkDef):
             r.tight_open.add(after(node.name.span.end))  # a `{` when there are no parameters: harmless
-        elif kind is ast.Index:
+        elif kind is ast.Let and node.params is not None:
+            r.tight_open.add(after(node.name.span.end))
+        elif kind is ast.Index or kind is ast.Slice:
             r.tight_open.add(after(node.value.span.end))
+            if kind is ast.Slice:  # `x[1:3]`, `x[:i]`: the colon of the slice
+                bracket = after(node.value.span.end)
+                r.slice_colon.add(after(node.lower.span.end if node.lower is not None else bracket + 1))
+        elif kind is ast.Function:
+            r.tight_open.add(after(node.name.span.end))
         elif kind is ast.Unary and node.op != "not":
             r.unary.add(first_not_paren(node.span.start))  # a parenthesised `(-x)` spans its `(`
         elif kind is ast.Arg and node.name is not None:
@@ -461,6 +469,8 @@ def _space(a: Tok, b: Tok, roles: _Roles) -> str:
     if a.start in roles.unary:
         return ""
     if a.start in roles.kwarg_eq or b.start in roles.kwarg_eq:
+        return ""
+    if a.start in roles.slice_colon:
         return ""
     if a.kind == "DOT" or b.kind == "DOT":
         return " " if a.kind == "NUMBER" else ""  # `1 .c`: `1.c` would be one (bad) number

@@ -18,6 +18,7 @@ from pygments.token import (Comment, Error, Keyword, Name, Number, Operator, Pun
                             Whitespace)
 
 from . import ops
+from .expressions import BUILTINS
 from .tokens import COMMENT, ERROR, NEWLINE, SEMI, keywords, lex
 
 CONSTANTS = ("true", "false")
@@ -39,6 +40,7 @@ def words() -> dict[str, tuple[str, ...]]:
         "layers": tuple(sorted([n for n, spec in ops.OPS.items() if not spec.merge] + ["identity"])),
         "prelude_blocks": _prelude_blocks(),
         "tensors": TENSOR_WORDS,
+        "functions": tuple(sorted(BUILTINS)),
     }
 
 
@@ -61,21 +63,40 @@ class ArchLexer(Lexer):
         kinds = {**{k: Keyword for k in w["keywords"]}, **{k: Keyword.Constant for k in w["constants"]},
                  **{k: Operator.Word for k in w["word_operators"]}}
         builtins = set(w["layers"]) | set(w["prelude_blocks"])
+        functions = set(w["functions"])
         toks = list(lex(text))
         code = [t for t in toks if t.kind not in (COMMENT, NEWLINE)]
         after = {a.start: b for a, b in zip(code, code[1:])}
         before = {b.start: a for a, b in zip(code, code[1:])}
+        labels = _labels(code)
         pos = 0
         for t in toks:
             if t.start > pos:
                 yield pos, Whitespace, text[pos:t.start]
-            yield t.start, _kind(t, kinds, builtins, before.get(t.start), after.get(t.start)), t.text
+            if t.start in labels:
+                kind = Name.Label
+            else:
+                kind = _kind(t, kinds, builtins, functions, before.get(t.start), after.get(t.start))
+            yield t.start, kind, t.text
             pos = t.end
         if pos < len(text):
             yield pos, Whitespace, text[pos:]
 
 
-def _kind(t, kinds: dict, builtins: set, prev, nxt):
+def _labels(code: list) -> set[int]:
+    """The offsets of the labels: a name, number or string before `:` (`stem:`, `0:`,
+    `"layer{i}":`, `block:`), outside `[ ]` (where `:` is a slice's) and not an input's name."""
+    found, depth = set(), 0
+    for i, t in enumerate(code):
+        depth += (t.kind == "LSQB") - (t.kind == "RSQB")
+        if depth > 0 or t.kind not in ("NAME", "NUMBER", "STRING") or i + 1 == len(code):
+            continue
+        if code[i + 1].kind == "COLON" and (i == 0 or code[i - 1].text != "input"):
+            found.add(t.start)
+    return found
+
+
+def _kind(t, kinds: dict, builtins: set, functions: set, prev, nxt):
     if t.kind == COMMENT:
         return Comment.Single
     if t.kind == NEWLINE:
@@ -89,8 +110,6 @@ def _kind(t, kinds: dict, builtins: set, prev, nxt):
     if t.kind == "NAME":
         if prev is not None and prev.text in DEFINERS:
             return Name.Class if prev.text == "network" else Name.Function
-        if nxt is not None and nxt.kind == "COLON" and (prev is None or prev.text != "input"):
-            return Name.Label
         if nxt is not None and nxt.kind == "EQUAL" and prev is not None and prev.kind in ("LPAR", "COMMA"):
             return Name.Attribute     # an argument's name: `k=3`
         if t.text in kinds:
@@ -99,6 +118,8 @@ def _kind(t, kinds: dict, builtins: set, prev, nxt):
             return Name.Builtin.Pseudo
         if t.text in builtins:
             return Name.Builtin
+        if t.text in functions and nxt is not None and nxt.kind == "LPAR":
+            return Name.Builtin       # `max(8, c)`, `round(...)`: Python's functions
         return Name
     if t.kind in OPERATOR_KINDS:
         return Operator

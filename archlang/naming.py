@@ -17,6 +17,7 @@ written out, and a test compares it with `dir(torch.nn.Module())`.
 from __future__ import annotations
 
 import keyword
+import re
 
 from . import syntax as ast
 from .source import Span
@@ -78,8 +79,33 @@ def automatic_base(name: str) -> str:
 
 
 def labels_in(node) -> set[str]:
-    """The labels of a scope's body (or chain), through repeat, if and paths but not into block calls."""
-    return {n.label.name for n in ast.walk_layers(node) if isinstance(n, ast.Layers) and n.label is not None}
+    """The labels written out in a scope's body (or chain), through repeat, if and paths but not
+    into block calls; computed labels ("layer{i}") are known only once evaluated."""
+    return {n.label.name for n in ast.walk_layers(node) if type(n) in _LABELLED and type(n.label) is ast.Ident}
+
+
+_LABELLED = frozenset({ast.Layers, ast.Bind, ast.Call, ast.Paths, ast.Residual})
+# What a module name may be made of: torchvision's names (`layer1`, `0`, `block1-0`,
+# `Conv2d_1a_3x3`). No `.` (it joins the parts of a path), nothing that needs quoting.
+LABEL_TEXT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+
+
+def label_part(value) -> str | None:
+    """A computed label part's text: an int or a string; None for any other value."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value if isinstance(value, str) else None
+
+
+def bad_label_text(text: str) -> str | None:
+    """Why a computed label's text cannot name a module, or None."""
+    if not text:
+        return "it is empty"
+    if "." in text:
+        return "it holds a `.`, which joins the parts of a module path"
+    if not LABEL_TEXT.fullmatch(text):
+        return "a label is made of letters, digits, `_` and `-`, and does not start with `-`"
+    return None
 
 
 class Names:
@@ -101,13 +127,22 @@ class Names:
         self.taken[name] = None
         return name
 
-    def label(self, ident: ast.Ident, report, module: bool = True) -> str | None:
+    def label(self, ident: ast.Ident, report, module: bool = True, computed: bool = False) -> str | None:
         """Take a label; None (after E207) when the scope already has that name, or when it
-        names a module (`module`; an input's name names a tensor) that cannot be called so."""
+        names a module (`module`; an input's name names a tensor) that cannot be called so.
+
+        `computed`: the name came from a label like "layer{i}", which a repeat may
+        evaluate again: a name it gives twice is the error, not the repeat.
+        """
         name = ident.name
         if name in self.taken:
             first = self.taken[name]
-            if first is not None and first.start == ident.span.start and first.source is ident.span.source:
+            same_place = first is not None and first.start == ident.span.start and first.source is ident.span.source
+            if same_place and computed:
+                report.error("E207", f"this label gives `{name}` again", ident.span,
+                             label=f"`{name}` names an earlier layer already",
+                             help="make each evaluation differ, as in \"layer{i}\" with the repeat's counter i")
+            elif same_place:
                 report.error("E207", f"label `{name}` is inside a repeat: it would name a layer of every "
                                      f"iteration", ident.span, label="one name for several layers",
                              help="leave the label out (the layers get numbered names), or move it out of the repeat")

@@ -23,7 +23,8 @@ from typing import Any, Callable
 from . import binder
 from .binder import Actual
 from .diagnostics import Collector
-from .terms import is_symbolic
+from .terms import arith, is_symbolic
+from .values import TensorRef
 from .shapes import (UNKNOWN, Expr, Shape, at_least_one, compare_eq, conv_out, evaluate, format_shape,
                      numel, pool_out)
 
@@ -50,6 +51,7 @@ class Arg:
     maximum: int | float | None = None   # largest allowed value
     above: int | float | None = None     # every value must be greater than this (eps > 0)
     doc: str = ""
+    default_text: str | None = None  # how signatures show a default that is no value (chunk's "all")
 
     @property
     def required(self) -> bool:
@@ -100,6 +102,9 @@ class OpSpec:
     # The ONNX nodes of one layer, written through the ONNX backend's small
     # interface (see "ONNX lowerings" below); returns the output tensor's name.
     onnx: Callable[[Any], str] | None = None
+    # For an op that is no module (`torch` is None: merges): the Python expression generated
+    # code computes it with, from its inputs' variables and its arguments: "a + b".
+    expression: Callable[[list[str], dict], str] | None = None
     # Its output's channel count from its inputs' and its arguments, as terms
     # (`terms.py`: ints, or expressions of a block's parameters): (input shapes,
     # input channel terms, argument terms) -> term. The same arithmetic on plain
@@ -1133,6 +1138,204 @@ def onnx_add(layer) -> str:
     return layer.node("Add" if len(layer.inputs) == 2 else "Sum", layer.inputs)
 
 
+def onnx_crop(layer) -> str:
+    """A Slice of the centre; the offsets are numbers, so the sizes must be."""
+    sizes, out = layer.shapes[0][1:], layer.out[1:]
+    if not all(isinstance(v, int) for v in (*sizes, *out)):
+        layer.refuse("crop of a symbolic size: the offsets of the centre depend on it",
+                     help="give the input concrete sizes with --input")
+    tops = [(size - want) // 2 for size, want in zip(sizes, out)]
+    return layer.node("Slice", [layer.inputs[0], layer.constant("starts", tops, dtype="int64"),
+                                layer.constant("ends", [t + w for t, w in zip(tops, out)], dtype="int64"),
+                                layer.constant("axes", list(range(2, 2 + len(out))), dtype="int64")])
+
+
+def onnx_resize(layer) -> str:
+    """Resize to `sizes`: the input's batch and channels, the other tensor's spatial sizes (read at
+    run time, so symbolic sizes export too)."""
+    x, like = layer.inputs
+    rank = len(layer.shapes[0]) + 1
+    sizes = layer.node("Concat", [_shape_part(layer, x, 0, 2), _shape_part(layer, like, 2, rank)], axis=0)
+    mode = layer.args["mode"]
+    if mode == "nearest":   # PyTorch: source index floor(i * in / out)
+        how = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+    else:
+        how = {"mode": "cubic" if mode == "bicubic" else "linear", "coordinate_transformation_mode":
+               "align_corners" if layer.args["align_corners"] else "pytorch_half_pixel"}
+        if mode == "bicubic":
+            how["cubic_coeff_a"] = -0.75
+    return layer.node("Resize", [x, "", "", sizes], **how)
+
+
+def _shape_part(layer, x: str, start: int, end: int) -> str:
+    """x's sizes start:end as an int64 tensor: Shape's own start/end from opset 15 (so onnx's
+    shape inference sees the sizes), a Slice of the whole shape before."""
+    if layer.opset >= 15:
+        return layer.node("Shape", [x], start=start, end=end)
+    # Constant nodes, not initializers, so that onnx's shape inference reads the bounds
+    ints = lambda v: layer.node("Constant", [], value_ints=[v])  # noqa: E731
+    return layer.node("Slice", [layer.node("Shape", [x]), ints(start), ints(end)])
+
+
+def onnx_mul(layer) -> str:
+    """Mul broadcasts as numpy does, from the right: the equal ranks and the batch in front
+    make that archlang's rule."""
+    result = layer.inputs[0]
+    if len(layer.inputs) == 1:
+        return layer.node("Identity", [result])
+    for other in layer.inputs[1:]:
+        result = layer.node("Mul", [result, other])
+    return result
+
+
+def onnx_chunk(layer) -> str:
+    part, index = layer.out[0], layer.args["index"]
+    return layer.node("Slice", [layer.inputs[0], layer.constant("starts", [index * part], dtype="int64"),
+                                layer.constant("ends", [(index + 1) * part], dtype="int64"),
+                                layer.constant("axes", [1], dtype="int64")])
+
+
+def infer_mul(ctx: InferContext) -> Shape:
+    """Equal ranks; in each dimension the sizes are equal, or 1, which broadcasts (squeeze-excitation's
+    [C, H, W] * [C, 1, 1]). The batch is never broadcast: every input has it."""
+    for i, shape in enumerate(ctx.inputs):
+        if len(shape) != len(ctx.x):
+            raise ShapeFailure("E304", "mul paths have different ranks", label=f"this path yields {format_shape(shape)}",
+                               notes=_path_list(ctx, skip=i), input_index=i,
+                               help="mul multiplies tensors of one rank; a size of 1 broadcasts, as in "
+                                    "[C, H, W] * [C, 1, 1]")
+    out = []
+    for axis, column in enumerate(zip(*ctx.inputs)):
+        sizes = [(i, d) for i, d in enumerate(column) if not _is_one(d)]
+        if not sizes:
+            out.append(1)
+            continue
+        want = sizes[0][1]
+        for i, d in sizes[1:]:
+            verdict = compare_eq(d, want)
+            if verdict is False:
+                raise ShapeFailure("E304", "mul paths do not broadcast", label=f"this path yields "
+                                   f"{format_shape(ctx.inputs[i])}", notes=_path_list(ctx, skip=i), input_index=i,
+                                   help=f"dimension {axis + 1} is {d} here and {want} in path {sizes[0][0] + 1}: mul "
+                                        f"takes equal sizes, or a size of 1, which broadcasts")
+            if verdict is None:
+                ctx.require("E304", d, "==", want, input_index=i)
+        out.append(_simplest([d for _, d in sizes]))
+    return tuple(out)
+
+
+def _is_one(d) -> bool:
+    return isinstance(d, int) and d == 1
+
+
+def _like(ctx: InferContext, what: str) -> Shape:
+    """The shape of the tensor an op takes its size from (its second input): same rank as the first."""
+    ref = ctx.inputs[1]
+    if len(ref) != len(ctx.x):
+        raise ctx.fail("E302", f"{ctx.op} to the size of {_tensor_name(ctx.args['like'])}, {format_shape(ref)}, "
+                               f"which is not "
+                               f"of the rank of its input {format_shape(ctx.x)}", help=f"{what} keeps the rank")
+    return ref
+
+
+def _tensor_name(value) -> str:
+    """A tensor argument as messages show it: the elaborator stores the tensor's name."""
+    return value.name if isinstance(value, TensorRef) else str(value)
+
+
+def infer_crop(ctx: InferContext) -> Shape:
+    """The centre of the input, of the other tensor's spatial size (U-Net's copy and crop): as many
+    rows off the top as off the bottom, so the difference in each size must be even."""
+    _spatial(ctx)
+    ref = _like(ctx, "a crop")
+    for axis, have, want in zip(AXES[len(ctx.x)], ctx.x[1:], ref[1:]):
+        diff = have - want
+        if isinstance(diff, int):
+            if diff < 0:
+                raise ctx.fail("E311", f"crop to a {axis} of {want}, but the input's {axis} is {have}",
+                               help=f"a crop takes the centre of a larger tensor; "
+                                    f"{_tensor_name(ctx.args['like'])} is larger")
+            if diff % 2:
+                raise ctx.fail("E311", f"crop of the {axis} {have} to {want} has no centre: {diff} is odd",
+                               help="the centre crop of the U-Net paper takes as much off each side, so the sizes "
+                                    "must differ by an even number")
+            continue
+        if at_least_one(diff + 1) is False:
+            raise ctx.fail("E311", f"crop to a {axis} of {want}, larger than the input's {have}, for every input size")
+        ctx.require("E311", diff, ">=", 0)
+        ctx.require("E311", diff % 2, "==", 0)
+    return (ctx.x[0], *ref[1:])
+
+
+def torch_crop(inputs, args) -> tuple[str, dict]:
+    return "CenterCrop", {}
+
+
+def infer_resize(ctx: InferContext) -> Shape:
+    n = _spatial(ctx)
+    ref = _like(ctx, "a resize")
+    mode = ctx.args["mode"]
+    if mode not in UPSAMPLE_MODES[n + 1]:
+        raise ctx.fail("E302", f"resize mode \"{mode}\" does not take {format_shape(ctx.x)}",
+                       help=f"for {RANK_FORMS[n + 1]} use mode " + " or ".join(f'"{m}"' for m in UPSAMPLE_MODES[n + 1]))
+    return (ctx.x[0], *ref[1:])
+
+
+def check_resize_args(args: dict) -> None:
+    if args["align_corners"] and args["mode"] == "nearest":
+        raise ShapeFailure("E211", "align_corners=true needs an interpolating mode, not \"nearest\"",
+                           help="PyTorch refuses align_corners with mode=\"nearest\"")
+
+
+def torch_resize(variables: list[str], args: dict) -> str:
+    x, ref = variables
+    corners = f", align_corners={args['align_corners']}" if args["mode"] != "nearest" else ""
+    return f'nn.functional.interpolate({x}, size={ref}.shape[2:], mode="{args["mode"]}"{corners})'
+
+
+def check_chunk_args(args: dict) -> None:
+    n, index = args["chunks"], args["index"]
+    if index is None:
+        raise ShapeFailure("E218", f"chunk({n}) makes {n} tensors, and this chain takes one",
+                           help=f"bind them all, as in `a, b = x -> chunk({n})`, or take one part with "
+                                f"chunk({n}, index=0)")
+    if not 0 <= index < n:
+        raise ShapeFailure("E211", f"chunk({n}) has parts 0 to {n - 1}, not {index}")
+
+
+def infer_chunk(ctx: InferContext) -> Shape:
+    """torch.chunk along the channels, into equal parts only: a part count that does not
+    divide the channels would give parts of other sizes (or fewer parts) in PyTorch."""
+    if len(ctx.x) < 1:
+        raise ctx.fail("E302", "chunk needs a tensor with channels")
+    c, n = ctx.x[0], ctx.args["chunks"]
+    divides = compare_eq(c % n, 0)   # the width of a flattened symbolic tensor is symbolic
+    if divides is False:
+        raise ctx.fail("E308", f"chunk({n}) does not divide the channels ({c}) into equal parts",
+                       help=f"the number of parts must divide the channels: one of {_divisors(c)}"
+                       if isinstance(c, int) else None)
+    if divides is None:
+        ctx.require("E308", c % n, "==", 0)
+    return (c // n, *ctx.x[1:])
+
+
+def torch_chunk(variables: list[str], args: dict) -> str:
+    return f"{variables[0]}.chunk({args['chunks']}, dim=1)[{args['index']}]"
+
+
+# How generated forward code computes the ops that are no module (merges): input variables -> Python.
+def torch_add(variables: list[str], args: dict) -> str:
+    return " + ".join(variables)
+
+
+def torch_mul(variables: list[str], args: dict) -> str:
+    return " * ".join(variables)
+
+
+def torch_concat(variables: list[str], args: dict) -> str:
+    return f"torch.cat([{', '.join(variables)}], dim=1)"
+
+
 # --------------------------------------------------------------------------- the table
 
 _K = ("kernel",)
@@ -1156,6 +1359,20 @@ def summed_channels(shapes, ins, args):
     for c in ins[1:]:
         total = total + c
     return total
+
+
+def chunk_channels(shapes, ins, args):
+    """chunk: an equal part of the channels."""
+    return arith("//", ins[0], args["chunks"])
+
+
+def broadcast_channels(shapes, ins, args):
+    """mul: the channels of an input whose channels are not the 1 that broadcasts."""
+    out = ins[0]
+    for c in ins[1:]:
+        if isinstance(out, int) and out == 1:
+            out = c
+    return out
 
 
 def flat_channels(shapes, ins, args):
@@ -1315,10 +1532,38 @@ def _table() -> dict[str, OpSpec]:
         ), infer_lrn, _no_count, torch_lrn, "local response normalisation across channels (AlexNet)",
             key_args=("size",), ranks="2, 3, 4", colour=NORM_COLOUR, torch_names=("LocalResponseNorm",),
             onnx=onnx_lrn),
+        OpSpec("crop", (Arg("like", "tensor", aliases=("size_of",), doc="the tensor whose spatial size to take"),),
+               infer_crop, _no_count, torch_crop,
+               "the centre of the input at another tensor's spatial size (U-Net's copy and crop)",
+               key_args=("like",), ranks="2, 3, 4", colour=PLAIN_COLOUR, torch_names=("CenterCrop", "center_crop"),
+               onnx=onnx_crop),
+        OpSpec("resize", (
+            Arg("like", "tensor", aliases=("size_of",), doc="the tensor whose spatial size to take"),
+            Arg("mode", "str", "bilinear", choices=("nearest", "linear", "bilinear", "bicubic", "trilinear"),
+                doc="linear for [C, L], bilinear/bicubic for [C, H, W], trilinear for [C, D, H, W]"),
+            Arg("align_corners", "bool", False, doc="PyTorch's align_corners (interpolating modes only)"),
+        ), infer_resize, _no_count, None, "resize to another tensor's spatial size (segmentation heads' "
+            "F.interpolate(x, size=input.shape[-2:], mode=\"bilinear\", align_corners=False))",
+            key_args=("like", "mode"), ranks="2, 3, 4", check_args=check_resize_args, colour=PLAIN_COLOUR,
+            expression=torch_resize, fresh_output=True, torch_names=("interpolate", "Upsample"), onnx=onnx_resize),
+        OpSpec("chunk", (
+            Arg("chunks", "int", minimum=1, doc="equal parts along the channels"),
+            Arg("index", "int", None, minimum=0, default_text="all",
+                doc="the part this layer takes; left out where a binding takes every part (`a, b = x -> chunk(2)`)"),
+        ), infer_chunk, _no_count, None, "split the channels into equal parts (ShuffleNet's x.chunk(2, dim=1))",
+            key_args=("chunks", "index"), ranks="any", check_args=check_chunk_args, colour=PLAIN_COLOUR,
+            expression=torch_chunk, torch_names=("split",), onnx=onnx_chunk,   # a view: not fresh
+            channels=chunk_channels),
         OpSpec("concat", (), infer_concat, _no_count, None, "concatenate along channels", merge=True,
-               colour=PLAIN_COLOUR, fresh_output=True, onnx=onnx_concat, channels=summed_channels),   # torch.cat copies, even one input
+               colour=PLAIN_COLOUR, fresh_output=True, expression=torch_concat, channels=summed_channels,
+               onnx=onnx_concat),   # torch.cat copies, even one input
         OpSpec("add", (), infer_add, _no_count, None, "element-wise sum of equal shapes", merge=True,
-               colour=PLAIN_COLOUR, writes_input="sum", fresh_output=True, aliases_single_input=True, onnx=onnx_add),
+               colour=PLAIN_COLOUR, writes_input="sum", fresh_output=True, aliases_single_input=True,
+               expression=torch_add, onnx=onnx_add),
+        OpSpec("mul", (), infer_mul, _no_count, None,
+               "element-wise product; a size of 1 broadcasts ([C, H, W] * [C, 1, 1])", merge=True,
+               colour=PLAIN_COLOUR, fresh_output=True, aliases_single_input=True, expression=torch_mul,
+               onnx=onnx_mul, channels=broadcast_channels),
     ]
     return {s.name: s for s in specs}
 
@@ -1343,7 +1588,12 @@ KIND_TEXT = {
     "ints": "an int or a list of ints", "floats": "a number or a list of numbers",
     "padding": 'an int, a list of ints or "same"',
     "size": "an int or a list of ints",
+    "tensor": "a tensor",
 }
+
+
+def _is_tensor(value) -> bool:
+    return isinstance(value, TensorRef)
 
 
 def bind(op: "str | OpSpec", positional, keywords, call_span, collector: Collector) -> dict | None:
@@ -1415,6 +1665,14 @@ def _convert(spec: OpSpec, arg: Arg, value, span, collector: Collector) -> Any:
                         help=help)
         return _BAD
 
+    if arg.kind == "tensor":  # `crop(like=u4)`: a tensor's name, `in` or `cur`
+        if not _is_tensor(value):
+            return wrong(KIND_TEXT[arg.kind], help="name a tensor bound with `=`, or in or cur")
+        return value
+    if _is_tensor(value):
+        collector.error("E204", f"`{value.name}` is a tensor, not an argument value", span,
+                        help=f"use one of its sizes, like {value.name}.c")
+        return _BAD
     if isinstance(value, Expr) or (isinstance(value, (list, tuple)) and any(isinstance(v, Expr) for v in value)):
         return wrong(KIND_TEXT[arg.kind], help="it depends on the symbolic input size; arguments must be numbers")
     converted = _coerce(arg.kind, value)
@@ -1515,6 +1773,8 @@ def arg_text(a: Arg) -> str:
     """One argument as a signature shows it: `out`, `p=0`, `s=k` (pooling's stride is its kernel)."""
     if a.required:
         return a.name
+    if a.default_text is not None:
+        return f"{a.name}={a.default_text}"
     return f"{a.name}={'k' if a.default is None and a.name == 's' else _show(a.default)}"
 
 
@@ -1530,8 +1790,15 @@ def format_call(op: str, args: dict) -> str:
         v = args[a.name]
         if not a.required and (v == a.default and type(v) is type(a.default)):
             continue
-        shown.append(_show(v) if a.required and a is spec.args[0] else f"{a.name}={_show(v)}")
+        text = v if a.kind == "tensor" else _show(v)   # a tensor argument holds the tensor's name
+        shown.append(text if a.required and a is spec.args[0] else f"{a.name}={text}")
     return f"{op}({', '.join(shown)})" if shown else op
+
+
+def size_inputs(op: str) -> int:
+    """How many of the op's inputs, after the first, are tensors it reads only the size of
+    (`crop(like=u4)`): its tensor arguments."""
+    return sum(a.kind == "tensor" for a in OPS[op].args) if op in OPS else 0
 
 
 def infer(op: str, inputs: list, args: dict) -> tuple[Any, list[Requirement]]:

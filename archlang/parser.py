@@ -69,7 +69,7 @@ def parse(source: Source, collector: Collector) -> ast.File | None:
         run = _Run(source, collector)
         _BUILDER.run = _Lexer.run = run
         try:
-            tree = lark.parse(source.text, on_error=run.recovery.on_error)
+            tree = lark.parse(source.text, start="start", on_error=run.recovery.on_error)
         except UnexpectedInput as exc:  # the file ended inside something
             run.recovery.give_up(exc)
             tree = None
@@ -115,17 +115,18 @@ def _lark() -> Lark:
         # cache file is written and checked by Lark (keyed by a hash of the
         # grammar and options); a damaged one is rebuilt, never trusted.
         _LARK = Lark(grammar, parser="lalr", lexer=_Lexer, maybe_placeholders=False,
-                     transformer=_BUILDER, cache=True)
+                     transformer=_BUILDER, cache=True, start=["start", "expr"])
     return _LARK
 
 
 class _Run:
     """Everything that belongs to one parse: the source, the diagnostics, brackets."""
 
-    def __init__(self, source: Source, collector: Collector) -> None:
+    def __init__(self, source: Source, collector: Collector, start: int = 0, end: int | None = None) -> None:
         self.source = source
         self.collector = collector
-        self.pos = 0  # where the lexer goes on from
+        self.pos = start  # where the lexer goes on from
+        self.end = len(source.text) if end is None else end  # where it stops
         self.brackets = _Brackets()
         self.recovery = _Recovery(self)
         # id(expression) -> (the expression, its depth), for composite expressions
@@ -151,6 +152,7 @@ class _Brackets:
         self.stack: list[Token] = []
         self.depth_before = 0          # len(stack) before the last token given to the parser
         self.last: Token | None = None  # that token
+        self.previous: Token | None = None  # the one before it
         # Keyed by id(token), with the token kept so that the id stays its own.
         self.closed_by: dict[int, tuple[Token, Token]] = {}  # closer -> an opener it closed without a match
         self.stray: dict[int, Token] = {}                     # closers that close nothing
@@ -158,6 +160,10 @@ class _Brackets:
         self.sync_depth = 0
         self.yielded = 0                       # tokens given to the parser so far
         self.grace = -1                        # see _Recovery._resume
+        self.grace_expected: set[str] = set()  # what the statement cut short there could take
+        self.after_grace: str | None = None    # the kind of the token after it
+        self.newlines = 0                      # newline tokens given to the parser so far
+        self.grace_newlines = 0                # ... at the cut
 
     def observe(self, tok: Token) -> None:
         """Track `tok`'s effect on the open brackets."""
@@ -215,11 +221,14 @@ class _Lexer(Lexer):
                                          for t in terminals if t.name not in keyword_names))
         self.ignore = frozenset(conf.ignore)
         self.continuation = re.compile(r"else(?![A-Za-z0-9_])|shortcut(?![A-Za-z0-9_])|->|\{")
+        # A word right before `:` is a label (or the name of an input), never a keyword:
+        # `block:` and `add:` name torchvision's modules.
+        self.label_after = re.compile(r"[ \t]*:")
 
     def lex(self, lexer_state, parser_state):
         run = self.run
         text = run.source.text
-        end_of_text = len(text)
+        end_of_text = run.end
         match = self.regex.match
         keywords = self.keywords
         ignore = self.ignore
@@ -242,7 +251,7 @@ class _Lexer(Lexer):
                     continue  # a newline inside ( ) or [ ]
                 if self._continues(text, end, parser_state):
                     continue
-            elif kind == "NAME" and value in keywords:
+            elif kind == "NAME" and value in keywords and not self._label(text, end, b):
                 acceptable = states[parser_state.position]
                 keyword = keywords[value]
                 if keyword in acceptable or "NAME" not in acceptable or keyword in RESERVED:
@@ -257,9 +266,19 @@ class _Lexer(Lexer):
                 if kind == "_NL":
                     continue
             b.depth_before = depth
+            b.previous = b.last
             b.last = lexer_state.last_token = tok
+            if b.yielded == b.grace:
+                b.after_grace = kind
             b.yielded += 1
+            if kind == "_NL":
+                b.newlines += 1
             yield tok
+
+    def _label(self, text: str, after: int, b: "_Brackets") -> bool:
+        """Is the word ending at `after` a label (`block:`)? Not inside ( ) or [ ], where
+        a `:` is a slice's (`x[true:]`)."""
+        return (not b.stack or b.stack[-1].type == "LBRACE") and self.label_after.match(text, after) is not None
 
     def _continues(self, text: str, after: int, parser_state) -> bool:
         """Does the newline ending at `after` sit before a token that continues the statement?"""
@@ -332,17 +351,31 @@ class _Recovery:
         if tok.type == "$END":
             return False  # nothing left to resume with: give_up reports it
         ip = exc.interactive_parser
-        if b.yielded == b.grace + 1:
-            # The first token after a statement that a newline cut short, like
-            # `3` after `let x =` and a newline: the same mistake, not a new one.
+        if self._tail_of_cut_statement(tok):
+            # The line after a statement that a newline cut short, like `3`
+            # after `let x =` and a newline: the same mistake, not a new one.
             self._unwind(ip.parser_state)
             self._skip_from(b.depth_before)
             return True
+        if tok.type == "_NL":
+            b.grace_expected = set(ip.accepts())
         if self._close_before_item(ip, tok):
             return True
         self._report_token(ip, tok)
         self._resume(ip.parser_state, tok)
         return True
+
+    def _tail_of_cut_statement(self, tok: Token) -> bool:
+        """Is `tok` the first token after a statement cut short by a newline, or, when that
+        first token is one the cut statement could take (`3` after `let x =`), still on
+        its line? (`3` then parses as the start of a label, `3:`, up to the newline.)"""
+        b = self.b
+        if b.grace < 0:
+            return False
+        if b.yielded == b.grace + 1:
+            return True
+        newlines = b.newlines - b.grace_newlines - (tok.type == "_NL")
+        return newlines == 0 and b.after_grace in b.grace_expected
 
     def _close_before_item(self, ip, tok: Token) -> bool:
         """`block`, `network` or `import` inside a body: the body's `}` is missing.
@@ -390,7 +423,7 @@ class _Recovery:
         b = self.b
         opened = self._unwind(ps)
         if tok.type == "_NL":  # the statement ended early; the next one starts after it
-            b.grace = b.yielded
+            b.grace, b.grace_newlines = b.yielded, b.newlines
             return
         unclosed = self._unclosed_paren(tok)
         if unclosed is not None:  # forget the paren: its statement ends with this line
@@ -463,6 +496,12 @@ class _Recovery:
         if tok.type == "NUMBER" and not _number_value(tok.value)[1]:
             run.collector.error("E103", _number_message(tok.value), span, help=_number_help(tok.value))
             return
+        before = run.brackets.previous
+        if expected == {"COLON"} and before is not None and before.type == "NUMBER" \
+                and not _number_value(before.value)[1]:  # `x = 12abc`: the number, not the missing `:`
+            run.collector.error("E103", _number_message(before.value), run.token_span(before),
+                                help=_number_help(before.value))
+            return
         closer, unclosed = run.brackets.closed_by.get(id(tok), (None, None))
         if closer is not tok:
             unclosed = self._unclosed_paren(tok)
@@ -484,9 +523,11 @@ class _Recovery:
             elif tok.type in RESERVED and "REPEAT" not in expected:
                 help_ = f"`{tok.value}` starts a statement: put it on a line of its own (or after `;`)"
             elif expected == {"BAR", "_NL"}:
-                help_ = "each path of `concat { }` and `add { }` starts with `|`"
+                help_ = "each path of `concat { }`, `add { }` and `mul { }` starts with `|`"
             elif tok.type == "COMMA" and expected == {"RPAR"}:
                 help_ = "archlang has no tuples: write a list, as in k=[1, 7]"
+            elif expected == {"COLON"}:
+                help_ = "a number or a string before a layer is its label, and ends with `:`, as in `0: conv(64, k=3)`"
             run.collector.error("E101", f"expected {_expected_words(expected)}, found {_describe(tok)}",
                                 span, label=_label(tok), help=help_)
 
@@ -533,8 +574,9 @@ _GROUPS = (
     ("NETWORK", "`import`, `let`, `block` or `network`",
      {"IMPORT", "LET", "BLOCK", "NETWORK"}),
     ("REPEAT", "a statement",
-     {"NAME", "INPUT", "OUTPUT", "LET", "REPEAT", "IF", "EXPECT", "CONCAT", "ADD", "RESIDUAL", "CAT"}),
-    ("CONCAT", "a layer", {"NAME", "CONCAT", "ADD", "RESIDUAL", "CAT", "_ARROW"}),
+     {"NAME", "INPUT", "OUTPUT", "LET", "REPEAT", "IF", "EXPECT", "CONCAT", "ADD", "MUL", "RESIDUAL", "CAT",
+      "NUMBER", "STRING"}),
+    ("CONCAT", "a layer", {"NAME", "CONCAT", "ADD", "MUL", "RESIDUAL", "CAT", "_ARROW"}),
     ("NUMBER", "an expression",
      {"NAME", "NUMBER", "STRING", "TRUE", "FALSE", "LSQB", "LPAR", "SUM_OP", "NOT"}),
 )
@@ -593,6 +635,36 @@ def _end(x) -> int:
 
 
 _INT = re.compile(r"\d+(?:_\d+)*")
+_LABEL_NUMBER = re.compile(r"[0-9]+")
+
+
+def _parse_expression(run: _Run, start: int, end: int) -> ast.Expr | None:
+    """The expression in `run.source.text[start:end]` (a label's `{...}`), spans in the file; None after E101.
+
+    A parse of its own, started inside the file's parse: the lexer and the builder
+    follow `_Run`s, so they are pointed at this one and back.
+    """
+    if not run.source.text[start:end].strip():
+        run.collector.error("E101", "an empty `{}` in a label", run.span(start - 1, end + 1),
+                            help="put an expression inside, as in \"layer{i + 1}\"")
+        return None
+    sub = _Run(run.source, run.collector, start, end)
+    saved = _BUILDER.run, _Lexer.run
+    _BUILDER.run = _Lexer.run = sub
+    before = len(run.collector.errors)
+    try:
+        expr = _lark().parse(run.source.text, start="expr")
+    except UnexpectedInput as exc:
+        tok = getattr(exc, "token", None)
+        where = run.span(tok.start_pos, max(tok.end_pos, tok.start_pos + 1)) \
+            if isinstance(tok, Token) else run.span(start, end)
+        if len(run.collector.errors) == before:
+            run.collector.error("E101", "this `{...}` of a label is not an expression", where,
+                                label="unexpected here")
+        return None
+    finally:
+        _BUILDER.run, _Lexer.run = saved
+    return expr if len(run.collector.errors) == before else None
 _FLOAT = re.compile(r"(?:\d+(?:_\d+)*\.\d*|\.\d+|\d+(?:_\d+)*)(?:[eE][+-]?\d+)?")
 
 
@@ -620,7 +692,8 @@ class _Builder:
         return ast.Import(self.string([c[1]]), span=self._span(c[0], c[1]))
 
     def let_stmt(self, c):
-        return ast.Let(self._ident(c[1]), c[2], span=self._span(c[0], c[2]))
+        params = c[2] if len(c) == 4 else None
+        return ast.Let(self._ident(c[1]), c[-1], params, span=self._span(c[0], c[-1]))
 
     def block_def(self, c):
         return ast.BlockDef(self._ident(c[1]), c[2] if len(c) == 4 else (), c[-1], span=self._span(c[0], c[-1]))
@@ -666,14 +739,79 @@ class _Builder:
     def layers_stmt(self, c):
         if len(c) == 1:
             return ast.Layers(c[0], None, span=c[0].span)
-        return ast.Layers(c[1], self._ident(c[0]), span=self._span(c[0], c[1]))
+        return ast.Layers(self._first_labelled(c[-1], c[1:-1]), c[0], span=self._span(c[0], c[-1]))
 
     def bind_stmt(self, c):
-        return ast.Bind(self._ident(c[0]), c[1], span=self._span(c[0], c[1]))
+        names = [self._ident(t) for t in c if type(t) is Token]
+        labels = [x for x in c[len(names):-1]]
+        return ast.Bind(names[0], self._first_labelled(c[-1], labels[1:]), labels[0] if labels else None,
+                        tuple(names[1:]), span=self._span(c[0], c[-1]))
+
+    def _first_labelled(self, chain: ast.Chain, labels: list) -> ast.Chain:
+        """The chain, its first layer labelled by the second label of `a: b: conv(...)`."""
+        if not labels:
+            return chain
+        first = chain.items[0]
+        if isinstance(first, ast.Merge):  # `a: b: cat(x, y)`: a merge makes no module to name
+            self.run.collector.error("E101", "a label names a layer, a block call or a group, not a merge",
+                                     labels[0].span)
+            return chain
+        return dataclasses.replace(chain, items=(dataclasses.replace(first, label=labels[0]),) + chain.items[1:])
+
+    # -- labels -------------------------------------------------------------------------
+    def label(self, c):
+        tok = c[0]
+        span = self.run.token_span(tok)
+        if tok.type == "NAME":
+            return ast.Ident(tok.value, span=span)
+        if tok.type == "NUMBER":
+            if not _LABEL_NUMBER.fullmatch(tok.value):
+                self.run.collector.error("E101", f"a label is a name, a whole number or a string, got `{tok.value}`",
+                                         span, help="number labels are written in digits, as nn.Sequential "
+                                                    "numbers its layers: `0:`, `1:`")
+            return ast.Ident(tok.value, span=span)
+        return self._template(tok)
+
+    def _template(self, tok: Token) -> ast.Template:
+        """`"block{i + 1}-{j}"`: the text between the quotes, its `{expr}` parts parsed as expressions."""
+        run = self.run
+        text, base = tok.value[1:-1], tok.start_pos + 1
+        parts: list = []
+        pos = 0
+        while pos < len(text):
+            opening, closing = text.find("{", pos), text.find("}", pos)
+            if opening < 0 and closing < 0:
+                parts.append(ast.Str(text[pos:], span=run.span(base + pos, base + len(text))))
+                break
+            if closing >= 0 and (opening < 0 or closing < opening):
+                run.collector.error("E103", "a `}` in a label closes no `{`", run.span(base + closing, base + closing + 1),
+                                    help="a label's `{expr}` parts are computed; braces are not text in a label")
+                return ast.Template(tuple(parts), span=run.token_span(tok))
+            if opening > pos:
+                parts.append(ast.Str(text[pos:opening], span=run.span(base + pos, base + opening)))
+            closing = text.find("}", opening)
+            if closing < 0:
+                run.collector.error("E103", "a `{` in a label is never closed", run.span(base + opening, base + opening + 1),
+                                    label="this `{` is never closed")
+                return ast.Template(tuple(parts), span=run.token_span(tok))
+            expr = _parse_expression(run, base + opening + 1, base + closing)
+            if expr is not None:
+                parts.append(expr)
+            pos = closing + 1
+        return ast.Template(tuple(parts), span=run.token_span(tok))
 
     # -- chains ------------------------------------------------------------------------
     def chain(self, c):
-        return ast.Chain(tuple(c), span=c[0].span if len(c) == 1 else self._span(c[0], c[-1]))
+        items, label = [], None
+        for x in c:
+            if isinstance(x, (ast.Ident, ast.Template)):
+                label = x
+                continue
+            if label is not None:  # the layer keeps its own span: the label has one
+                x = dataclasses.replace(x, label=label)
+                label = None
+            items.append(x)
+        return ast.Chain(tuple(items), span=items[0].span if len(items) == 1 else self._span(items[0], items[-1]))
 
     def call(self, c):
         name = self._ident(c[0])
@@ -697,6 +835,9 @@ class _Builder:
 
     def add(self, c):
         return ast.Paths("add", tuple(c[1][1:-1]), span=self._span(c[0], c[1][-1]))
+
+    def mul(self, c):
+        return ast.Paths("mul", tuple(c[1][1:-1]), span=self._span(c[0], c[1][-1]))
 
     def residual(self, c):
         shortcut = c[3] if len(c) == 4 else None
@@ -737,6 +878,19 @@ class _Builder:
 
     def index(self, c):
         return self._nested(ast.Index(c[0], c[2], span=self._span(c[0], c[-1])), (c[0], c[2]))
+
+    def slice(self, c):
+        # [value, LSQB, lower?, COLON, upper?, RSQB]
+        colon = next(i for i, x in enumerate(c) if type(x) is Token and x.type == "COLON")
+        lower = c[2] if colon == 3 else None
+        upper = c[colon + 1] if colon + 2 < len(c) else None
+        parts = [p for p in (c[0], lower, upper) if p is not None]
+        return self._nested(ast.Slice(c[0], lower, upper, span=self._span(c[0], c[-1])), parts)
+
+    def function(self, c):
+        # [NAME, LPAR, expr..., RPAR]
+        args = tuple(c[2:-1])
+        return self._nested(ast.Function(self._ident(c[0]), args, span=self._span(c[0], c[-1])), args)
 
     def cond(self, c):
         return self._nested(ast.Cond(c[0], c[2], c[4], span=self._span(c[0], c[4])), (c[0], c[2], c[4]))

@@ -24,7 +24,7 @@ from typing import Any
 from . import syntax as ast
 from .diagnostics import Collector, Diagnostic, SpecError, UsageError, suggest
 from .elaborate import Definitions, elaborate_network
-from .expressions import EvalContext, Evaluator
+from .expressions import EvalContext, Evaluator, let_value
 from .ir import Graph
 from .limits import DEFAULT_LIMITS, Limits
 from .naming import TENSOR_WORDS, hides_tensor_word
@@ -377,7 +377,8 @@ class _Linker:
         if name in defs.constants:
             self.collector.error("E207", f"constant {name} is defined twice", let.name.span, label="defined again here")
             return
-        value = Evaluator()(let.value, EvalContext(Env(None, dict(defs.constants)), self.report))
+        env = Env(None, defs.constants)  # a function sees the constants, its own name included
+        value = let_value(let, env, Evaluator(), EvalContext(Env(None, dict(defs.constants)), self.report))
         defs.constants[name] = value
 
     def _network(self, net: ast.NetworkDef) -> None:
@@ -492,6 +493,7 @@ def _defined_names(item) -> set[str]:
     for node in ast.walk_layers(item.body):
         if isinstance(node, ast.Let):
             names.add(node.name.name)
+            names.update(p.name.name for p in node.params or ())
         elif isinstance(node, ast.Repeat) and node.var is not None:
             names.add(node.var.name)
     return names

@@ -8,6 +8,7 @@ text that parses to an equal tree.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Iterator, Union
 
@@ -78,6 +79,25 @@ class Index:
 
 
 @dataclass(frozen=True)
+class Slice:
+    """`widths[1:3]`, `convs[:i]`: Python's slice of a list or string, without a step."""
+
+    value: "Expr"
+    lower: "Expr | None"
+    upper: "Expr | None"
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Function:
+    """A call of a built-in function in an expression: `max(8, c)`, `round(w * 0.75)`."""
+
+    name: Ident
+    args: tuple["Expr", ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class Unary:
     op: str  # "-", "+", "not"
     operand: "Expr"
@@ -111,7 +131,19 @@ class Cond:
     span: Span = _span()
 
 
-Expr = Union[Num, Str, Bool, Name, List, Attr, Index, Unary, Binary, Compare, Cond]
+Expr = Union[Num, Str, Bool, Name, List, Attr, Index, Slice, Function, Unary, Binary, Compare, Cond]
+
+
+@dataclass(frozen=True)
+class Template:
+    """A computed label, `"denseblock{i + 1}":`: literal text (`Str`) and `{expr}` parts, in order."""
+
+    parts: tuple["Str | Expr", ...]
+    span: Span = _span()
+
+
+# A label: a name or a whole number as written (`conv1:`, `0:`), or a Template.
+Label = Union[Ident, Template]
 
 
 # -- layers and chains -------------------------------------------------------------------
@@ -135,6 +167,7 @@ class Call:
     callee: Ident
     args: tuple[Arg, ...] = ()
     parens: bool = False
+    label: "Label | None" = None     # `fc1: conv(...)` further along a chain
     span: Span = _span()
 
 
@@ -142,17 +175,18 @@ class Call:
 class Merge:
     """`cat(a, b)` / `add(a, b -> conv(8, k=1))`: the head of a chain."""
 
-    op: str  # "cat" or "add"
+    op: str  # "cat", "add" or "mul"
     inputs: tuple["Chain", ...]
     span: Span = _span()
 
 
 @dataclass(frozen=True)
 class Paths:
-    """`concat { | ... | ... }` and `add { | ... }`: parallel paths, each a body."""
+    """`concat { | ... | ... }`, `add { | ... }`, `mul { | ... }`: parallel paths, each a body."""
 
-    op: str  # "concat" or "add"
+    op: str  # "concat", "add" or "mul"
     paths: tuple["Body", ...]
+    label: "Label | None" = None
     span: Span = _span()
 
 
@@ -162,6 +196,7 @@ class Residual:
 
     body: "Body"
     shortcut: "Body | None" = None
+    label: "Label | None" = None
     span: Span = _span()
 
 
@@ -214,8 +249,11 @@ class If:
 
 @dataclass(frozen=True)
 class Let:
+    """`let x = expr`; with `params`, a function: `let make_divisible(v, d = 8) = ...`."""
+
     name: Ident
     value: Expr
+    params: "tuple[Param, ...] | None" = None
     span: Span = _span()
 
 
@@ -230,17 +268,24 @@ class Layers:
     """A chain statement, optionally labelled: `stem: conv(64, k=7) bn relu`."""
 
     chain: Chain
-    label: Ident | None = None
+    label: Label | None = None
     span: Span = _span()
 
 
 @dataclass(frozen=True)
 class Bind:
-    """`y = x -> conv(16, k=3) relu`."""
+    """`y = x -> conv(16, k=3) relu`; `s = head: conv(8, k=1) relu` labels the chain;
+    `a, b = x -> chunk(2)` binds the parts of a chunk (`more` holds the names after the first)."""
 
     target: Ident
     chain: Chain
+    label: Label | None = None
+    more: tuple[Ident, ...] = ()
     span: Span = _span()
+
+    @property
+    def targets(self) -> tuple[Ident, ...]:
+        return (self.target, *self.more)
 
 
 Stmt = Union[Input, Output, Repeat, If, Let, Expect, Layers, Bind]
@@ -289,12 +334,13 @@ class File:
 # The fields of each node that hold nodes (or tuples of nodes), in source order.
 _CHILDREN: dict[type, tuple[str, ...]] = {
     Ident: (), Num: (), Str: (), Bool: (), Name: (), List: ("items",), Attr: ("value",),
-    Index: ("value", "index"), Unary: ("operand",), Binary: ("left", "right"), Compare: ("operands",),
-    Cond: ("body", "test", "orelse"), Arg: ("name", "value"), Call: ("callee", "args"), Merge: ("inputs",),
-    Paths: ("paths",), Residual: ("body", "shortcut"), Chain: ("items",), Body: ("stmts",),
+    Index: ("value", "index"), Slice: ("value", "lower", "upper"), Function: ("name", "args"), Unary: ("operand",), Binary: ("left", "right"), Compare: ("operands",),
+    Cond: ("body", "test", "orelse"), Template: ("parts",), Arg: ("name", "value"), Call: ("label", "callee", "args"),
+    Merge: ("inputs",), Paths: ("label", "paths"), Residual: ("label", "body", "shortcut"), Chain: ("items",),
+    Body: ("stmts",),
     Input: ("name", "shape"), Output: ("names",), Repeat: ("count", "var", "body"),
-    If: ("test", "then", "orelse"), Let: ("name", "value"), Expect: ("shape",), Layers: ("label", "chain"),
-    Bind: ("target", "chain"), Import: ("path",), Param: ("name", "default"),
+    If: ("test", "then", "orelse"), Let: ("name", "params", "value"), Expect: ("shape",), Layers: ("label", "chain"),
+    Bind: ("target", "more", "label", "chain"), Import: ("path",), Param: ("name", "default"),
     BlockDef: ("name", "params", "body"), NetworkDef: ("name", "params", "body"), File: ("items",),
 }
 # Only the fields that lead to statements and layers: no expressions, no names.
@@ -352,6 +398,8 @@ def unparse(node) -> str:
         return _body(node, 0)
     if isinstance(node, (Input, Output, Repeat, If, Expect, Layers, Bind)):
         return _stmt(node, 0)
+    if isinstance(node, Template):
+        return _label(node)[:-2]
     if isinstance(node, Chain):
         return _chain(node, 0)
     if isinstance(node, (Call, Merge, Paths, Residual)):
@@ -363,11 +411,14 @@ def _item(item, level: int = 0) -> str:
     if isinstance(item, Import):
         return f"import {expr_text(item.path)}"
     if isinstance(item, Let):
-        return f"let {item.name.name} = {expr_text(item.value)}"
+        params = "" if item.params is None else f"({_params(item.params)})"
+        return f"let {item.name.name}{params} = {expr_text(item.value)}"
     keyword = "block" if isinstance(item, BlockDef) else "network"
-    params = ", ".join(p.name.name if p.default is None else f"{p.name.name} = {expr_text(p.default)}"
-                       for p in item.params)
-    return f"{keyword} {item.name.name}({params}) {_body(item.body, level)}"
+    return f"{keyword} {item.name.name}({_params(item.params)}) {_body(item.body, level)}"
+
+
+def _params(params) -> str:
+    return ", ".join(p.name.name if p.default is None else f"{p.name.name} = {expr_text(p.default)}" for p in params)
 
 
 def _body(body: Body, level: int) -> str:
@@ -380,10 +431,10 @@ def _body(body: Body, level: int) -> str:
 
 def _stmt(stmt, level: int) -> str:
     if isinstance(stmt, Layers):
-        label = f"{stmt.label.name}: " if stmt.label else ""
-        return label + _chain(stmt.chain, level)
+        return _label(stmt.label) + _chain(stmt.chain, level)
     if isinstance(stmt, Bind):
-        return f"{stmt.target.name} = {_chain(stmt.chain, level)}"
+        names = ", ".join(t.name for t in stmt.targets)
+        return f"{names} = {_label(stmt.label)}{_chain(stmt.chain, level)}"
     if isinstance(stmt, Input):
         name = f"{stmt.name.name}: " if stmt.name else ""
         return f"input {name}{expr_text(stmt.shape)}"
@@ -410,7 +461,20 @@ def _chain(chain: Chain, level: int) -> str:
     return " ".join(_layer(layer, level) for layer in chain.items)
 
 
+def _label(label) -> str:
+    """`conv1: `, `0: `, `"block{i + 1}": `, or "" for no label."""
+    if label is None:
+        return ""
+    if isinstance(label, Ident):
+        return f"{label.name}: "
+    text = "".join(p.value if isinstance(p, Str) else "{" + expr_text(p) + "}" for p in label.parts)
+    quote = "'" if '"' in text else '"'
+    return f"{quote}{text}{quote}: "
+
+
 def _layer(layer, level: int) -> str:
+    if not isinstance(layer, Merge) and layer.label is not None:
+        return _label(layer.label) + _layer(dataclasses.replace(layer, label=None), level)
     if isinstance(layer, Call):
         if not layer.parens:
             return layer.callee.name
@@ -460,6 +524,12 @@ def _expr(e) -> tuple[str, int]:
         return f"{value}.{e.attr}", _ATOM
     if isinstance(e, Index):
         return f"{expr_text(e.value, _ATOM)}[{expr_text(e.index)}]", _ATOM
+    if isinstance(e, Slice):
+        lower = expr_text(e.lower) if e.lower is not None else ""
+        upper = expr_text(e.upper) if e.upper is not None else ""
+        return f"{expr_text(e.value, _ATOM)}[{lower}:{upper}]", _ATOM
+    if isinstance(e, Function):
+        return f"{e.name.name}(" + ", ".join(expr_text(a) for a in e.args) + ")", _ATOM
     if isinstance(e, Unary):
         if e.op == "not":
             return f"not {expr_text(e.operand, _NOT)}", _NOT

@@ -28,10 +28,23 @@ FAIL: Any = _Fail()
 
 @dataclass(frozen=True)
 class TensorRef:
-    """The value of `cur` or `in`: only its shape attributes can be used."""
+    """The value of `cur`, `in` or a bound tensor's name: its shape attributes, or an
+    argument of an op that reads a tensor (`crop(like=u4)`)."""
 
     name: str
     shape: Any  # a shape tuple, or UNKNOWN
+    flow: Any = None  # the elaborator's handle on the tensor (`elaborate.Flow`)
+
+
+@dataclass(frozen=True, eq=False)
+class FunctionValue:
+    """A function a spec defines, `let make_divisible(v, d = 8) = ...`: its parameters
+    (`syntax.Param`s), its body and the names it was defined among."""
+
+    name: str
+    params: tuple
+    body: Any            # a syntax expression
+    env: "Env"
 
 
 def show(value) -> str:
@@ -46,6 +59,8 @@ def show(value) -> str:
         return "[" + ", ".join(show(v) for v in value) + "]"
     if isinstance(value, TensorRef):
         return value.name
+    if isinstance(value, FunctionValue):
+        return f"function {value.name}"
     return str(value)
 
 
@@ -64,6 +79,8 @@ def type_name(value) -> str:
         return "a symbolic size"
     if isinstance(value, TensorRef):
         return "a tensor"
+    if isinstance(value, FunctionValue):
+        return "a function"
     return type(value).__name__
 
 

@@ -14,7 +14,9 @@ that run in worker processes (niced, one torch thread each).
 Every disagreement is shrunk to a small spec and written to
 out/differential/findings/ (one file per kind, the first seeds that showed it);
 the summary goes to out/differential/report.json: cases, valid and rejected
-(by code), disagreements by kind, seconds, the machine. Exit 0 when there is
+(by code), disagreements by kind, seconds, the machine, the seeds run. It is
+rewritten after every chunk (`"partial": true` until the last), so a run
+stopped early still says what it covered. Exit 0 when there is
 no disagreement, 1 otherwise.
 """
 from __future__ import annotations
@@ -94,34 +96,24 @@ def drive(args: argparse.Namespace) -> int:
     chunks = [(s, min(args.chunk, args.start + args.cases - s)) for s in range(args.start, args.start + args.cases,
                                                                                 args.chunk)]
     started = time.time()
-    total: dict = {"cases": 0, "rejected": Counter(), "features": Counter(), "disagreements": []}
+    total: dict = {"cases": 0, "rejected": Counter(), "features": Counter(), "disagreements": [], "seeds": []}
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        futures = [pool.submit(run_chunk, s, n, args.build_every, args.onnx_every) for s, n in chunks]
+        futures = {pool.submit(run_chunk, s, n, args.build_every, args.onnx_every): (s, n) for s, n in chunks}
         for done, future in enumerate(as_completed(futures), start=1):
             part = future.result()
             total["cases"] += part["cases"]
             total["rejected"].update(part["rejected"])
             total["features"].update(part["features"])
             total["disagreements"] += part["disagreements"]
+            total["seeds"].append(futures[future])
             print(f"[{done}/{len(chunks)}] {total['cases']:,} cases, {len(total['disagreements'])} disagreements, "
                   f"{time.time() - started:,.0f} s", file=sys.stderr, flush=True)
+            # What has run so far, so that a run stopped early still reports honestly.
+            atomic_write(out / "report.json", json.dumps(summary(total, args, time.time() - started, [],
+                                                                 partial=done < len(chunks)), indent=2) + "\n")
     seconds = time.time() - started
     findings = write_findings(total["disagreements"], out / "findings")
-    report = {
-        "cases": total["cases"],
-        "valid": total["cases"] - sum(total["rejected"].values()),
-        "rejected": dict(sorted(total["rejected"].items())),
-        "disagreements": len(total["disagreements"]),
-        "by_kind": dict(Counter(d["kind"] for d in total["disagreements"]).most_common()),
-        "findings": findings,
-        "seconds": round(seconds, 1),
-        "cases_per_second": round(total["cases"] / seconds, 1),
-        "settings": {"start": args.start, "workers": args.workers, "chunk": args.chunk,
-                     "build_every": args.build_every, "onnx_every": args.onnx_every},
-        "machine": {"platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count(),
-                    "python": platform.python_version(), "torch": _torch_version()},
-        "features": dict(sorted(total["features"].items())),
-    }
+    report = summary(total, args, seconds, findings, partial=False)
     atomic_write(out / "report.json", json.dumps(report, indent=2) + "\n")
     print(f"{report['cases']:,} cases ({report['valid']:,} valid, {report['cases'] - report['valid']:,} rejected) "
           f"in {seconds:,.0f} s on {report['machine']['cpus']} CPUs ({args.workers} workers): "
@@ -130,6 +122,28 @@ def drive(args: argparse.Namespace) -> int:
         print(f"  {n:6d} {kind}")
     print(f"report: {out / 'report.json'}")
     return 0 if not total["disagreements"] else 1
+
+
+def summary(total: dict, args: argparse.Namespace, seconds: float, findings: list[dict], partial: bool) -> dict:
+    """The report: figures, the disagreements by kind, the seeds run (chunks of `start, count`)."""
+    return {
+        "partial": partial,
+        "cases": total["cases"],
+        "valid": total["cases"] - sum(total["rejected"].values()),
+        "rejected": dict(sorted(total["rejected"].items())),
+        "disagreements": len(total["disagreements"]),
+        "by_kind": dict(Counter(d["kind"] for d in total["disagreements"]).most_common()),
+        "findings": findings,
+        "seconds": round(seconds, 1),
+        "cases_per_second": round(total["cases"] / max(seconds, 1e-9), 1),
+        "settings": {"start": args.start, "workers": args.workers, "chunk": args.chunk,
+                     "build_every": args.build_every, "onnx_every": args.onnx_every},
+        "machine": {"platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count(),
+                    "python": platform.python_version(), "torch": _torch_version()},
+        "features": dict(sorted(total["features"].items())),
+        "seeds": sorted(total["seeds"]),
+        "disagreement_seeds": [{k: d[k] for k in ("seed", "kind", "detail")} for d in total["disagreements"][:200]],
+    }
 
 
 def write_findings(disagreements: list[dict], folder: Path) -> list[dict]:

@@ -81,10 +81,7 @@ def test_a_class_per_block_with_its_parameters_as_arguments(tmp_path):
     assert not re.search(r"class Residual\d", text)   # no ordinal variants
 
 
-ZOO_FIRST = [("torchvision/" + p.name, None) for p in sorted((ROOT / "specs" / "torchvision").glob("*.arch"))]
-
-
-@pytest.mark.parametrize(("spec", "network"), NETWORKS + ZOO_FIRST)
+@pytest.mark.parametrize(("spec", "network"), NETWORKS)
 def test_classes_are_named_after_their_blocks_never_by_an_ordinal(spec, network):
     path = ROOT / "specs" / spec
     program = archlang.load(path)

@@ -144,5 +144,21 @@ def test_channel_linear_counts_weights_at_every_position(shape, bias):
 
 
 def test_every_op_has_its_counts_checked():
-    missing = sorted(set(ops.OPS) - {"concat", "add"} - COUNTED)  # merges are expressions, not modules
+    missing = sorted(set(ops.OPS) - {n for n, s in ops.OPS.items() if s.expression is not None} - COUNTED)
+    # merges are expressions, not modules
     assert not missing, f"no test here checks the counts of {missing}: add one, marked @counts"
+
+
+@counts("crop")
+def test_crop_counts_nothing():
+    # Two inputs (the tensor and the one whose size it takes), so torchinfo gets both.
+    from archlang.values import TensorRef
+
+    args = ops.bind("crop", [(TensorRef("u", (4, 6, 6)), None)], [], None, Collector())
+    out, _ = ops.infer("crop", [(4, 10, 8), (4, 6, 6)], args)
+    assert ops.OPS["crop"].count([(4, 10, 8), (4, 6, 6)], out, args) == (0, 0, 0)
+    cls, kwargs = ops.OPS["crop"].torch([(4, 10, 8), (4, 6, 6)], args)
+    module = layer_class(cls)(**kwargs)
+    assert sum(p.numel() for p in module.parameters()) == 0
+    stats = torchinfo.summary(module, input_data=[torch.zeros(1, 4, 10, 8), torch.zeros(1, 4, 6, 6)], verbose=0)
+    assert stats.total_mult_adds == 0 and stats.total_params == 0

@@ -83,7 +83,12 @@ def test_the_generator_reaches_the_whole_language():
         "label", "group", "bind", "tensor alone", "output", "cat() of 1", "cat() of 2", "add() of 1", "add() of 2",
         "concat paths", "add paths", "empty path", "identity", "residual", "residual shortcut", "one-input add",
         "one-input concat", "nested merges", "cur.c", "in.c", "cur.size", "in.size", "import", "symbolic sizes",
-        "--set", "two inputs",
+        "--set", "two inputs", "symbol in the body", "label near a reserved name", "prelude override",
+        # issue 10's front-end cases, planted: each must be rejected
+        "fault op bad-value", "fault empty input", "fault unnameable label", "fault op symbolic-width",
+        "number label", "computed label", "keyword label", "chain label", "bind label", "mul paths", "mul() of 2",
+        "split into 2", "function max", "function min", "function round", "function sum", "function len", "slice",
+        "defined function",
     }
     from archlang import ops
     constructs |= {f"op {name}" for name in ops.OPS}

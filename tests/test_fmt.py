@@ -100,6 +100,14 @@ LAYOUT_CASES = {
     "a number before a dot keeps its space": (
         "let a = (1).c\nlet b = 1 .c\n",
         "let a = (1).c\nlet b = 1 .c\n"),
+    "labels: numbers, computed strings kept as written, keywords, labels along a chain": (
+        "network N {\n input x: [3, 8, 8]\n 0 :conv(8, k=1)\n \"layer{ 1+1 }\":relu\n block :bn\n"
+        " s = x->fc1:conv(4, k=1)  act:relu\n}\n",
+        "network N {\n    input x: [3, 8, 8]\n    0: conv(8, k=1)\n    \"layer{ 1+1 }\": relu\n    block: bn\n"
+        "    s = x -> fc1: conv(4, k=1) act: relu\n}\n"),
+    "functions: calls, slices and definitions are tight like Python's": (
+        "let f (v, d = 8) = max ( d, int(v + d / 2) ) + sum(n [ :2 ]) + n[1 : ] + n[a : b]\n",
+        "let f(v, d = 8) = max(d, int(v + d / 2)) + sum(n[:2]) + n[1:] + n[a:b]\n"),
 }
 
 

@@ -65,12 +65,27 @@ def test_what_the_lexer_colours() -> None:
     assert kinds["and"] is Operator.Word and kinds["cur"] is Name.Builtin.Pseudo
 
 
+def test_labels_of_every_form_and_no_slice() -> None:
+    # `0:`, `"layer{i}":`, a keyword (`block:`) and a label along a chain are labels; `a[1:]` is a slice.
+    text = ('network N {\n    input x: [3, 8, 8]\n    0: conv(8, k=1)\n    "layer{1}": relu\n    block: bn\n'
+            '    s = x -> fc1: conv(max(2, 3), k=1)\n    let t = [4, 5][1:]\n    conv(t[0], k=1)\n}\n')
+    tokens = list(ArchLexer().get_tokens(text))
+    labels = [v for t, v in tokens if t is Name.Label]
+    assert labels == ["0", '"layer{1}"', "block", "fc1"]
+    assert (Name.Builtin, "max") in tokens and (Name, "x") in tokens
+    grammar = editor_grammar.grammar()["repository"]
+    label = re.compile(grammar["label"]["match"], re.M)
+    assert [m.group(1) for m in label.finditer(text)] == ["0", '"layer{1}"', "block", "fc1"]
+    assert re.compile(grammar["function"]["match"]).search("c = round(2.5)").group() == "round"
+
+
 def test_word_lists_follow_the_grammar_and_the_op_table() -> None:
     w = words()
     grammar_words = set(parser.keywords_of(parser.terminals()))
     assert set(w["keywords"]) | set(w["constants"]) | set(w["word_operators"]) == grammar_words
     assert set(w["layers"]) == {n for n, s in ops.OPS.items() if not s.merge} | {"identity"}
     assert set(w["prelude_blocks"]) == {"dense", "transition", "inception"}
+    assert {"min", "max", "round", "int", "floor", "ceil"} <= set(w["functions"])
 
 
 def test_pygmentize_finds_the_lexer_through_its_entry_point(tmp_path: Path) -> None:

@@ -88,7 +88,9 @@ def test_repeat_n_equals_n_copies():
         assert errors(after) == [], f"seed {case.seed}:\n{text}"
         assert layers(after) == layers(before), f"seed {case.seed}:\n{text}"
         unrolled += 1
-    assert unrolled >= 40
+    # 28 of the cases: since functions came, a third of the counts are expressions (`ceil(0.5)`),
+    # which this rewrite leaves alone
+    assert unrolled >= 25
 
 
 def test_renaming_labels_changes_no_count():

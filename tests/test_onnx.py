@@ -89,7 +89,13 @@ network Merges {
     s = add(a, b) -> conv(4, k=1)
     c = cat(s, a -> relu) -> conv(2, k=3, p=1)
     d = add(s, s, a)
-    output s, c, d
+    m = mul(s, s -> gap sigmoid)
+    p, q = a -> chunk(2)
+    r = cat(q, p -> chunk(2, index=1))
+    t = c -> conv(2, k=5)
+    k = c -> conv(4, k=3) crop(like=t)
+    z = k -> resize(like=a) resize(like=b, mode="nearest") resize(like=s, mode="bicubic", align_corners=true)
+    output s, c, d, m, r, t, k, z
 }
 """
 ALL_OPS_NETWORKS = ["Image", "Sequence", "Volume", "Merges"]

@@ -20,6 +20,7 @@ from torch import nn
 from archlang import ops
 from archlang.backends import torch_layers
 from archlang.diagnostics import Collector
+from archlang.values import TensorRef
 
 ROOT = Path(__file__).resolve().parent.parent
 COLOUR = re.compile(r"#[0-9a-f]{6}")
@@ -27,7 +28,8 @@ COLOUR = re.compile(r"#[0-9a-f]{6}")
 
 def bound_with_required(spec: ops.OpSpec) -> dict:
     """The op's arguments with a plausible value for each required one."""
-    given = {a.name: (4 if a.kind in ("int", "ints", "size", "number") else 0.5 if a.kind == "float" else a.default)
+    given = {a.name: (4 if a.kind in ("int", "ints", "size", "number") else 0.5 if a.kind == "float"
+                      else TensorRef("like", None) if a.kind == "tensor" else a.default)
              for a in spec.args if a.required}
     bound = ops.bind(spec, [], [(k, v, None, None) for k, v in given.items()], None, Collector())
     assert bound is not None, spec.name
@@ -35,17 +37,19 @@ def bound_with_required(spec: ops.OpSpec) -> dict:
 
 
 @pytest.mark.parametrize("name", sorted(ops.OPS))
-def test_every_op_has_a_torch_constructor_or_is_a_merge(name):
+def test_every_op_has_a_torch_constructor_or_an_expression(name):
     spec = ops.OPS[name]
-    assert (spec.torch is None) == spec.merge, name
+    assert (spec.torch is None) == (spec.expression is not None), name
+    assert not spec.merge or spec.expression is not None, name
     if spec.torch is None:
         return
     for shape in ((4, 8, 8), (4,)):
+        shapes = [shape] * (1 + ops.size_inputs(name))     # crop also reads the tensor `like`
         try:
-            ops.infer(name, [shape], bound_with_required(spec))
+            ops.infer(name, shapes, bound_with_required(spec))
         except ops.ShapeFailure:
             continue  # the op does not take this rank
-        cls_name, kwargs = spec.torch([shape], bound_with_required(spec))
+        cls_name, kwargs = spec.torch(shapes, bound_with_required(spec))
         torch_layers.layer_class(cls_name)(**kwargs)  # a class that exists and takes these arguments
 
 

@@ -8,6 +8,7 @@ the constructor is checked along the way.
 """
 from __future__ import annotations
 
+import math
 import warnings
 
 import pytest
@@ -21,6 +22,7 @@ from archlang import ops  # noqa: E402
 from archlang.backends.torch_layers import layer_class  # noqa: E402
 from archlang.diagnostics import Collector  # noqa: E402
 from archlang.shapes import Expr, evaluate_shape  # noqa: E402
+from archlang.values import TensorRef  # noqa: E402
 
 SETTINGS = settings(max_examples=80, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -351,6 +353,69 @@ def test_add_requires_equal_shapes(shapes):
     else:  # stricter than broadcasting, on purpose: the language adds equal shapes
         channels_only = len({s[1:] for s in shapes}) == 1
         assert ours == ("error", "E301" if channels_only else "E304")
+
+
+@checks("mul")
+@SETTINGS
+@given(st.integers(1, 3).flatmap(lambda rank: st.lists(
+    st.lists(st.sampled_from([1, 1, 2, 3]), min_size=rank, max_size=rank).map(tuple), min_size=1, max_size=3)),
+    st.booleans())
+def test_mul_broadcasts_ones_as_torch_does(shapes, other_rank):
+    """Sizes from {1, 2, 3}, so equal sizes, ones and clashes all occur; the batch is never broadcast."""
+    if other_rank and len(shapes) > 1:
+        shapes = [shapes[0] + (2,), *shapes[1:]]
+    ours, _ = rule("mul", list(shapes))
+    if len({len(s) for s in shapes}) > 1:  # torch would align the shorter one on the right, under the batch
+        assert ours == ("error", "E304")
+        return
+    theirs = run_torch("mul", list(shapes), None, module_from=lambda: _Fn(lambda *xs: math.prod(xs)))
+    agree(ours, theirs, f"mul of {shapes}")
+    if ours[0] == "error":
+        assert ours[1] == "E304"
+
+
+@checks("chunk")
+@SETTINGS
+@given(st.tuples(st.integers(1, 6), st.integers(1, 3)), st.integers(1, 4), st.integers(0, 4))
+def test_chunk_takes_a_part_of_torch_chunk(shape, chunks, index):
+    ours, _ = rule("chunk", [shape], (chunks, index))
+    theirs = run_torch("chunk", [shape], None, module_from=lambda: _Fn(lambda x: x.chunk(chunks, dim=1)[index]))
+    if index >= chunks:
+        assert ours == ("error", "E211")
+    elif shape[0] % chunks == 0:
+        agree(ours, theirs, f"chunk({chunks}, {index}) of {shape}")
+    else:  # torch makes unequal parts (or fewer); archlang refuses
+        assert ours == ("error", "E308")
+
+
+@checks("crop")
+@SETTINGS
+@given(st.tuples(st.integers(1, 3), st.integers(1, 9), st.integers(1, 9)),
+       st.tuples(st.integers(1, 3), st.integers(1, 9), st.integers(1, 9)))
+def test_crop_is_torchvisions_center_crop_where_the_centre_is_exact(shape, like):
+    from torchvision.transforms.functional import center_crop
+
+    ours, _ = rule("crop", [shape, like], (TensorRef("like", like),))
+    diffs = [h - w for h, w in zip(shape[1:], like[1:])]
+    if any(d < 0 or d % 2 for d in diffs):   # torchvision pads a larger size and rounds an odd margin
+        assert ours == ("error", "E311")
+        return
+    theirs = run_torch("crop", [shape], None, module_from=lambda: _Fn(lambda x: center_crop(x, list(like[1:]))))
+    agree(ours, theirs, f"crop of {shape} to {like}")
+
+
+@checks("resize")
+@SETTINGS
+@given(st.integers(1, 3).flatmap(lambda n: st.tuples(
+    st.tuples(st.integers(1, 2), *[st.integers(1, 5)] * n), st.tuples(st.integers(1, 2), *[st.integers(1, 5)] * n))),
+    st.sampled_from(["nearest", "linear", "bilinear", "bicubic", "trilinear"]), st.booleans())
+def test_resize_is_interpolate_to_the_other_size(shapes, mode, corners):
+    shape, like = shapes
+    ours, _ = rule("resize", [shape, like], (TensorRef("like", like), mode, corners))
+    extra = {} if mode == "nearest" and not corners else {"align_corners": corners}
+    theirs = run_torch("resize", [shape], None, module_from=lambda: _Fn(
+        lambda x: torch.nn.functional.interpolate(x, size=like[1:], mode=mode, **extra)))
+    agree(ours, theirs, f"resize {shape} to {like} ({mode}, align_corners={corners})")
 
 
 class _Fn(torch.nn.Module):

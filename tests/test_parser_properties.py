@@ -7,6 +7,8 @@
 """
 from __future__ import annotations
 
+import dataclasses
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,9 +25,12 @@ names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True).filter(lamb
 idents = names.map(ast.Ident)
 
 # -- expressions --------------------------------------------------------------------------------
-atoms = st.one_of(
+numbers = st.one_of(
     st.integers(min_value=0, max_value=10**6).map(ast.Num),
     st.floats(min_value=0, max_value=1e9, allow_nan=False, allow_infinity=False).map(ast.Num),
+)
+atoms = st.one_of(
+    numbers,
     st.text(alphabet="abcXYZ 019_-.'/", max_size=8).map(ast.Str),
     st.booleans().map(ast.Bool),
     names.map(ast.Name),
@@ -37,6 +42,8 @@ def _compound(inner):
         st.lists(inner, max_size=3).map(lambda xs: ast.List(tuple(xs))),
         st.builds(ast.Attr, inner, names),
         st.builds(ast.Index, inner, inner),
+        st.builds(ast.Slice, inner, st.none() | inner, st.none() | inner),
+        st.builds(ast.Function, idents, st.lists(inner, max_size=3).map(tuple)),
         st.builds(ast.Unary, st.sampled_from(["-", "+", "not"]), inner),
         st.builds(ast.Binary, st.sampled_from(sorted(ast.BINARY_PRECEDENCE)), inner, inner),
         st.integers(min_value=1, max_value=3).flatmap(lambda n: st.builds(
@@ -48,6 +55,30 @@ def _compound(inner):
 
 exprs = st.recursive(atoms, _compound, max_leaves=8)
 
+# -- labels: names (keywords too), numbers, strings with computed parts ----------------------------
+# Inside a label's quotes an expression holds no string (its quotes would end the label's).
+label_exprs = st.recursive(numbers | names.map(ast.Name), _compound, max_leaves=4)
+label_texts = st.text(alphabet="abcXYZ019_-", min_size=1, max_size=6).map(ast.Str)
+
+
+def _template_parts(parts: list) -> tuple:
+    """Literal text between computed parts, never two texts in a row (the parser would join them)."""
+    out: list = []
+    for part in parts:
+        if isinstance(part, ast.Str) and out and isinstance(out[-1], ast.Str):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+labels = st.one_of(
+    idents,
+    st.sampled_from(sorted(KEYWORDS)).map(ast.Ident),
+    st.integers(min_value=0, max_value=99).map(lambda n: ast.Ident(str(n))),
+    st.lists(label_texts | label_exprs, min_size=1, max_size=4).map(
+        lambda parts: ast.Template(_template_parts(parts))),
+)
+
 # -- layers and statements -----------------------------------------------------------------------
 args = st.lists(st.builds(ast.Arg, st.none() | idents, exprs), max_size=3).map(tuple)
 calls = st.one_of(
@@ -56,8 +87,15 @@ calls = st.one_of(
 )
 
 
+def _labelled_after_first(items: list, labelled: list) -> tuple:
+    """A label on a layer further along a chain (never the first: that one is the statement's)."""
+    return tuple(items[:1]) + tuple(dataclasses.replace(item, label=label) if label is not None else item
+                                    for item, label in zip(items[1:], labelled))
+
+
 def _statements(bodies):
-    chains = st.builds(lambda items: ast.Chain(tuple(items)), st.lists(_layers(bodies), min_size=1, max_size=3))
+    chains = st.builds(lambda items, labelled: ast.Chain(_labelled_after_first(items, labelled)),
+                       st.lists(_layers(bodies), min_size=1, max_size=3), st.lists(st.none() | labels, max_size=3))
     merge_chains = st.builds(lambda head, rest: ast.Chain((head, *rest)),
                              st.builds(ast.Merge, st.sampled_from(["cat", "add"]),
                                        st.lists(st.lists(calls, min_size=1, max_size=2)
@@ -66,13 +104,15 @@ def _statements(bodies):
                              st.lists(calls, max_size=2))
     any_chain = chains | merge_chains
     return st.one_of(
-        st.builds(ast.Layers, any_chain, st.none() | idents),
-        st.builds(ast.Bind, idents, any_chain),
+        st.builds(ast.Layers, any_chain, st.none() | labels),
+        st.builds(ast.Bind, idents, any_chain, st.none() | labels),
         st.builds(ast.Input, st.none() | idents, exprs),
         st.lists(idents, min_size=1, max_size=3).map(lambda ns: ast.Output(tuple(ns))),
         st.builds(ast.Repeat, exprs, st.none() | idents, bodies),
         st.builds(ast.If, exprs, bodies, st.none() | bodies),
         st.builds(ast.Let, idents, exprs),
+        st.builds(ast.Let, idents, exprs, st.lists(st.builds(ast.Param, idents, st.none() | exprs), max_size=2)
+                  .map(tuple)),
         st.builds(ast.Expect, exprs),
     )
 

@@ -96,7 +96,12 @@ EVERY_OP = textwrap.dedent("""\
         g2 = g -> channel_linear(6) gelu(approximate="tanh") hardswish channel_shuffle(3) stochastic_depth(0.2)
         g3 = g2 -> scale_shift([1, 2, 3, 4, 5, 6], 0.5) hardsigmoid
         h = f -> layernorm channel_linear(3, bias=false)
-        output f, e, g3, h
+        m = mul(e, e -> gap sigmoid)
+        p, q = e -> chunk(2)
+        r = cat(q, p -> chunk(2, index=1))
+        k = d -> crop(like=g)
+        z = e -> resize(like=d, mode="bicubic")
+        output f, e, g3, h, m, r, k, z
     }
     network Sequences {
         input [4, 16]

@@ -71,8 +71,8 @@ class Merge:
     nodes: list
     channels: Any = None
 
-    def key(self) -> tuple:
-        return ("merge", self.attr, self.op, self.inputs)
+    def key(self) -> tuple:   # its arguments too: chunk's index, resize's mode
+        return ("merge", self.attr, self.op, self.inputs, _key(self.nodes[0].args))
 
 
 @dataclass(eq=False)

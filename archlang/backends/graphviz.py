@@ -232,7 +232,7 @@ class _Drawing:
         if node.params:
             lines.append(_params(node.params))
         attrs = {"fillcolor": ops.OPS[node.op].colour}
-        if node.op in ("add", "concat"):
+        if ops.OPS[node.op].merge:
             attrs["shape"] = "oval"
             lines = [node.op, node.local_name]
         status = _status(self.graph, node)
@@ -266,12 +266,14 @@ class _Drawing:
         seen: set[tuple[str, str]] = set()
         for node in self.graph.nodes:
             dst = self.rep(node)
-            for src_id in node.inputs:
+            sized = ops.size_inputs(node.op)   # `crop(like=u4)`: u4 gives only its size: a dashed edge
+            for index, src_id in enumerate(node.inputs):
                 src = self.rep(self.graph.nodes[src_id])
                 if src == dst or (src, dst) in seen:
                     continue
                 seen.add((src, dst))
-                g.edge(src, dst, label=_edge_label(self.graph.nodes[src_id]))
+                style = {"style": "dashed"} if 0 < index <= sized else {}
+                g.edge(src, dst, label=_edge_label(self.graph.nodes[src_id]), **style)
 
     def _emit_outputs(self, g: graphviz.Digraph) -> None:
         for index, port in enumerate(self.graph.outputs):

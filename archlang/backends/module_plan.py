@@ -17,9 +17,18 @@ from __future__ import annotations
 import keyword
 from dataclasses import dataclass, field
 
+from .. import ops
 from ..ir import Graph, Node, Scope
 
-MERGES = ("add", "concat")
+# The ops that are no module but an expression in `forward` (OpSpec.expression): merges, chunk.
+MERGES = tuple(name for name, spec in ops.OPS.items() if spec.expression is not None)
+
+def is_attribute(name: str) -> bool:
+    """Whether generated code can write `self.<name>`; else it registers the module with
+    `add_module("0", ...)` and reads it with `getattr(self, "0")`, as nn.Sequential's
+    children are named."""
+    return name.isidentifier()
+
 
 def safe_variable(name: str, reserved: set[str]) -> str:
     """`name` as a parameter of `forward` or `__init__`, clear of keywords and the

@@ -18,7 +18,7 @@ from ..ir import Graph, Node
 from . import torch_layers
 # The plan both PyTorch backends follow, re-exported for them (it lives in module_plan, torch-free,
 # because the ONNX backend names parameters by it too).
-from .module_plan import MERGES, BlockPlan, Step, module_paths, plan, safe_variable  # noqa: F401
+from .module_plan import MERGES, BlockPlan, Step, is_attribute, module_paths, plan, safe_variable  # noqa: F401
 
 
 def constructors(graph: Graph) -> dict[int, tuple[str, dict[str, Any]]]:

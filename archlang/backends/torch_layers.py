@@ -3,8 +3,9 @@
 Some ops of the table have no class in torch.nn: layer norm over the
 channels (torchvision's LayerNorm2d), a linear layer over the channels
 (convnext's permute, Linear, permute), stochastic depth
-(torchvision.ops.StochasticDepth) and a constant per-channel affine map
-(inception_v3's transform_input). Their classes live here, each a few lines
+(torchvision.ops.StochasticDepth), a constant per-channel affine map
+(inception_v3's transform_input) and the centre crop to another tensor's
+size (U-Net's copy and crop). Their classes live here, each a few lines
 that use `torch` and `nn` only. The op table names them like torch.nn
 classes; `layer_class` finds either. `torch_source` copies the definition of
 each one a network uses into the generated file (`class_source`), so a built
@@ -12,7 +13,7 @@ file still depends on torch alone, and `archlang.compile` runs that same text.
 
 State_dict entries are torchvision's: `ChannelLayerNorm` and `ChannelLinear`
 subclass nn.LayerNorm and nn.Linear (`weight`, `bias`, same shapes);
-`StochasticDepth` and `ScaleShift` have none.
+`StochasticDepth`, `ScaleShift` and `CenterCrop` have none.
 """
 from __future__ import annotations
 
@@ -79,8 +80,19 @@ class ScaleShift(nn.Module):
         return x * self.scale.reshape(per_channel) + self.shift.reshape(per_channel)
 
 
+class CenterCrop(nn.Module):
+    """The centre of x (N, C, ...) of like's spatial size, as much off each side: U-Net's copy
+    and crop (the sizes differ by an even number, which archlang checks)."""
+
+    def forward(self, x, like):
+        for axis in range(2, x.dim()):   # narrow, axis by axis: TorchScript takes it, and it is a view
+            top = (x.size(axis) - like.size(axis)) // 2
+            x = x.narrow(axis, top, like.size(axis))
+        return x
+
+
 EXTRA: dict[str, type[nn.Module]] = {
-    cls.__name__: cls for cls in (ChannelLayerNorm, ChannelLinear, StochasticDepth, ScaleShift)
+    cls.__name__: cls for cls in (ChannelLayerNorm, ChannelLinear, StochasticDepth, ScaleShift, CenterCrop)
 }
 
 

@@ -167,8 +167,9 @@ def _variant_name(cls: ClassPlan, plan: class_plan.Plan, class_names: dict[int, 
 
 def _members(items: list) -> list[str]:
     """The layers, merges and calls of a class by kind: an automatic name without its number."""
-    return [item.attr.base if isinstance(item.attr, Auto) else re.sub(r"\d+$", "", item.attr)
-            for item in walk(items) if isinstance(item, (Layer, Merge, Call))]
+    kinds = [item.attr.base if isinstance(item.attr, Auto) else re.sub(r"[\d_-]+$", "", item.attr)
+             for item in walk(items) if isinstance(item, (Layer, Merge, Call))]
+    return [kind for kind in kinds if kind]   # a label that is a number (`0:`) names no kind
 
 
 def _camel(name: str) -> str:
@@ -293,7 +294,7 @@ class _ClassWriter:
         if not self.network:
             return []
         g = self.graph
-        self.port_names = _variables([p.name for p in g.inputs], {"self", "torch", "nn"})
+        self.port_names = _variables([p.name for p in g.inputs], {"self", "torch", "nn", "getattr"})
         return [
             *layout(Bracket("{", "}", [f"{literal(k)}: {literal(v)}" for k, v in g.params.items()]), 1,
                     "arch_params = ", ""),
@@ -624,7 +625,7 @@ class _Forward:
         for k, name in enumerate(names):
             self.var[("in", k)] = name
         self.live: set[str] = set(names)
-        self.reserved = {"self", "torch", "nn", *names}
+        self.reserved = {"self", "torch", "nn", "getattr", *names}
         self.roles = _roles(self.cls, self.inplace, self.graph)
         self.shapes = _Shapes(self.graph, self.cls)
 
@@ -696,8 +697,9 @@ class _Forward:
                 self.var[ref] = var
                 self.live.add(var)
                 return statement(other, f"{var} += ", comment, depth)
-            value: Any = " + ".join(in_vars) if item.op == "add" else call("torch.cat", [list_of(in_vars), "dim=1"])
-            if item.op != "add":
+            # An op that is no module (merges, chunk, resize): the expression the op table writes.
+            value: Any = ops.OPS[item.op].expression(in_vars, item.nodes[0].args)
+            if "torch." in value:
                 self.w.file.uses_torch = True
         else:
             value = call(_member(self.w_attr(item)), in_vars)

@@ -97,7 +97,13 @@ network Warm {
     q2 = q -> gelu(approximate="tanh") channel_shuffle(2) stochastic_depth(0.1) scale_shift(2.0, 1.0)
     r = c -> conv_transpose(4, k=2, s=2) groupnorm(2) layernorm channel_linear(4) hardswish hardsigmoid
     r2 = r -> gelu(approximate="tanh") channel_shuffle(2) stochastic_depth(0.1) scale_shift(2.0, 1.0)
-    output w, v, p2, q2, r2
+    s1 = a -> crop(like=x) resize(like=a, mode="linear")
+    s2 = b -> crop(like=y) resize(like=b)
+    c4 = c -> maxpool(2)
+    s3 = c -> crop(like=c4) resize(like=c, mode="trilinear")
+    m = mul(b, b -> gap sigmoid)
+    e, f = b -> chunk(2)
+    output w, v, p2, q2, r2, s1, s2, s3, m, e, f
 }
 """
 

@@ -74,6 +74,7 @@ def _value(kind: str, choices: tuple | None) -> st.SearchStrategy:
             lambda xs: ast.List(tuple(_num(x) for x in xs)))),
         "bool": st.booleans().map(ast.Bool),
         "str": st.sampled_from(choices or ("x",)).map(ast.Str) | st.sampled_from(("Nearest", "", '"')).map(ast.Str),
+        "tensor": st.sampled_from(("cur", "in")).map(ast.Name),   # `crop(like=cur)`: a tensor
     }[kind]
     wrong = st.one_of(st.booleans().map(ast.Bool), st.sampled_from(("3", "same")).map(ast.Str),
                       st.just(ast.Num(2.5)), st.just(ast.Attr(ast.Name("cur"), "c")),

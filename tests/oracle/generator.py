@@ -18,12 +18,15 @@ the program is valid, and the model knows every layer it must elaborate to.
 
 A share of programs (`fault_rate`) then gets one mistake planted anywhere
 in the tree (a kernel too large, a path that changes channels, an unknown
-keyword, a missing argument...): the model says which diagnostic it must
+keyword, a missing argument, a value that means nothing such as
+`bn(eps=-1)`, `input []`, a label that cannot be a module's name, `bn` on a
+width that depends on a symbol...): the model says which diagnostic it must
 produce, or that the change happened to keep it valid.
 
-`AVOID` lists the front-end bugs found by this generator and not fixed yet
-(each has an xfail regression test): the generator steers around them, so
-the differential test stays green while they are open. Empty it to find them.
+At symbolic sizes the model knows which sizes are exactly an input's symbol,
+so `expect [c, H, W]` names them; the case runs at concrete `--input` sizes
+too, where `H` is a number.
+
 """
 from __future__ import annotations
 
@@ -34,27 +37,22 @@ from typing import Any, Callable
 
 from archlang import ops
 
-from .model import (PRELUDE, Arg, Attr, Bin, Bind, BlockCall, BlockDef, Body, Cmp, Cond, Expect, Expr, Identity, If,
-                    Index, Input, Item, Layers, Let, Lit, ListE, MergeStmt, Name, Not, OpCall, Outcome, Param, Paths,
-                    Program, Reject, Repeat, Residual, Stmt, T, execute)
-
-# Front-end bugs still open (issue 10), each steered around until fixed:
-AVOID = frozenset({
-    "bn-symbolic",          # 3: bn on a width that depends on a symbol is counted at 1x1, no error
-    "empty-input",          # 4: `input []` passes check
-    "prelude-override",     # 5: a main file's `dense` replaces the prelude's inside an imported library
-    "reserved-labels",      # 6: labels `train`/`train_` in one body swap their module names
-    "bad-values",           # 8: bn(eps=-1), bn(momentum=2), lrn(k=0) accepted
-})
+from .model import (PRELUDE, Arg, Attr, Bin, Bind, BlockCall, BlockDef, Body, Call, Cmp, Cond, Expect, Expr, Function,
+                    Identity, If, Index, Input, Item, Labelled, Layers, Let, Lit, ListE, MergeStmt, Name, Not, OpCall,
+                    Outcome, Param, Paths, Program, Reject, Repeat, Residual, SliceE, Split, Stmt, Sym, T, Template,
+                    TensorArg, execute)
 
 OPS_KNOWN = ("conv", "conv_transpose", "bn", "groupnorm", "layernorm", "relu", "relu6", "sigmoid", "tanh", "gelu",
              "hardswish", "hardsigmoid", "silu", "elu", "leaky_relu", "softmax", "dropout", "stochastic_depth",
              "maxpool", "avgpool", "gap", "adaptive_avgpool", "flatten", "linear", "channel_linear",
-             "channel_shuffle", "scale_shift", "upsample", "lrn")
+             "channel_shuffle", "scale_shift", "upsample", "lrn", "chunk", "crop", "resize")
 TENSOR_NAMES = ("a", "b", "t", "skip", "e1", "e2", "y", "z", "feat")
 VALUE_NAMES = ("c", "k", "n", "s", "m", "w", "g")
 LABELS = ("stem", "head", "features", "fc", "out", "conv1", "relu1", "proj", "layer1")
-RESERVED_LABELS = ("train", "train_", "forward", "eval", "cuda", "training", "_m", "float")
+LABELS_NEAR_RESERVED = ("train_", "forward_", "eval_", "float_")     # fine, each its module's name (case 6)
+UNNAMEABLE_LABELS = ("train", "forward", "eval", "cuda", "training", "_m", "float", "arch_params")   # E207
+NUMBER_LABELS = ("0", "1", "2", "10")
+KEYWORD_LABELS = ("block", "add", "mul", "input", "repeat", "concat")   # words before `:` are names
 MAX_ELEMENTS = 4096      # per tensor and sample: every run stays in milliseconds
 BLOCK_NAMES = ("B", "Unit", "Stage", "Res", "Cell", "Down", "Mix", "Tail")
 
@@ -102,7 +100,6 @@ def _arch(v) -> str:
 
 @dataclass
 class Config:
-    avoid: frozenset = AVOID
     fault_rate: float = 0.12
     symbolic_rate: float = 0.2
     library_rate: float = 0.15
@@ -120,7 +117,8 @@ class _Generator:
         self.config = config
         self.program: Program | None = None
         self.symbolic = False
-        self.prelude_called: set[str] = set()   # a block of that name defined later would change those calls
+        self.prelude_called: set[tuple[str, str]] = set()   # (name, file): a block of that name defined
+        # later where those calls see it would change them
 
     # -- choices ------------------------------------------------------------------------------------
     def chance(self, p: float) -> bool:
@@ -132,9 +130,6 @@ class _Generator:
     def weighted(self, table: dict[Any, float]):
         keys = list(table)
         return self.rng.choices(keys, weights=[table[k] for k in keys])[0]
-
-    def avoids(self, bug: str) -> bool:
-        return bug in self.config.avoid
 
     # -- the case -------------------------------------------------------------------------------------
     def case(self, seed: int) -> Case:
@@ -248,20 +243,31 @@ class _Generator:
         deep = depth < self.config.max_depth
         kind = self.weighted({"chain": 8, "label": 2, "bind": 3, "merge": 3 if b.tensors else 0,
                               "head": 1 if b.tensors else 0, "repeat": 2 if deep else 0, "if": 2 if deep else 0,
-                              "let": 1, "expect": 1.5, "block": 3 if deep else 0})
+                              "let": 1, "expect": 1.5, "block": 3 if deep else 0, "split": 0.7, "function": 0.4})
+        if kind == "split":
+            return self.split(b, depth)
+        if kind == "function":
+            name = self.pick([n for n in ("f", "g", "half") if n not in b.names.maps[0]] or ["h"])
+            params, body = self.pick(((["a"], Bin("+", Name("a"), Lit(self.pick((0, 1))))),
+                                      (["a", "b"], Call("max", [Name("a"), Name("b")])),
+                                      (["a"], Bin("//", Name("a"), Lit(2)))))
+            return Let(name, body, params)
         if kind in ("chain", "label"):
             items = self.items(b, b.cur, depth, self.weighted({1: 3, 2: 1, 3: 1}))
             if not items:
                 raise Reject("GEN-RETRY", "no layer fits here")
             if kind == "label":
-                return Layers(items, label=self.label())
+                if self.chance(0.2) and not isinstance(items[0], Labelled):   # `a: b: conv(...)`
+                    items[0] = Labelled(self.label(b), items[0])
+                return Layers(items, label=self.label(b))
             return Layers(items, arrows=self.chance(0.7))
         if kind == "bind":
             start = self.pick(list(b.tensors) + ["cur"]) if b.tensors and self.chance(0.6) else None
             x = b.tensors[start] if start in b.tensors else b.cur
             items = self.items(b, x, depth, self.rng.randint(0, 2)) if start else \
                 self.items(b, x, depth, self.rng.randint(1, 2))
-            return Bind(self.tensor_name(b), items, start)
+            label = self.label(b) if items and self.chance(0.15) else None
+            return Bind(self.tensor_name(b), items, start, label)
         if kind == "merge":
             return self.merge_stmt(b, depth)
         if kind == "head":
@@ -276,21 +282,60 @@ class _Generator:
             return Let(name, self.expr(b, target))
         if kind == "expect":
             dims: list[Expr | None] = []
-            for size, sym in zip(b.cur.shape, b.cur.sym):
-                dims.append(None if sym or self.chance(0.3) else self.expr(b, size))
+            exact = b.cur.exact or (None,) * len(b.cur.shape)
+            for size, sym, symbol in zip(b.cur.shape, b.cur.sym, exact):
+                if symbol is not None and not b.active and self.chance(0.7):
+                    dims.append(Sym(symbol))   # the input's symbol itself, also at concrete `--input` sizes
+                else:
+                    dims.append(None if sym or self.chance(0.3) else self.expr(b, size))
             return Expect(dims)
-        return Layers([self.block_call(b, b.cur, depth)], label=self.label() if self.chance(0.2) else None)
+        return Layers([self.block_call(b, b.cur, depth)], label=self.label(b) if self.chance(0.2) else None)
 
-    def label(self) -> str:
-        pool = LABELS if self.avoids("reserved-labels") else LABELS + RESERVED_LABELS
-        return self.pick(pool)
+    def label(self, b: Body | None = None):
+        """A name (keywords too), a number, or a computed label ("layer{i}")."""
+        kind = self.weighted({"name": 6, "number": 2, "keyword": 1, "computed": 2 if b is not None else 0})
+        if kind == "number":
+            return self.pick(NUMBER_LABELS)
+        if kind == "keyword":
+            return self.pick(KEYWORD_LABELS)
+        if kind == "computed":
+            ints = [k for k, v in b.names.items() if type(v) is int]
+            part = Name(self.pick(ints)) if ints and self.chance(0.7) else Bin("+", Lit(1), Lit(self.pick((0, 1))))
+            return Template(self.pick(([self.pick(("layer", "block", "s")), part], [part], [part, "-", Lit(0)])))
+        return self.pick(LABELS + LABELS_NEAR_RESERVED)
+
+    def split(self, b: Body, depth: int) -> Split:
+        """`a, b = [x ->] layers -> chunk(n)`."""
+        start = self.pick(list(b.tensors)) if b.tensors and self.chance(0.5) else None
+        x = b.tensors[start] if start in b.tensors else b.cur
+        items = self.items(b, x, depth, self.rng.randint(0, 1))
+        snap = b.snapshot()
+        for item in items:
+            x = item.exec(b, x, None)
+        b.restore(snap)
+        divisors = [n for n in (2, 3, 4) if x.shape[0] % n == 0] if self.chance(0.9) else [2, 3]
+        if not divisors:
+            raise Reject("GEN-RETRY", "no chunk count divides the channels")
+        n = self.pick(divisors)
+        names = self.rng.sample([t for t in TENSOR_NAMES if t not in b.tensors.maps[0]], min(n, 3))
+        if len(names) < n:
+            raise Reject("GEN-RETRY", "not enough free names")
+        return Split(names, items, self.expr(b, n), start)
 
     def tensor_name(self, b: Body) -> str:
         free = [n for n in TENSOR_NAMES if n not in b.tensors.maps[0]]
         return self.pick(free or ["u"])
 
     def merge_stmt(self, b: Body, depth: int) -> MergeStmt:
-        op = self.pick(("cat", "add"))
+        op = self.pick(("cat", "add", "mul"))
+        if op == "mul":    # a gate: one tensor times another pooled to size 1 (or the same shape)
+            name = self.pick(list(b.tensors))
+            gate = [OpCall("gap", [], False), OpCall("sigmoid", [], False)] if self.chance(0.7) else []
+            other = self.pick([n for n in b.tensors if b.tensors[n].shape == b.tensors[name].shape])
+            inputs = [(name, []), (other, gate)]
+            if self.chance(0.5):
+                inputs.reverse()
+            return MergeStmt(op, inputs, [], self.tensor_name(b) if self.chance(0.6) else None)
         names = list(b.tensors)
         count = self.weighted({1: 2, 2: 4, 3: 1})
         picked = [self.pick(names) for _ in range(count)]
@@ -375,6 +420,16 @@ class _Generator:
                     b.restore(snap)
                     del self.program.blocks[blocks:]
                     continue
+                if out and self.chance(0.15):     # `x -> conv(...) fc1: conv(...)`: the layer's own name
+                    labelled = Labelled(self.label(b), item)
+                    snap = b.snapshot()
+                    try:
+                        y = labelled.exec(b, x, None)
+                    except Reject:
+                        b.restore(snap)
+                    else:
+                        b.restore(snap)
+                        item = labelled
                 out.append(item)
                 x = y
                 break
@@ -394,7 +449,10 @@ class _Generator:
             main = self.path(b, x, depth, self.rng.randint(1, 2))
             shortcut = self.path(b, x, depth, self.rng.randint(0, 1)) if self.chance(0.35) else None
             return Residual(main, shortcut)
-        op = self.pick(("concat", "add"))
+        op = self.pick(("concat", "add", "mul"))
+        if op == "mul" and len(x.shape) > 1:   # squeeze-excitation: the input times a gate of its channels
+            gate = [Layers([OpCall("gap", [], False)]), Layers([OpCall("sigmoid", [], False)])]
+            return Paths(op, [[Layers([Identity()])] if self.chance(0.5) else [], gate])
         count = self.weighted({1: 3, 2: 4, 3: 2})
         paths = []
         for _ in range(count):
@@ -421,7 +479,8 @@ class _Generator:
                      bn=2, relu=3, maxpool=2 if rank > 1 else 0.2,
                      avgpool=1.5 if rank > 1 else 0.2, linear=3 if rank == 1 else 0.3,
                      flatten=1.5 if rank > 1 else 0.3, upsample=1 if rank > 1 else 0.1, lrn=0.7,
-                     adaptive_avgpool=0.7, gap=0.7)
+                     adaptive_avgpool=0.7, gap=0.7, chunk=0.5, crop=0.6 if rank > 1 else 0,
+                     resize=0.6 if rank > 1 else 0)
         op = self.weighted(table)
         values = self.op_values(op, x, b)
         return OpCall(op, self.arguments(b, op, values), parens=bool(values) or self.chance(0.2))
@@ -531,9 +590,30 @@ class _Generator:
                 v["beta"] = self.pick((0.75, 0.5))
             if self.chance(0.3):
                 v["k"] = self.pick((1.0, 2.0, 2))
+        elif op in ("crop", "resize"):
+            same_rank = [n for n in list(b.tensors) + ["cur", "in"]
+                         if n in ("cur", "in") or len(b.tensors[n].shape) == len(x.shape)]
+            if op == "crop":   # the tensors this one holds the centre of: smaller by an even number
+                same_rank = [n for n in same_rank if n != "in" and all(
+                    h >= w and (h - w) % 2 == 0 for h, w in zip(x.shape[1:], self._tensor(b, n, x).shape[1:]))]
+            v["like"] = TensorArg(self.pick(same_rank or ["cur"]))
+            if op == "resize":
+                modes = {2: ("nearest", "linear"), 3: ("nearest", "bilinear", "bicubic"), 4: ("nearest", "trilinear")}
+                if self.chance(0.6) or len(x.shape) != 3:
+                    v["mode"] = self.pick(modes[len(x.shape)])
+                if self.chance(0.3) and v.get("mode", "bilinear") != "nearest":
+                    v["align_corners"] = self.chance(0.5)
+        elif op == "chunk":
+            c = x.shape[0]
+            v["chunks"] = self.pick([n for n in (1, 2, 3, 4) if c % n == 0] if self.chance(0.9) else (2, 3))
+            v["index"] = self.rng.randrange(v["chunks"])
         elif op in ops.OPS and op not in OPS_KNOWN:
             raise Reject("GEN", f"the generator has no rule for op {op}")
         return v
+
+    @staticmethod
+    def _tensor(b: Body, name: str, x: T) -> T:
+        return x if name == "cur" else b.entry if name == "in" else b.tensors[name]
 
     def arguments(self, b: Body, op: str, values: dict[str, Any]) -> list[Arg]:
         """Positional in declared order for a prefix, keywords (by name or alias) for the rest."""
@@ -545,7 +625,7 @@ class _Generator:
                 positional = False if not decl.required else positional
                 continue
             positional = positional and (decl.required or self.chance(0.4))
-            value = self.expr(b, values[decl.name])
+            value = values[decl.name] if isinstance(values[decl.name], Expr) else self.expr(b, values[decl.name])
             if positional:
                 args.append(Arg(None, value))
             else:
@@ -561,9 +641,12 @@ class _Generator:
         visible = [blk for blk in self.program.blocks if self.program.resolve(blk.name, b.file) is blk
                    and blk.name not in b.active]
         prelude_ok = len(x.shape) == 3 and x.shape[1] >= 1
-        choice = self.weighted({"old": 3 if visible else 0, "new": 3, "prelude": 1 if prelude_ok else 0})
+        # The main file's override of a prelude block must not reach a library's call (issue 10, case 5).
+        overridden = [blk.name for blk in self.program.blocks if blk.name in PRELUDE and blk.file != b.file]
+        choice = self.weighted({"old": 3 if visible else 0, "new": 3,
+                                "prelude": (3 if overridden else 1) if prelude_ok else 0})
         if choice == "prelude":
-            return self.prelude_call(b, x)
+            return self.prelude_call(b, x, self.pick(overridden) if overridden and self.chance(0.7) else None)
         block = self.pick(visible) if choice == "old" else self.new_block(b, x, depth)
         return self.call_of(b, block)
 
@@ -584,11 +667,16 @@ class _Generator:
         return self.pick((1, 2)) if self.chance(0.7) else self.pick((1, 2, 3, 4))
 
     def new_block(self, b: Body, x: T, depth: int) -> BlockDef:
+        overridden = [blk.name for blk in self.program.blocks if blk.name in PRELUDE and blk.file == "main"]
+        to_lib = self.chance(0.9 if overridden else 0.6)
+        file = "lib" if self.program.library and to_lib and b.file != "lib" else b.file
         taken = {blk.name for blk in self.program.blocks}
         names = [n for n in BLOCK_NAMES if n not in taken]
-        if not self.avoids("prelude-override") or not self.program.library:
-            names += [n for n in ("dense", "transition") if n not in taken | self.prelude_called] \
-                if self.chance(0.1) else []
+        # A block named like the prelude's overrides it in its own file only (issue 10, case 5: a
+        # library's call must still mean the prelude's), so more of them where there is a library.
+        overrides = [n for n in ("dense", "transition") if n not in taken and not self.overrides_a_call(n, file)]
+        if overrides and self.chance(0.4 if self.program.library else 0.1):
+            names = overrides
         if not names:
             raise Reject("GEN-RETRY", "no block name left")
         name = self.pick(names)
@@ -610,25 +698,33 @@ class _Generator:
                 default = Lit(self.pick((1, 2)))    # parameters with defaults come last
             params.append(Param(pname, default))
             values[pname] = self.param_value(pname)
-        file = "lib" if self.program.library and self.chance(0.6) and b.file != "lib" else b.file
         block = BlockDef(name, params, [], file)
         consts = self.program.constant_values
         inner = Body(b.run, ChainMap(dict(values), consts), ChainMap({}), x, x, set(), "block", file,
                      b.active + (name,))
         stmts: list[Stmt] = []
-        shape = self.weighted({"body": 6, "one-add": 1, "empty": 0.3})
+        shape = self.weighted({"body": 6, "one-add": 1, "empty": 0.3,
+                               "prelude": 12 if file == "lib" and overridden and len(x.shape) == 3 else 0})
         if shape == "one-add":   # the block whose body is `add { | identity }` (issue 10, case 2)
             stmts.append(Layers([Paths("add", [[Layers([Identity()])]])]))
             inner.cur = Paths("add", [[Layers([Identity()])]]).exec(inner, x, None)
+        if shape == "prelude":   # the prelude's block that the main file overrides (issue 10, case 5)
+            call = self.candidate(inner, lambda: Layers([self.prelude_call(inner, inner.cur, self.pick(overridden))]))
+            stmts += [call] if call else []
         if shape != "empty":
             self.body(inner, stmts, depth + 1, self.rng.randint(1, 3))
         block.body = stmts
         self.program.blocks.append(block)
         return block
 
-    def prelude_call(self, b: Body, x: T) -> BlockCall:
-        name = self.pick(("dense", "transition", "inception"))
-        self.prelude_called.add(name)
+    def overrides_a_call(self, name: str, file: str) -> bool:
+        """Would a block `name` defined in `file` change a prelude call made already? It would in
+        its own file, and a library's block in the main file that imports it too."""
+        return (name, file) in self.prelude_called or (file == "lib" and (name, "main") in self.prelude_called)
+
+    def prelude_call(self, b: Body, x: T, name: str | None = None) -> BlockCall:
+        name = name or self.pick(("dense", "transition", "inception"))
+        self.prelude_called.add((name, b.file))
         if name == "dense":
             vals = [self.pick((1, 2)), self.pick((1, 2))]
         elif name == "transition":
@@ -673,6 +769,28 @@ class _Generator:
                 return Bin("+" if delta >= 0 else "-", Name(name), Lit(abs(delta)))
             ways.append(offset)
         ways.append(lambda: Bin("//", self.expr(b, target * 2 + self.pick((0, 1)), depth + 1), Lit(2)))
+        def extreme() -> Expr:
+            inner = self.expr(b, target, depth + 1)
+            if self.chance(0.5):
+                return Call("max", [inner, Lit(self.pick((target, max(target - 1, 0))))])
+            return Call("min", [Lit(self.pick((target, target + 1))), inner])
+        ways.append(extreme)
+        ways.append(lambda: Call(self.pick(("int", "round", "floor")), [Lit(target + self.pick((0.25, 0.0)))]))
+        ways.append(lambda: Call("ceil", [Lit(target - 0.5)]) if target > 0 else Lit(target))
+        ways.append(lambda: Call("sum", [SliceE(ListE([Lit(target), Lit(1), Lit(2)]), None, Lit(1))]))
+        ways.append(lambda: Call("len", [ListE([Lit(0)] * target)]) if target < 5 else Lit(target))
+        functions = [k for k, v in b.names.items() if isinstance(v, Function) and len(v.params) == 1]
+        if functions:
+            def defined() -> Expr:
+                name = self.pick(functions)
+                for arg in range(0, 2 * target + 2):
+                    try:
+                        if b.names[name].call([arg]) == target:
+                            return Call(name, [Lit(arg)])
+                    except Reject:
+                        break
+                return Lit(target)
+            ways += [defined] * 3
         ways.append(lambda: Cond(self.expr(b, target, depth + 1), Cmp("<", Lit(1), Lit(2)), Lit(target + 1)))
         expr = self.pick(ways)()
         if expr.value(b) != target:   # a lambda's late binding would show here, not as a wrong network
@@ -696,7 +814,7 @@ class _Generator:
         sites = list(_sites(self.program))
         if not sites:
             return None
-        weight = {OpCall: 1.0, BlockCall: 1.0, Expect: 1.5, Paths: 4.0, Input: 1.0}
+        weight = {OpCall: 1.0, BlockCall: 1.0, Expect: 1.5, Paths: 4.0, Input: 0.5, Layers: 1.0}
         for _ in range(4):
             owner, key, node = self.rng.choices(sites, weights=[weight[type(s[2])] for s in sites])[0]
             fault = self._mutate(node)
@@ -718,8 +836,9 @@ class _Generator:
                 kinds += ["huge-kernel"] * 4 + ["groups"] * 2
             if node.args:
                 kinds.append("twice")
-            if not self.avoids("bad-values") and not (self.symbolic and self.avoids("bn-symbolic")):
-                kinds.append("bad-value")
+            kinds.append("bad-value")
+            if self.symbolic:
+                kinds += ["symbolic-width"] * 3
             kind = self.pick(kinds)
             new = copy.deepcopy(node)
             if kind == "unknown-kw":
@@ -731,7 +850,8 @@ class _Generator:
                 decl = spec.arg(new.args[i].name) if new.args[i].name else spec.args[min(i, len(spec.args) - 1)]
                 wrong = {"int": (True, 2.5, "x"), "float": (True, "x", [1, 2]), "number": (True, "x"),
                          "bool": (1, "x"), "str": (1, True), "ints": (True, 2.5, "x"), "size": (True, 2.5),
-                         "padding": (True, 2.5, "x")}[decl.kind]
+                         "padding": (True, 2.5, "x"), "floats": (True, "x", [True]),
+                         "tensor": (1, "x")}[decl.kind]
                 new.args[i] = Arg(new.args[i].name, Lit(self.pick(wrong)))
             elif kind == "too-many":
                 new.args = [a for a in new.args if a.name is None] + [Arg(None, Lit(1))] * (len(spec.args) + 1 if spec
@@ -748,6 +868,10 @@ class _Generator:
                 first = new.args[0]
                 name = first.name or spec.args[0].name
                 new.args.append(Arg(name, first.value))
+            elif kind == "symbolic-width":   # a layer sized by a width that depends on the input size
+                new = Paths("concat", [[Layers([OpCall("flatten", [], False),
+                                                self.pick((OpCall("bn", [], False), OpCall("linear", [Arg(None, Lit(2))]),
+                                                           OpCall("layernorm", [], False)))])]])
             elif kind == "bad-value":
                 new = self.pick((OpCall("bn", [Arg("eps", Lit(-1))]), OpCall("bn", [Arg("momentum", Lit(2))]),
                                  OpCall("lrn", [Arg(None, Lit(2)), Arg("k", Lit(0))]),
@@ -774,15 +898,28 @@ class _Generator:
                                                   OpCall("maxpool", [Arg(None, Lit(2))]),
                                                   OpCall("flatten", [], False)))])])
             return new, f"{node.op} path"
-        if isinstance(node, Input) and not self.avoids("empty-input"):
+        if isinstance(node, Input):
             return Input(node.name, [], []), "empty input"
+        if isinstance(node, Layers) and node.label:
+            new = copy.deepcopy(node)
+            new.label = self.pick(UNNAMEABLE_LABELS)
+            return new, "unnameable label"
         return None
 
 
+def _label_kind(label) -> str:
+    if isinstance(label, Template):
+        return "computed label"
+    if label.isdigit():
+        return "number label"
+    return "keyword label" if label in KEYWORD_LABELS else "name label"
+
+
 def _sites(program: Program):
-    """(owner, key, node) for every op call, block call, expect, paths item and input, anywhere."""
+    """(owner, key, node) for every op call, block call, expect, paths item, input and labelled
+    chain, anywhere."""
     def walk(owner, key, node):
-        if isinstance(node, (OpCall, BlockCall, Expect, Paths, Input)):
+        if isinstance(node, (OpCall, BlockCall, Expect, Paths, Input)) or isinstance(node, Layers) and node.label:
             yield owner, key, node
         if isinstance(node, list):
             for i, n in enumerate(node):
@@ -833,11 +970,30 @@ def features(case: Case) -> set[str]:
             found.add("repeat as" if node.var else "repeat")
         elif isinstance(node, If):
             found.add("if else if" if isinstance(node.orelse, If) else "if else" if node.orelse else "if")
+        elif isinstance(node, Sym):
+            found.add("symbol in the body")
         elif isinstance(node, Layers):
             if node.label:
                 found.add("group" if len(node.items) > 1 else "label")
+                found.add(_label_kind(node.label))
+            if node.label in LABELS_NEAR_RESERVED:
+                found.add("label near a reserved name")
             if node.start and not node.items:
                 found.add("tensor alone")
+        elif isinstance(node, Labelled):
+            found.add("chain label")
+            found.add(_label_kind(node.label))
+        elif isinstance(node, Split):
+            found.add(f"split into {len(node.targets)}")
+        elif isinstance(node, Call):
+            found.add("defined function" if node.fn not in ("min", "max", "round", "int", "abs", "len", "sum",
+                                                            "floor", "ceil") else f"function {node.fn}")
+        elif isinstance(node, SliceE):
+            found.add("slice")
+        elif isinstance(node, Bind) and node.label is not None:
+            found.add("bind label")
+        elif isinstance(node, Let) and node.params is not None:
+            found.add("function definition")
         elif isinstance(node, Paths):
             found.add(f"{node.op} paths")
             if any(not p for p in node.paths):
@@ -859,6 +1015,12 @@ def features(case: Case) -> set[str]:
         walk(blk.body)
         if any(p.default is not None for p in blk.params):
             found.add("parameter default")
+        if blk.name in PRELUDE:
+            found.add("prelude override")
+            if any(f"{blk.name}(" in other.text() for other in program.blocks if other.file != blk.file):
+                found.add("prelude override another file does not see")
+    if case.fault:
+        found.add(f"fault {case.fault}")
     layers = case.outcome.layers
     found.update(f"op {layer.op}" for layer in layers)
     found.update(f"one-input {layer.op}" for layer in layers if layer.op in ("add", "concat") and len(layer.inputs) == 1)

@@ -255,6 +255,35 @@ def _add(xs, args, p, training) -> Tensor:
     return out
 
 
+def _mul(xs, args, p, training) -> Tensor:
+    out = xs[0]
+    for x in xs[1:]:
+        out = out * x        # torch broadcasts the sizes of 1
+    return out
+
+
+def _chunk(xs, args, p, training) -> Tensor:
+    """The index-th of equal parts along the channels, written out with narrow."""
+    x = xs[0]
+    part = x.shape[1] // args["chunks"]
+    return x.narrow(1, args["index"] * part, part)
+
+
+def _crop(xs, args, p, training) -> Tensor:
+    """The centre of the first input at the second's spatial size, axis by axis."""
+    x, like = xs
+    for axis in range(2, x.dim()):
+        top = (x.shape[axis] - like.shape[axis]) // 2
+        x = x.narrow(axis, top, like.shape[axis])
+    return x
+
+
+def _resize(xs, args, p, training) -> Tensor:
+    x, like = xs
+    corners = {} if args["mode"] == "nearest" else {"align_corners": args["align_corners"]}
+    return F.interpolate(x, size=tuple(like.shape[2:]), mode=args["mode"], **corners)
+
+
 def _elementwise(fn: Callable[[Tensor, dict], Tensor]) -> Rule:
     return Rule(_none, lambda xs, args, p, training: fn(xs[0], args))
 
@@ -291,6 +320,10 @@ RULES: dict[str, Rule] = {
     "lrn": Rule(_none, _lrn),
     "concat": Rule(_none, _concat),
     "add": Rule(_none, _add),
+    "mul": Rule(_none, _mul),
+    "chunk": Rule(_none, _chunk),
+    "crop": Rule(_none, _crop),
+    "resize": Rule(_none, _resize),
 }
 
 

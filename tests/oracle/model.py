@@ -41,11 +41,13 @@ class Reject(Exception):
 
 @dataclass(frozen=True)
 class T:
-    """A tensor during execution: the layer that made it, its shape, which dims are symbolic."""
+    """A tensor during execution: the layer that made it, its shape, which dims are symbolic,
+    and which are exactly an input's symbol (`H`, not `H // 2`), as far as the model knows."""
 
     node: int
     shape: tuple[int, ...]
     sym: tuple[bool, ...]
+    exact: tuple[str | None, ...] = ()
 
 
 @dataclass
@@ -102,6 +104,22 @@ class Name(Expr):
         if self.id in b.names:
             return b.names[self.id]
         raise Reject("E209", f"unknown name {self.id}")
+
+
+@dataclass
+class Sym(Expr):
+    """An input's symbol in the network's body: its size (the generator writes it only where the
+    size is exactly the symbol, in `expect`, so it holds at symbolic sizes too)."""
+
+    id: str
+
+    def text(self) -> str:
+        return self.id
+
+    def value(self, b):
+        if b.active or self.id not in b.run.symbol_sizes:
+            raise Reject("E209", f"{self.id} is no symbol seen here")
+        return b.run.symbol_sizes[self.id]
 
 
 @dataclass
@@ -214,6 +232,118 @@ class Index(Expr):
         return seq[i]
 
 
+@dataclass(frozen=True)
+class Ref:
+    """A tensor given as an argument (`crop(like=u4)`)."""
+
+    name: str
+    t: "T"
+
+
+@dataclass
+class TensorArg(Expr):
+    """A tensor's name as an argument: the op reads that tensor's size."""
+
+    name: str
+
+    def text(self) -> str:
+        return self.name
+
+    def value(self, b):
+        return Ref(self.name, start_of(b, self.name))
+
+
+@dataclass
+class SliceE(Expr):
+    a: Expr
+    lo: Expr | None
+    hi: Expr | None
+
+    def text(self) -> str:
+        lo = self.lo.text() if self.lo is not None else ""
+        hi = self.hi.text() if self.hi is not None else ""
+        return f"{self.a.text()}[{lo}:{hi}]"
+
+    def value(self, b):
+        seq = self.a.value(b)
+        return seq[None if self.lo is None else self.lo.value(b):None if self.hi is None else self.hi.value(b)]
+
+
+# Python's functions, as the language guide says archlang's are (floor and ceil: math's).
+BUILTINS = {"min": min, "max": max, "round": round, "int": int, "abs": abs, "len": len, "sum": sum,
+            "floor": math.floor, "ceil": math.ceil}
+
+
+@dataclass
+class Call(Expr):
+    """A function call: a built-in (Python's), or a function a `let` defines."""
+
+    fn: str
+    args: list[Expr]
+
+    def text(self) -> str:
+        return f"{self.fn}({', '.join(a.text() for a in self.args)})"
+
+    def value(self, b):
+        values = [a.value(b) for a in self.args]
+        defined = b.names.get(self.fn)
+        if isinstance(defined, Function):
+            return defined.call(values)
+        if self.fn not in BUILTINS:
+            raise Reject("E209", f"unknown function {self.fn}")
+        try:
+            return BUILTINS[self.fn](*values)
+        except (TypeError, ValueError) as exc:
+            raise Reject("E212", f"{self.fn}: {exc}") from None
+
+
+@dataclass
+class Function:
+    """A function a `let` defines: its parameters, its body, and the names it sees."""
+
+    params: list[str]
+    body: Expr
+    names: ChainMap
+
+    def call(self, values: list):
+        if len(values) != len(self.params):
+            raise Reject("E214" if len(values) > len(self.params) else "E202", "argument count")
+        scope = Body(None, self.names.new_child(dict(zip(self.params, values))), ChainMap(), None, None, set(),
+                     "nested", "main")
+        return self.body.value(scope)
+
+
+@dataclass
+class Template:
+    """A computed label, `"layer{i + 1}"`: text and expressions."""
+
+    parts: list          # str or Expr
+
+    def text(self) -> str:
+        return '"' + "".join(p if isinstance(p, str) else "{" + p.text() + "}" for p in self.parts) + '"'
+
+    def value(self, b) -> str:
+        out = []
+        for p in self.parts:
+            v = p if isinstance(p, str) else p.value(b)
+            if isinstance(v, bool) or not isinstance(v, (int, str)):
+                raise Reject("E211", "a label part that is no int or string")
+            out.append(str(v))
+        text = "".join(out)
+        if not text or "." in text or not (text[0].isalnum() or text[0] == "_") or \
+                any(not (ch.isalnum() or ch in "_-") for ch in text):
+            raise Reject("E211", f"label {text!r} cannot name a module")
+        return text
+
+
+def label_text(label) -> str:
+    return label.text() if isinstance(label, Template) else label
+
+
+def label_value(label, b) -> str | None:
+    return label.value(b) if isinstance(label, Template) else label
+
+
 # =========================================================================== execution context
 
 @dataclass
@@ -225,12 +355,32 @@ class Run:
     outputs: list[int] = field(default_factory=list)
     symbolic: bool = False
     max_elements: int | None = None     # the generator keeps tensors tiny (GEN-SIZE beyond)
+    symbol_sizes: dict = field(default_factory=dict)    # an input's symbol -> its concrete size
 
-    def add(self, op: str, args: dict, inputs: list[T], shape, sym, label: str | None) -> T:
+    def add(self, op: str, args: dict, inputs: list[T], shape, sym, label: str | None,
+            exact: tuple | None = None) -> T:
         if self.max_elements is not None and math.prod(shape) > self.max_elements:
             raise Reject("GEN-SIZE", f"{op} makes {list(shape)}, more than the generator keeps")
         self.layers.append(Layer(op, args, tuple(t.node for t in inputs), tuple(shape), tuple(sym), label))
-        return T(len(self.layers) - 1, tuple(shape), tuple(sym))
+        if exact is None:
+            exact = exact_dims(op, inputs, shape)
+        return T(len(self.layers) - 1, tuple(shape), tuple(sym), exact)
+
+
+# Ops whose output has the input's sizes (all but the channels) whatever the input's sizes are.
+SIZE_KEEPING = frozenset({"relu", "relu6", "sigmoid", "tanh", "gelu", "hardswish", "hardsigmoid", "silu", "elu",
+                          "leaky_relu", "softmax", "dropout", "stochastic_depth", "bn", "groupnorm", "layernorm",
+                          "channel_linear", "channel_shuffle", "scale_shift", "lrn", "add", "concat"})
+
+
+def exact_dims(op: str, inputs: list[T], shape) -> tuple:
+    """Which sizes of a layer's output are exactly an input symbol: those of a size-keeping
+    layer's inputs, where they all agree."""
+    if op not in SIZE_KEEPING or not inputs or any(len(t.exact) != len(shape) for t in inputs):
+        return (None,) * len(shape)
+    first = inputs[0].exact
+    return (None,) + tuple(e if all(t.exact[i] == e for t in inputs) else None
+                           for i, e in enumerate(first) if i > 0)
 
 
 @dataclass
@@ -322,10 +472,27 @@ class OpCall(Item):
         at = replace(b, cur=x)      # `cur` is the tensor this layer receives
         values = [(a.name, a.value.value(at)) for a in self.args]
         bound = bind_op(self.op, values)
-        shape, sym = infer(self.op, bound, [x], b.run.symbolic)
+        refs = [bound[a.name] for a in ops.OPS[self.op].args if a.kind == "tensor"]
+        bound.update({a.name: bound[a.name].name for a in ops.OPS[self.op].args if a.kind == "tensor"})
+        inputs = [x, *(ref.t for ref in refs)]
+        shape, sym = infer(self.op, bound, inputs, b.run.symbolic)
         if label is not None:
             b.take_label(label)
-        return b.run.add(self.op, bound, [x], shape, sym, label)
+        return b.run.add(self.op, bound, inputs, shape, sym, label)
+
+
+@dataclass
+class Labelled(Item):
+    """A label further along a chain: it names the one layer after it."""
+
+    label: Any             # a name, a number as text, or a Template
+    item: Item
+
+    def text(self, indent: str) -> str:
+        return f"{label_text(self.label)}: {self.item.text(indent)}"
+
+    def exec(self, b, x, label):
+        return self.item.exec(b, x, label_value(self.label, replace(b, cur=x)))
 
 
 @dataclass
@@ -475,19 +642,25 @@ class Layers(Stmt):
         head = [self.start] if self.start else []
         body = chain_text(self.items, indent, self.arrows)
         text = " -> ".join(head + ([body] if body else []))
-        return f"{self.label}: {text}" if self.label else text
+        return f"{label_text(self.label)}: {text}" if self.label else text
 
     def exec(self, b):
-        x = start_of(b, self.start)
-        if self.label is not None and len(self.items) > 1:
-            b.take_label(self.label)
-            group = Body(b.run, b.names, b.tensors, x, b.entry, set(), b.kind, b.file, b.active)
-            for item in self.items:
-                x = item.exec(group, x, None)
-        else:
-            for item in self.items:
-                x = item.exec(b, x, self.label)
-        b.cur = x
+        b.cur = run_chain(b, start_of(b, self.start), self.items, self.label)
+
+
+def run_chain(b: Body, x: T, items: list[Item], label) -> T:
+    """A chain's layers from `x`; a label names its one layer, or a group of several (or of one
+    that carries a label of its own)."""
+    label = label_value(label, replace(b, cur=x)) if label is not None else None
+    if label is not None and (len(items) > 1 or (items and isinstance(items[0], Labelled))):
+        b.take_label(label)
+        group = Body(b.run, b.names, b.tensors, x, b.entry, set(), b.kind, b.file, b.active)
+        for item in items:
+            x = item.exec(group, x, None)
+        return x
+    for item in items:
+        x = item.exec(b, x, label)
+    return x
 
 
 def start_of(b: Body, start: str | None) -> T:
@@ -511,17 +684,41 @@ class Bind(Stmt):
     target: str
     items: list[Item]
     start: str | None = None
+    label: Any = None
 
     def text(self, indent: str) -> str:
         head = [self.start] if self.start else []
         body = chain_text(self.items, indent, True)
-        return f"{self.target} = " + " -> ".join(head + ([body] if body else []))
+        label = f"{label_text(self.label)}: " if self.label else ""
+        return f"{self.target} = {label}" + " -> ".join(head + ([body] if body else []))
 
     def exec(self, b):
-        x = start_of(b, self.start)
-        for item in self.items:
-            x = item.exec(b, x, None)
-        bind_tensor(b, self.target, x)
+        bind_tensor(b, self.target, run_chain(b, start_of(b, self.start), self.items, self.label))
+
+
+@dataclass
+class Split(Stmt):
+    """`a, b = [x ->] layers -> chunk(n)`: the names take the parts, in order."""
+
+    targets: list[str]
+    items: list[Item]
+    chunks: Expr
+    start: str | None = None
+
+    def text(self, indent: str) -> str:
+        head = [self.start] if self.start else []
+        body = chain_text(self.items + [OpCall("chunk", [Arg(None, self.chunks)])], indent, True)
+        return f"{', '.join(self.targets)} = " + " -> ".join(head + [body])
+
+    def exec(self, b):
+        x = run_chain(b, start_of(b, self.start), self.items, None)
+        n = self.chunks.value(replace(b, cur=x))
+        if n != len(self.targets):
+            raise Reject("E218", "a chunk of another count than the names bound")
+        for i, name in enumerate(self.targets):
+            bound = bind_op("chunk", [(None, n), ("index", i)])
+            shape, sym = infer("chunk", bound, [x], b.run.symbolic)
+            bind_tensor(b, name, b.run.add("chunk", bound, [x], shape, sym, None))
 
 
 def bind_tensor(b: Body, name: str, x: T) -> None:
@@ -554,7 +751,7 @@ class MergeStmt(Stmt):
             for item in items:
                 x = item.exec(b, x, None)
             results.append(x)
-        x = merge(b, "concat" if self.op == "cat" else "add", results, None)
+        x = merge(b, "concat" if self.op == "cat" else self.op, results, None)
         for item in self.then:
             x = item.exec(b, x, None)
         if self.target:
@@ -622,14 +819,17 @@ class If(Stmt):
 class Let(Stmt):
     name: str
     value: Expr
+    params: list[str] | None = None      # `let f(a, b) = expr` defines a function
 
     def text(self, indent: str) -> str:
-        return f"let {self.name} = {self.value.text()}"
+        params = f"({', '.join(self.params)})" if self.params is not None else ""
+        return f"let {self.name}{params} = {self.value.text()}"
 
     def exec(self, b):
         if self.name in b.names.maps[0]:
             raise Reject("E207", f"{self.name} defined twice")
-        b.names.maps[0][self.name] = self.value.value(b)
+        b.names.maps[0][self.name] = self.value.value(b) if self.params is None else \
+            Function(self.params, self.value, b.names)
 
 
 @dataclass
@@ -660,7 +860,11 @@ class Input(Stmt):
         if not self.dims:
             raise Reject("E211", "an input without a shape")
         sym = tuple(isinstance(d, str) for d in self.dims)
-        x = b.run.add("input", {"shape": tuple(self.sizes)}, [], tuple(self.sizes), sym, None)
+        exact = tuple(d if isinstance(d, str) else None for d in self.dims)
+        for d, size in zip(self.dims, self.sizes):
+            if isinstance(d, str):
+                b.run.symbol_sizes[d] = size
+        x = b.run.add("input", {"shape": tuple(self.sizes)}, [], tuple(self.sizes), sym, None, exact)
         if self.name:
             bind_tensor(b, self.name, x)
         b.cur = x
@@ -828,6 +1032,10 @@ def _is_int(v) -> bool:
 
 def _convert(op: str, arg, v):
     kind = arg.kind
+    if (kind == "tensor") != isinstance(v, Ref):   # a tensor where a value is wanted, or the other way
+        raise Reject("E204", f"{op}'s {arg.name}: {v!r}")
+    if kind == "tensor":
+        return v
     ints = lambda x: _is_int(x) or (isinstance(x, tuple) and len(x) > 0 and all(_is_int(i) for i in x))  # noqa: E731
     number = lambda x: _is_int(x) or isinstance(x, float)  # noqa: E731
     ok = {"int": _is_int(v), "float": number(v), "number": number(v),
@@ -881,6 +1089,13 @@ def _check_values(op: str, a: dict) -> None:
         raise Reject("E211", f"{op}'s eps must be positive (it is added to the variance)")
     if op == "lrn" and (a["k"] <= 0 or a["alpha"] < 0):
         raise Reject("E211", "lrn's k must be positive (a window of zeros gives NaN) and alpha not negative")
+    if op == "resize" and a["align_corners"] and a["mode"] == "nearest":
+        raise Reject("E211", "align_corners with nearest")
+    if op == "chunk":
+        if a["index"] is None:
+            raise Reject("E218", "chunk without an index in a chain of one tensor")
+        if a["index"] >= a["chunks"]:
+            raise Reject("E211", "chunk's index beyond its parts")
 
 
 def _tuple(v) -> tuple:
@@ -956,6 +1171,23 @@ def infer(op: str, a: dict, xs: list[T], symbolic: bool) -> tuple[tuple, tuple]:
         return x.shape, sym
     if op == "channel_linear":
         return (a["out"], *sizes), (False, *sym[1:])
+    if op in ("crop", "resize"):     # the first input at the second's spatial size
+        n = _spatial(x)
+        like = xs[1]
+        if len(like.shape) != len(x.shape):
+            raise Reject("E302", f"{op} to a tensor of another rank")
+        if op == "resize" and a["mode"] not in UPSAMPLE_MODES[n + 1]:
+            raise Reject("E302", "resize mode for this rank")
+        if op == "crop":
+            if any(sym[1:]) or any(like.sym[1:]):
+                raise Reject("SYM", "crop on symbolic sizes")
+            if any(have < want or (have - want) % 2 for have, want in zip(sizes, like.shape[1:])):
+                raise Reject("E311", "crop to a larger size, or with no centre")
+        return (c, *like.shape[1:]), (sym[0], *like.sym[1:])
+    if op == "chunk":     # equal parts of the channels, as x.chunk(n, dim=1) when n divides them
+        if c % a["chunks"]:
+            raise Reject("E308", "chunk's parts do not divide the channels")
+        return (c // a["chunks"], *sizes), sym
     if op == "scale_shift":
         for name in ("scale", "shift"):
             if symbolic and sym[0] and isinstance(a[name], tuple) and len(a[name]) != 1:
@@ -991,7 +1223,7 @@ def infer(op: str, a: dict, xs: list[T], symbolic: bool) -> tuple[tuple, tuple]:
     if op == "linear":
         if len(x.shape) != 1:
             raise Reject("E306", "linear needs [F]")
-        if sym[0]:
+        if symbolic and sym[0]:
             raise Reject("E309", "linear on a width that depends on the input size")
         return (a["out"],), (False,)
     if op == "upsample":
@@ -1006,6 +1238,18 @@ def infer(op: str, a: dict, xs: list[T], symbolic: bool) -> tuple[tuple, tuple]:
 
 
 def merge_shape(op: str, xs: list[T]) -> tuple[tuple, tuple]:
+    if op == "mul":    # PyTorch's broadcasting, at one rank: per dimension equal sizes, or 1
+        if len({len(x.shape) for x in xs}) > 1:
+            raise Reject("E304", "mul of different ranks")
+        if any(any(x.sym) for x in xs):   # a symbolic size may or may not be 1: kept out of the programs
+            raise Reject("SYM", "mul on symbolic sizes")
+        shape = []
+        for column in zip(*(x.shape for x in xs)):
+            sizes = {s for s in column if s != 1}
+            if len(sizes) > 1:
+                raise Reject("E304", "mul of sizes that do not broadcast")
+            shape.append(sizes.pop() if sizes else 1)
+        return tuple(shape), (False,) * len(shape)
     keyed = [(len(x.shape), x.shape if op == "add" else x.shape[1:]) for x in xs]
     ref = max(range(len(keyed)), key=lambda i: (keyed.count(keyed[i]), -i))
     want = xs[ref].shape

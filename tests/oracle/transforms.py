@@ -19,7 +19,8 @@ from typing import Callable
 
 from archlang import ops
 
-from .model import Arg, BlockCall, Expect, If, Layers, Let, Lit, Name, OpCall, Output, Program, Repeat, Stmt
+from .model import (Arg, Bind, BlockCall, Expect, If, Labelled, Layers, Let, Lit, Name, OpCall, Output, Program, Repeat,
+                    Stmt)
 
 
 def _calls(program: Program, visit: Callable[[object, str], None]) -> None:
@@ -130,14 +131,23 @@ def _inlined(block, call: BlockCall, site: int) -> list[Stmt]:
 
 
 def _drop_labels(stmts: list) -> None:
+    """Every label of these statements: of a chain, of a binding, and along chains (`x -> fc1: conv`)."""
     for stmt in stmts:
-        if isinstance(stmt, Layers):
+        if isinstance(stmt, (Layers, Bind)):
             stmt.label = None
         for child in _bodies(stmt):
             _drop_labels(child)
-        for item in getattr(stmt, "items", []) or []:
+        items = getattr(stmt, "items", None) or []
+        items[:] = [_unlabelled(item) for item in items]
+        for item in items:
             for child in _item_bodies(item):
                 _drop_labels(child)
+
+
+def _unlabelled(item):
+    while isinstance(item, Labelled):
+        item = item.item
+    return item
 
 
 def _bodies(stmt) -> list[list]:
@@ -188,8 +198,10 @@ def rename_labels(program: Program, suffix: str = "_r") -> Program:
     out = copy.deepcopy(program)
 
     def walk(node) -> None:
-        if isinstance(node, Layers) and node.label:
-            node.label += suffix
+        # a computed label (a Template) is left as it is: its text is evaluated
+        if isinstance(node, (Layers, Bind, Labelled)) and isinstance(node.label, str) and node.label:
+            # a number label (`10:`) becomes a name (`r_10`): `10_r` is neither
+            node.label = f"{suffix[1:]}_{node.label}" if node.label.isdigit() else node.label + suffix
         if isinstance(node, (list, tuple)):
             for n in node:
                 walk(n)
