@@ -89,7 +89,7 @@ class _FileWriter:
     def _class_name(self, wanted: str) -> str:
         # No leading underscores (`__init__` would be name-mangled where other classes use it),
         # no keyword or builtin (`None`, `True`, `ValueError`, which __init__ raises).
-        base = wanted.lstrip("_")
+        base = "".join(c if c.isalnum() or c == "_" else "_" for c in wanted).lstrip("_")   # a label: `block1-0`
         base = base[:1].upper() + base[1:] if base[:1].isalpha() else "Block" + base
         if keyword.iskeyword(base) or base in _BUILTINS:
             base += "_"
