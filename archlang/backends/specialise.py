@@ -41,7 +41,7 @@ def specialise(plan: Plan, graph: Graph) -> None:
             names = {v for v in roots(terms.free_vars(long), cls) if v in values and v not in cls.constants}
             if not names:
                 break
-            fixed = {v: values[v] for v in names}
+            fixed = {v: values[v] for v in sorted(names)}   # sorted: the text must not follow hash order
             cls.constants.update(fixed)
             _substitute(cls, fixed)
 
