@@ -49,6 +49,16 @@ def from_model(module, input=(3, 224, 224), network: str | None = None, source: 
     return Imported(write(graph, source or type(module).__name__), graph)
 
 
+def read_onnx(path, input=None, network: str | None = None, source: str | None = None) -> Imported:
+    """An ONNX file's spec and its weights (by the spec's state_dict keys)."""
+    from pathlib import Path
+
+    from . import from_onnx as reader
+    graph, weights = reader.read_file(path, tuple(input) if input else None,
+                                      network or _network_name(Path(path).stem.capitalize()))
+    return Imported(write(graph, source or Path(path).name), graph, weights)
+
+
 def write(graph, source: str) -> str:
     """The spec text of an imported graph."""
     from .blocks import recover

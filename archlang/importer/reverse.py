@@ -34,7 +34,7 @@ class Reading:
     keywords: tuple[tuple[str, str], ...]    # (argument, torch keyword), for the arguments that have one
 
 
-def _sample(arg: ops.Arg) -> tuple[Any, Any]:
+def sample(arg: ops.Arg) -> tuple[Any, Any]:
     """Two different valid values of an argument: (base, changed)."""
     base = arg.default
     if arg.choices:
@@ -52,7 +52,7 @@ def _sample(arg: ops.Arg) -> tuple[Any, Any]:
     if base is None:                                               # a pool's stride: its window
         return None, 5
     base = 3 if base is ops.REQUIRED else base                     # int, ints, padding, size
-    return base, (base + 2 if isinstance(base, int) else 5)
+    return base, ((base + 1 if base == 0 else base + 2) if isinstance(base, int) else 5)   # 1: padding within half a window
 
 
 @lru_cache(maxsize=None)
@@ -62,7 +62,7 @@ def reading(op: str, rank: int) -> Reading | None:
     if spec.torch is None or spec.merge:
         return None
     shapes = [SAMPLE_SHAPES[rank]]
-    samples = {a.name: _sample(a) for a in spec.args}
+    samples = {a.name: sample(a) for a in spec.args}
     base = {name: pair[0] for name, pair in samples.items()}
     try:
         ops.infer(op, shapes, base)                  # the op's own rule says which ranks it takes
