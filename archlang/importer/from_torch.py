@@ -85,9 +85,25 @@ def read_model(model: nn.Module, shape: tuple[int, ...], name: str) -> ImportedG
     try:
         gm = _trace(model)
         run = _meta_run(gm, shape)
-        return _Converter(gm, run, name, type(model).__name__).convert()
+        graph = _Converter(gm, run, name, type(model).__name__).convert()
+        _refuse_unused_weights(model, graph)
+        return graph
     finally:
         model.train(was_training)
+
+
+def _refuse_unused_weights(model: nn.Module, graph: ImportedGraph) -> None:
+    """Modules holding weights that the traced forward never calls (GoogLeNet's auxiliary heads in
+    eval mode) would be layers silently dropped: the spec could not load the model's state_dict."""
+    used = set(graph.state_keys())
+    unused = [k for k in model.state_dict() if k not in used]
+    if not unused:
+        return
+    modules = list(dict.fromkeys(k.rpartition(".")[0] for k in unused))
+    shown = ", ".join(modules[:6]) + (f" and {len(modules) - 6} more" if len(modules) > 6 else "")
+    raise failure(f"the forward does not use the weights of {shown}: the spec would lack them",
+                  help="build the model without the parts its eval forward skips (torchvision: aux_logits=False), "
+                       "or import a model whose forward uses every layer")
 
 
 def _trace(model: nn.Module) -> fx.GraphModule:
@@ -210,6 +226,7 @@ class _Converter:
         self.ids: dict[fx.Node, Any] = {}          # node -> call id, a tuple of them, or None (no tensor)
         self.problems: list[Diagnostic] = []
         self.called: dict[str, fx.Node] = {}       # layer path -> the node that called it first
+        self.failed: set[fx.Node] = set()          # nodes that could not be mapped, and what reads them
 
     def convert(self) -> ImportedGraph:
         placeholders = [n for n in self.gm.graph.nodes if n.op == "placeholder"]
@@ -220,10 +237,15 @@ class _Converter:
             if node.op == "output":
                 self._output(node)
                 continue
+            if any(source in self.failed for source in node.all_input_nodes):
+                self.ids[node] = None
+                self.failed.add(node)                  # reported where it started
+                continue
             try:
                 self.ids[node] = self._node(node)
             except torch_ops.NotAnOp as exc:
                 self.ids[node] = None
+                self.failed.add(node)
                 origin = self._origin(node)
                 self.problems.append(cannot_import(origin, exc.reason, exc.needed))
         if self.problems:
