@@ -159,6 +159,23 @@ def test_a_layer_attribute_archlang_lacks_is_named():
     assert "block.1" in d.message and "dilation" in d.message
 
 
+class TwoProblems(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = Dilated().block
+
+    def forward(self, x):
+        return torch.sort(self.block(x), dim=1).values
+
+
+def test_every_problem_is_reported_at_once_and_none_twice():
+    """The dilated pool and the sort after it: two errors (not the `.values` of the failed sort)."""
+    with pytest.raises(ImportFailure) as info:
+        import_module(TwoProblems(), input=[3, 16, 16])
+    assert [("block.1" in d.message, "torch.sort" in d.message) for d in info.value.diagnostics] == \
+        [(True, False), (False, True)]
+
+
 def test_weights_the_forward_skips_are_refused_not_dropped():
     with pytest.raises(ImportFailure) as info:
         import_module(builder("googlenet", "meta").__class__(aux_logits=True, init_weights=False).to("meta"),

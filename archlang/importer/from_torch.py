@@ -18,6 +18,7 @@ op, at the Python line that called it; all of them are reported at once.
 from __future__ import annotations
 
 import importlib
+import operator
 import re
 import sys
 from typing import Any
@@ -215,6 +216,10 @@ def scopes_of(node: fx.Node) -> tuple[Scope, ...]:
     return tuple(s for s in out if s.path)
 
 
+class _ReadsAFailure(torch_ops.NotAnOp):
+    """A node that reads one that could not be mapped: reported there, not again."""
+
+
 class _Converter:
     """fx nodes -> calls; tensors by node, problems collected."""
 
@@ -237,15 +242,16 @@ class _Converter:
             if node.op == "output":
                 self._output(node)
                 continue
-            if any(source in self.failed for source in node.all_input_nodes):
-                self.ids[node] = None
-                self.failed.add(node)                  # reported where it started
-                continue
             try:
                 self.ids[node] = self._node(node)
+            except _ReadsAFailure:
+                self.ids[node] = None
+                self.failed.add(node)                  # reported where it started
             except torch_ops.NotAnOp as exc:
                 self.ids[node] = None
                 self.failed.add(node)
+                if node.target in (getattr, operator.getitem) and node.all_input_nodes[0] in self.failed:
+                    continue                           # a part of a result that could not be mapped
                 origin = self._origin(node)
                 self.problems.append(cannot_import(origin, exc.reason, exc.needed))
         if self.problems:
@@ -297,6 +303,8 @@ class _Converter:
     def tensor(self, node: fx.Node) -> int:
         """The call holding a node's tensor."""
         value = self.ids.get(node)
+        if node in self.failed:
+            raise _ReadsAFailure(node.name)
         if not isinstance(value, int):
             raise torch_ops.NotAnOp(f"{node.name} is not one tensor archlang knows")
         return value

@@ -89,7 +89,7 @@ def read_layer(module: nn.Module, shape: tuple[int, ...]) -> Layer:
             state = tuple(module.state_dict(keep_vars=True))
             return Layer(reading.op, reverse.nondefault(reading.op, args), state)
         problems.append(f"{ops.format_call(reading.op, args)} makes {'; '.join(differences)}")
-    raise NotAnOp(f"{_shown(module)} differs from what archlang's " + " or ".join(r.op for r in found) +
+    raise NotAnOp("it differs from what archlang's " + " or ".join(r.op for r in found) +
                   " makes: " + "; ".join(problems),
                   needed="arguments of " + " or ".join(r.op for r in found) + " for these attributes")
 
