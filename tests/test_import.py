@@ -237,7 +237,10 @@ def test_onnx_resnet18_imports_with_its_parameters_and_onnxruntimes_outputs(tmp_
     assert archlang.check(spec) == []
     assert archlang.load(spec).network("R18").params_total == 11_689_512
     model = archlang.compile(spec).eval()
-    model.load_state_dict(load_file(weights), strict=True)
+    state = load_file(weights)
+    assert {k: v.shape for k, v in state.items()} == {k: v.shape for k, v in model.state_dict().items()}
+    model.load_state_dict(state, strict=True)
+    assert "momentum" not in spec.read_text() and "eps" not in spec.read_text()   # 0.9 and 1e-05 in float32
     x = np.random.default_rng(0).standard_normal((1, 3, 64, 64)).astype(np.float32)
     session = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"])
     expected = session.run(None, {session.get_inputs()[0].name: x})[0]

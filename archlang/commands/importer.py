@@ -98,5 +98,6 @@ def _import_torch(args: argparse.Namespace, shape):
 
 
 def _contiguous(array):
+    """The array in C order, its shape kept (np.ascontiguousarray makes a 0-d counter 1-d)."""
     import numpy as np
-    return np.ascontiguousarray(array)
+    return np.require(array, requirements="C")

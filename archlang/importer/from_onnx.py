@@ -230,7 +230,7 @@ class _Reader:
                 if value is not None:
                     args[arg.name] = value
         if node.op_type == "BatchNormalization" and "momentum" in attrs:   # ONNX's is 1 - PyTorch's
-            args["momentum"] = _float32(float(np.float32(1.0) - np.float32(attrs["momentum"])))
+            args["momentum"] = float(f"{1.0 - attrs['momentum']:.7g}")   # 0.9 (as float32 spells it) -> 0.1
         if spec.arg("s") is not None and spec.arg("s").default is None and args.get("s") == args.get("k"):
             args["s"] = None
         for arg in spec.args:
