@@ -56,7 +56,7 @@ def imported(model: nn.Module, shape, tmp_path: Path, name: str = "Imported") ->
 # --------------------------------------------------------------------------- torchvision round trips
 
 @pytest.mark.parametrize("name,size", [("resnet18", 32), ("mobilenet_v3_small", 32), ("googlenet", 32),
-                                       ("regnet_y_400mf", 32), ("squeezenet1_1", 64)])
+                                       ("regnet_y_400mf", 32), ("squeezenet1_1", 64), ("shufflenet_v2_x0_5", 32)])
 def test_builder_round_trips_to_equal_outputs(name, size, tmp_path):
     original = builder(name)
     randomise_statistics(original)

@@ -472,17 +472,19 @@ class _Parameters:
         return Block(name, params, body), args
 
     # -- body with parameters ---------------------------------------------------------
-    def _body(self, slots: list[_Slot]) -> list[Stmt]:
+    def _body(self, slots: list[_Slot], within: tuple | None = None) -> list[Stmt]:
+        """Statements of the slots; those some instances lack under an `if`, unless the
+        statement around them (`within`: which instances it holds) is already one."""
         out: list[Stmt] = []
         run: list[Stmt] = []
         run_presence: tuple | None = None
         for slot in slots:
             presence = tuple(s is not None for s in slot.stmts)
-            stmt = self._stmt(slot)
+            stmt = self._stmt(slot, presence)
             if run and presence != run_presence:
                 out.append(self._optional(run, run_presence))
                 run, run_presence = [], None
-            if all(presence):
+            if all(presence) or presence == within:
                 out.append(stmt)
             else:
                 run.append(stmt)
@@ -496,11 +498,11 @@ class _Parameters:
         base = first if isinstance(first, str) and first.isidentifier() else f"with_{stmts[0].name}"
         return Stmt("if", cond=self._param(list(presence), base, True), paths=[stmts])
 
-    def _stmt(self, slot: _Slot) -> Stmt:
+    def _stmt(self, slot: _Slot, presence: tuple) -> Stmt:
         present = [s for s in slot.stmts if s is not None]
         first = present[0]
         stmt = Stmt(slot.kind, slot.name, var=first.var)
-        stmt.paths = [self._body(p) for p in slot.paths]
+        stmt.paths = [self._body(p, presence) for p in slot.paths]
         stmt.label = self._value(slot.stmts, lambda s: s.label, "at", False)
         if slot.kind == "repeat":
             stmt.count = self._value(slot.stmts, lambda s: s.count, "n", False)

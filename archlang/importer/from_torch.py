@@ -18,6 +18,7 @@ op, at the Python line that called it; all of them are reported at once.
 from __future__ import annotations
 
 import importlib
+import inspect
 import operator
 import re
 import sys
@@ -71,8 +72,8 @@ def load_model(source: str) -> nn.Module:
 class _Tracer(fx.Tracer):
     """fx's tracer, keeping whole every layer the op table has a class for, with stack traces."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, layer_functions: tuple = ()) -> None:
+        super().__init__(autowrap_functions=layer_functions)
         self.record_stack_traces = True
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
@@ -108,12 +109,25 @@ def _refuse_unused_weights(model: nn.Module, graph: ImportedGraph) -> None:
 
 
 def _trace(model: nn.Module) -> fx.GraphModule:
-    tracer = _Tracer()
+    tracer = _Tracer(_layer_functions(model))
     try:
         graph = tracer.trace(model)
     except Exception as exc:  # noqa: BLE001 - fx reports Python control flow and other limits as anything
         raise _trace_failure(exc) from None
     return fx.GraphModule(tracer.root, graph)
+
+
+def _layer_functions(model: nn.Module) -> tuple:
+    """The model's own Python functions named after a layer of the op table (torchvision's
+    `channel_shuffle`), kept whole by the tracer: their reshapes and transposes say less."""
+    found = {}
+    for cls in {type(m) for m in model.modules()}:
+        space = vars(sys.modules.get(cls.__module__, object()))
+        for name, value in space.items():
+            if inspect.isfunction(value) and torch_ops.layer_class_of(name) is not None \
+                    and not value.__module__.startswith("torch."):
+                found[id(value)] = value
+    return tuple(found.values())
 
 
 def _trace_failure(exc: Exception) -> ImportFailure:

@@ -155,6 +155,30 @@ def _reshape(conv, node: fx.Node) -> int:
     raise NotAnOp(f"a reshape of {list(before)} to {list(after)}", needed="a reshape op")
 
 
+def _chunk(conv, node: fx.Node) -> tuple[int, ...]:
+    """x.chunk(n, dim=1): one chunk call per part (`chunk(n, index=k)`), picked by getitem."""
+    source = node.args[0]
+    n = node.args[1] if len(node.args) > 1 else node.kwargs.get("chunks")
+    dim = node.args[2] if len(node.args) > 2 else node.kwargs.get("dim", 0)
+    rank = len(conv.shape(source)) + 1
+    if dim % rank != 1:
+        raise NotAnOp(f"a chunk along dimension {dim}", needed="a chunk along another dimension than the channels")
+    parts = conv.values[node]
+    if len(parts) != n or len({p.shape[1] for p in parts}) != 1:
+        raise NotAnOp(f"chunk({n}) of {conv.shape(source)[0]} channels: parts of unequal sizes",
+                      needed="chunks of unequal sizes")
+    return tuple(conv.add(node, "chunk", {"chunks": n, "index": k}, [conv.tensor(source)],
+                          shape=tuple(parts[k].shape[1:])) for k in range(n))
+
+
+def _getitem(conv, node: fx.Node) -> int:
+    parts, index = node.args
+    ids = conv.ids.get(parts)
+    if not isinstance(ids, tuple) or not isinstance(index, int):
+        raise NotAnOp(f"an item {index!r} of {parts.name}", needed="indexing of tensors")
+    return ids[index]
+
+
 def _same(conv, node: fx.Node) -> int:
     return conv.tensor(node.args[0])
 
@@ -168,4 +192,5 @@ HANDLERS: dict[str, Callable] = {
     "mean": _mean,
     "view": _reshape, "reshape": _reshape,
     "contiguous": _same, "clone": _same,
+    "chunk": _chunk, "getitem": _getitem,
 }

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
-from torch.fx.operator_schemas import normalize_function
+from torch.fx.operator_schemas import ArgsKwargsPair, normalize_function
 
 from .. import ops
 from ..backends import torch_layers
@@ -190,13 +190,18 @@ def function_as_module(function: Callable, args: tuple, kwargs: dict) -> nn.Modu
     """
     cls_name = layer_class_of(function)
     bound = normalize_function(function, args, kwargs, normalize_to_only_use_kwargs=True)
+    if bound is None and inspect.isfunction(function):       # a model's own function: by its signature
+        try:
+            bound = ArgsKwargsPair((), dict(inspect.signature(function).bind(*args, **kwargs).arguments))
+        except TypeError:
+            bound = None
     if cls_name is None or bound is None:
         raise NotAnOp(f"archlang has no op for {function_name(function)}")
     cls = torch_layers.layer_class(cls_name)
     accepted = set(_properties(cls))
     kw = {}
     for name, value in bound.kwargs.items():
-        if name in NOT_LAYER_ARGUMENTS:
+        if name in NOT_LAYER_ARGUMENTS or isinstance(value, torch.Tensor):   # the data, not the layer
             continue
         if name in accepted:
             kw[name] = value
