@@ -49,7 +49,7 @@ def randomise_statistics(model: nn.Module) -> None:
 
 def imported(model: nn.Module, shape, tmp_path: Path, name: str = "Imported") -> Path:
     path = tmp_path / f"{name}.arch"
-    path.write_text(import_module(model, input=list(shape), network=name))
+    path.write_text(archlang.import_module(model, input=list(shape), network=name))
     return path
 
 

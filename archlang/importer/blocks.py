@@ -665,7 +665,11 @@ def _inline(blocks: list[Block], body: list[Stmt]) -> tuple[list[Block], list[St
 
 
 def _chain(stmts: list[Stmt]) -> bool:
-    return bool(stmts) and all(s.kind in ("op", "call") for s in stmts)
+    """A body short enough to read on one line as a group: a few layers, or two block calls
+    (a group cannot span lines: DenseNet's fourteen `features` stay a block)."""
+    if not stmts or not all(s.kind in ("op", "call") for s in stmts):
+        return False
+    return len(stmts) <= (5 if all(s.kind == "op" for s in stmts) else 2)
 
 
 def _substitute(block: Block, args: dict[str, Any]) -> list[Stmt]:
