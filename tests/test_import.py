@@ -190,6 +190,33 @@ def test_a_shared_layer_with_weights_is_refused():
     assert "called a second time" in info.value.diagnostics[0].message
 
 
+class SizeBranch(nn.Module):
+    """A forward that needs its sizes as numbers: torch.fx alone cannot trace it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.fc = nn.Linear(8 * 4 * 4, 10)
+
+    def forward(self, x):
+        x = self.conv(x)
+        if x.size(-1) > 4:
+            x = F.max_pool2d(x, x.size(-1) // 4)
+        return self.fc(x.view(x.size(0), -1))
+
+
+@pytest.mark.parametrize("size", [4, 16])
+def test_control_flow_on_sizes_is_traced_at_the_input_size(size, tmp_path):
+    original = SizeBranch().eval()
+    path = imported(original, (3, size, size), tmp_path)
+    assert ("maxpool(4)" in path.read_text()) == (size == 16)
+    model = archlang.compile(path).eval()
+    model.load_state_dict(original.state_dict(), strict=True)
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), original(x), rtol=1e-5, atol=1e-6)
+
+
 def test_control_flow_on_the_data_is_one_clear_error(tmp_path, cli, monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).parent))
     out = tmp_path / "out.arch"

@@ -4,7 +4,7 @@
 
 The modules, in the order the data goes through them:
 
-- `from_torch`: a model traced with torch.fx (torch.export where fx cannot)
+- `from_torch`: a model traced with torch.fx (at the input's sizes where fx cannot)
   into an `ImportedGraph` of calls of the op table; `torch_ops` reads layers
   and functions through the op table's constructors (`reverse`), and
   `torch_calls` the calls that are merges, arithmetic, pooling or reshapes;

@@ -4,8 +4,12 @@
 callable with no arguments (running the user's code is what naming it asks
 for). `read_model` traces the model in eval mode with torch.fx's
 `symbolic_trace` (the layers of the op table kept whole, a stack trace on
-every node for errors), and falls back to `torch.export` for what fx cannot
-trace (Python control flow on sizes). Shapes come from running the traced
+every node for errors). Where fx cannot trace because the forward needs its
+sizes as numbers (`if x.size(-1) > 4:`), it traces again with sizes, each
+node's value computed on the meta device as it is traced: torch.export's
+idea (values without data, control flow specialised to this input), kept at
+the level of fx's graph, where layers are still modules with their names;
+torch.export's own graph has only aten calls. Shapes come from running the traced
 graph on the meta device with the model's parameters swapped for meta
 tensors: nothing is computed and the model is untouched.
 
@@ -17,6 +21,8 @@ op, at the Python line that called it; all of them are reported at once.
 """
 from __future__ import annotations
 
+import copy
+import functools
 import importlib
 import inspect
 import operator
@@ -85,7 +91,7 @@ def read_model(model: nn.Module, shape: tuple[int, ...], name: str) -> ImportedG
     was_training = model.training
     model.eval()
     try:
-        gm = _trace(model)
+        gm = _trace(model, shape)
         run = _meta_run(gm, shape)
         graph = _Converter(gm, run, name, type(model).__name__).convert()
         _refuse_unused_weights(model, graph)
@@ -108,13 +114,68 @@ def _refuse_unused_weights(model: nn.Module, graph: ImportedGraph) -> None:
                        "or import a model whose forward uses every layer")
 
 
-def _trace(model: nn.Module) -> fx.GraphModule:
-    tracer = _Tracer(_layer_functions(model))
+def _trace(model: nn.Module, shape: tuple[int, ...]) -> fx.GraphModule:
+    """The model's graph: symbolic (fx), or, where the forward needs its sizes as numbers
+    (`if x.size(-1) > 32:`, `x.view(x.size(0), -1)`), traced at this input's sizes."""
+    functions = _layer_functions(model)
+    tracer = _Tracer(functions)
     try:
         graph = tracer.trace(model)
-    except Exception as exc:  # noqa: BLE001 - fx reports Python control flow and other limits as anything
-        raise _trace_failure(exc) from None
+    except Exception:  # noqa: BLE001 - fx reports Python control flow and other limits as anything
+        tracer = _SizedTracer(functions, shape)
+        try:
+            graph = tracer.trace(model)
+        except Exception as exc:  # noqa: BLE001 - the forward's own failure, or control flow on values
+            raise _trace_failure(exc) from None
     return fx.GraphModule(tracer.root, graph)
+
+
+class _SizedTracer(_Tracer):
+    """fx's tracer where tensors have sizes: each node's value is computed as it is traced, on
+    the meta device (no data, as torch.export traces with fake tensors), so `x.shape`,
+    `x.size()` and `x.dim()` are numbers and a branch on them takes this input's way. A
+    branch on values still fails: meta tensors hold none."""
+
+    def __init__(self, layer_functions: tuple, shape: tuple[int, ...]) -> None:
+        super().__init__(layer_functions)
+        self.shape = shape
+        self.meta: dict[fx.Node, Any] = {}
+        self.layers: dict[str, nn.Module] = {}          # a layer's copy on the meta device, by path
+
+    def create_node(self, kind, target, args, kwargs, name=None, type_expr=None) -> fx.Node:
+        node = super().create_node(kind, target, args, kwargs, name, type_expr)
+        self.meta[node] = self._value(node)
+        return node
+
+    def _value(self, node: fx.Node) -> Any:
+        args, kwargs = fx.node.map_arg((node.args, node.kwargs), lambda n: self.meta[n])
+        if node.op == "placeholder":
+            return torch.empty((1, *self.shape), device="meta")
+        if node.op == "get_attr":
+            value = functools.reduce(getattr, node.target.split("."), self.root)
+            return torch.empty_like(value, device="meta") if isinstance(value, torch.Tensor) else value
+        if node.op == "call_module":       # its forward, not __call__, which the tracer has patched
+            if node.target not in self.layers:
+                self.layers[node.target] = copy.deepcopy(self.root.get_submodule(node.target)).to("meta")
+            layer = self.layers[node.target]
+            return type(layer).forward(layer, *args, **kwargs)
+        if node.op == "call_method":
+            return getattr(args[0], node.target)(*args[1:], **kwargs)
+        if node.op == "call_function":
+            return node.target(*args, **kwargs)
+        return None
+
+    def proxy(self, node: fx.Node) -> fx.Proxy:
+        return _SizedProxy(node, self)
+
+
+class _SizedProxy(fx.Proxy):
+    """A proxy whose sizes are its fake value's."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("shape", "size", "dim", "ndim") and "tracer" in self.__dict__:
+            return getattr(self.tracer.meta[self.node], name)
+        return super().__getattr__(name)
 
 
 def _layer_functions(model: nn.Module) -> tuple:
