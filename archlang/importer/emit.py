@@ -88,9 +88,10 @@ class _Writer:
                 out += [f"{pad}}} shortcut {{", *self.body(shortcut, depth + 1)]
             return out + [pad + "}"]
         out = [f"{pad}{s.name} {{"]
-        for p in paths:
-            out.append(f"{pad}  | " + ("identity" if not p else ""))
-            out += self.body(p, depth + 1)
+        for p in paths:                          # `| first statement`, the rest under it, as fmt writes
+            body = self.body(p, depth + 1)
+            out.append(f"{pad}  | " + (body[0].lstrip() if body else "identity"))
+            out += body[1:]
         return out + [pad + "}"]
 
     def _call(self, s: Stmt) -> str:

@@ -401,6 +401,8 @@ def _scopes(node_name: str, module: tuple[str, ...] | None, is_layer: bool):
         prefixes = [module[:k] for k in range(1, len(module))]
         return tuple(Scope(p) for p in prefixes), None
     if is_layer and segments:
+        if re.fullmatch(r".+_\d+", segments[-1][-1]):  # `relu_1`: the exporter counting a module's calls
+            return tuple(Scope(p) for p in segments[:-1]), None
         return tuple(Scope(p) for p in segments[:-1]), segments[-1]
     return tuple(Scope(p) for p in segments), None
 
