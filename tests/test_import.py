@@ -276,6 +276,52 @@ def test_onnx_resnet18_imports_with_its_parameters_and_onnxruntimes_outputs(tmp_
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * float(np.abs(expected).max()))
 
 
+class Small(nn.Module):
+    """A block of torchvision's kind, twice, under a Sequential: names, scopes, a residual."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+        self.blocks = nn.Sequential(Residual(8), Residual(8))
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.blocks(self.stem(x)), 1), 1))
+
+
+class Residual(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        return F.relu(x + self.bn(self.conv(x)))
+
+
+def test_onnx_from_the_dynamo_exporter_keeps_names_and_outputs(tmp_path):
+    """torch.onnx.export's default exporter: names in the nodes' metadata, shape arithmetic
+    (Shape, Expand, Concat of constants) computed once, a conv's zero bias it made up dropped."""
+    ort = pytest.importorskip("onnxruntime")
+    from archlang.importer import read_onnx
+    original = Small().eval()
+    randomise_statistics(original)
+    source = tmp_path / "small.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(original, (torch.randn(1, 3, 8, 8),), str(source), optimize=False, verbose=False)
+    result = read_onnx(source, network="Small")
+    (tmp_path / "small.arch").write_text(result.text)
+    model = archlang.compile(tmp_path / "small.arch").eval()
+    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in result.weights.items()}, strict=True)
+    assert set(model.state_dict()) == set(original.state_dict())
+    x = np.random.default_rng(0).standard_normal((1, 3, 8, 8)).astype(np.float32)
+    session = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"])
+    expected = session.run(None, {session.get_inputs()[0].name: x})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(model(torch.from_numpy(x)).numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_a_corrupt_onnx_file_is_one_error_and_nothing_written(tmp_path, cli):
     source, spec = tmp_path / "bad.onnx", tmp_path / "bad.arch"
     source.write_bytes(b"\x08\x07garbage")

@@ -67,7 +67,32 @@ def write(graph, source: str) -> str:
     root = analyse(graph)
     rec = recover(root, graph)
     header = [f"Imported from {source} by `archlang import`: {graph.root_class or graph.name}."]
-    return spec_text(rec, graph.name, graph.calls[0].shape, header)
+    text = spec_text(rec, graph.name, graph.calls[0].shape, header)
+    _check_written(text, graph)
+    return text
+
+
+def _check_written(text: str, graph) -> None:
+    """The spec must check clean and name every layer that holds weights by its module's path:
+    a structure recovered wrongly is an error here, never a spec that loads no state_dict."""
+    from .. import load
+    from ..backends.module_plan import module_paths, plan
+    from ..diagnostics import SpecError
+    from .errors import failure
+    try:
+        built = load(f"<import of {graph.name}>.arch", text=text).network(graph.name)
+    except SpecError as err:
+        built = None
+        problems = [d.message for d in err.diagnostics]
+    else:
+        problems = [d.message for d in built.diagnostics if d.is_error]
+    if not problems:
+        paths = set(module_paths(plan(built)).values())
+        problems = [f"no layer is named {'.'.join(c.module)}" for c in graph.calls
+                    if c.state and ".".join(c.module) not in paths][:3]
+    if problems:
+        raise failure(f"the structure recovered for {graph.name} is not the model's: {'; '.join(problems[:3])}",
+                      help="this is a limit of archlang import: please report the model")
 
 
 def _network_name(cls: str) -> str:

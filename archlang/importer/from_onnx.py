@@ -79,6 +79,7 @@ class _Reader:
         from onnx import numpy_helper
         self.onnx_graph = graph
         self.constants: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        self.initializers = set(self.constants)
         self.to_array = numpy_helper.to_array
         self.shape = shape
         self.graph = ImportedGraph(name)
@@ -132,8 +133,11 @@ class _Reader:
     def _node(self, node) -> None:
         kind = node.op_type
         attrs = {a.name: _attribute(a, self.to_array) for a in node.attribute}
-        if kind == "Constant":
-            self.constants[node.output[0]] = np.asarray(attrs.get("value"))
+        if kind == "Constant":               # value, value_int, value_floats, ...: its one attribute
+            self.constants[node.output[0]] = np.asarray(next(iter(attrs.values())))
+            return
+        if kind == "CastLike" and node.input[0] in self.constants:   # a constant cast like the data
+            self.constants[node.output[0]] = self.constants[node.input[0]].astype(np.float32)
             return
         if len(node.output) != 1 and kind not in PASS_THROUGH:
             raise NotRead(f"{kind} with {len(node.output)} outputs", needed="a layer of several outputs")
@@ -145,9 +149,13 @@ class _Reader:
             else:
                 self.ids[out] = self._tensor(source)
             return
+        if kind == "Shape" and node.input[0] in self.ids:   # sizes, for a Reshape to compute with
+            shape = np.array([1, *self.shape_of(node.input[0])], dtype=np.int64)
+            self.constants[out] = shape[attrs.get("start", 0):attrs.get("end", len(shape))]
+            return
         if all(i in self.constants for i in node.input if i):
-            raise NotRead(f"{kind} computes a constant", needed="constants folded before the export "
-                          "(torch.onnx.export's do_constant_folding)")
+            self.constants[out] = _folded(node, [self.constants[i] if i else None for i in node.input])
+            return
         handler = NODES.get(kind)
         self.ids[out] = handler(self, node, attrs) if handler else self._layer(node, attrs)
 
@@ -168,7 +176,7 @@ class _Reader:
         except ops.ShapeFailure as exc:
             raise NotRead(f"archlang's {op} refuses {' and '.join(str(list(s)) for s in shapes)}: {exc.message}") \
                 from None
-        scopes = _scopes(node.name, module, op not in MERGES and op != "flatten")
+        scopes = _scopes(_node_path(node), module, op not in MERGES and op != "flatten")
         call = self.graph.add(op, reverse.nondefault(op, args), [self._tensor(i) for i in inputs], tuple(out),
                               scopes[0], Origin(node.name, f"ONNX {node.op_type}"), scopes[1] if module is None else module,
                               state)
@@ -251,7 +259,8 @@ class _Reader:
             appeared = [k for k in set(base.params) ^ set(changed.params)]
             both = base.params if appeared[0] in base.params else changed.params
             position = (base.nodes[0][1] if appeared[0] in base.params else changed.nodes[0][1]).index(appeared[0])
-            present = len(node.input) > position and bool(node.input[position])
+            present = len(node.input) > position and bool(node.input[position]) \
+                and not self._filler(node.input[position])
             return present if both is base.params else not present
         for key, size in base.params.items():
             other = changed.params.get(key)
@@ -261,6 +270,12 @@ class _Reader:
                 if len(moved) == 1 and len(node.input) > position and node.input[position] in self.constants:
                     return int(self.constants[node.input[position]].shape[moved[0]])
         return None
+
+    def _filler(self, name: str) -> bool:
+        """Zeros the exporter computed (torch's dynamo exporter expands a conv's missing bias):
+        no weight of the model, which stores its weights as initializers."""
+        value = self.constants.get(name)
+        return name not in self.initializers and value is not None and not np.any(value)
 
     def _layer_call(self, node, op: str, args: dict, shape: tuple[int, ...]) -> int:
         probe = onnx_reverse.lowered(op, shape, args)
@@ -290,11 +305,22 @@ class _Reader:
             path = tuple(prefixes.pop().split("."))
             if all(LABEL_PART.fullmatch(p) for p in path):
                 return path
-        segments = _segments(node.name)
+        segments = _segments(_node_path(node))
         if segments and all(LABEL_PART.fullmatch(p) for p in segments[-1]):
             return segments[-1]
         self.automatic[op] = self.automatic.get(op, 0) + 1
         return (f"{op}{self.automatic[op]}",)
+
+
+def _folded(node, values: list) -> np.ndarray:
+    """A node of constants, computed once (onnx's reference evaluator): the shape arithmetic
+    torch's exporter writes without constant folding."""
+    from onnx.reference import ReferenceEvaluator
+    try:
+        (value,) = ReferenceEvaluator(node).run(None, {n: v for n, v in zip(node.input, values) if n})
+    except Exception as exc:  # noqa: BLE001 - the evaluator refuses in many ways
+        raise NotRead(f"{node.op_type} of constants cannot be computed: {exc}") from None
+    return np.asarray(value)
 
 
 # --------------------------------------------------------------------------- what is no layer
@@ -377,6 +403,17 @@ NODES = {
 
 
 # --------------------------------------------------------------------------- names and scopes
+
+def _node_path(node) -> str:
+    """The node's place as `/a/a.0/b/Op`: its name (torch's TorchScript exporter), or the
+    module path torch's dynamo exporter keeps in the node's `namespace` metadata
+    (`: ResNet/layer1: ...Sequential/layer1.0: ...BasicBlock/add: aten.add.Tensor`)."""
+    for prop in node.metadata_props:
+        if prop.key == "namespace":
+            parts = [p.partition(":")[0].strip() for p in prop.value.split("/")[1:]]
+            return "/" + "/".join(parts) if parts else node.name
+    return node.name
+
 
 def _segments(name: str) -> list[tuple[str, ...]]:
     """The module paths a node's name gives, outermost first: `/layer1/layer1.0/conv1/Conv` ->
