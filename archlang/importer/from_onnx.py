@@ -146,6 +146,8 @@ class _Reader:
             source = node.input[0]
             if source in self.constants:
                 self.constants[out] = self.constants[source]
+                if source in self.initializers:      # torch's exporter shares equal weights this way
+                    self.initializers.add(out)
             else:
                 self.ids[out] = self._tensor(source)
             return
