@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     atomic_write(args.output, imported.text)
     calls = sum(1 for c in imported.graph.calls[1:])
     out = sys.stderr if args.output == "-" else sys.stdout
-    print(f"wrote {shown_name(args.output)} ({imported.graph.name}: {calls} layers and merges, "
+    where = "the spec to stdout" if args.output == "-" else shown_name(args.output)
+    print(f"wrote {where} ({imported.graph.name}: {calls} layers and merges, "
           f"{sum(1 for line in imported.text.splitlines() if line.strip() and not line.lstrip().startswith('#'))} "
           f"lines)", file=out)
     if args.weights_out:
