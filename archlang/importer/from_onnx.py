@@ -106,6 +106,7 @@ class _Reader:
         if self.problems:
             raise ImportFailure(self.problems)
         _modules_that_are_scopes(self.graph)
+        _classes(self.onnx_graph, self.graph)
         return self.graph, self.weights
 
     # -- the ends ---------------------------------------------------------------------------
@@ -410,11 +411,30 @@ def _node_path(node) -> str:
     """The node's place as `/a/a.0/b/Op`: its name (torch's TorchScript exporter), or the
     module path torch's dynamo exporter keeps in the node's `namespace` metadata
     (`: ResNet/layer1: ...Sequential/layer1.0: ...BasicBlock/add: aten.add.Tensor`)."""
+    parts = _namespace(node)
+    return "/" + "/".join(p for p, _ in parts[1:]) if parts else node.name
+
+
+def _namespace(node) -> list[tuple[str, str]]:
+    """(module path, class name) of each part of a node's `namespace` metadata, the root first."""
     for prop in node.metadata_props:
         if prop.key == "namespace":
-            parts = [p.partition(":")[0].strip() for p in prop.value.split("/")[1:]]
-            return "/" + "/".join(parts) if parts else node.name
-    return node.name
+            return [(p.partition(":")[0].strip(), p.partition(":")[2].strip().rpartition(".")[2])
+                    for p in prop.value.split("/")]
+    return []
+
+
+def _classes(onnx_graph, graph: ImportedGraph) -> None:
+    """The module classes the dynamo exporter names: blocks are then named after them."""
+    classes: dict[tuple[str, ...], str] = {}
+    for node in onnx_graph.node:
+        parts = _namespace(node)
+        if parts:
+            graph.root_class = graph.root_class or parts[0][1]
+            for path, cls in parts[1:-1]:
+                classes.setdefault(tuple(path.split(".")), cls)
+    for call in graph.calls:
+        call.scopes = tuple(Scope(s.path, classes.get(s.path, s.cls)) for s in call.scopes)
 
 
 def _segments(name: str) -> list[tuple[str, ...]]:
