@@ -590,10 +590,6 @@ def _explicit(s: Stmt, arg: str) -> Any:
     return value
 
 
-def _label_base(s: Stmt) -> str:
-    return "at"
-
-
 def _fresh(base: str, taken: set[str]) -> str:
     base = base if base.isidentifier() and not keyword.iskeyword(base) and base not in ("in", "cur", "i") else "v"
     name, k = base, 1

@@ -131,10 +131,6 @@ def _regions(root: Instance, graph: ImportedGraph) -> None:
         inst.exit = next(iter(yields)) if len(yields) == 1 else None
 
 
-def _owner(inst_of: dict[int, Instance], call_id: int) -> Instance:
-    return inst_of[call_id]
-
-
 def _owners(root: Instance) -> dict[int, Instance]:
     return {c: inst for inst in root.walk() for c in inst.calls}
 
