@@ -183,6 +183,16 @@ def test_weights_the_forward_skips_are_refused_not_dropped():
     assert "aux1" in str(info.value) and "aux_logits=False" in str(info.value)
 
 
+def test_convnext_says_which_tensor_needs_an_op():
+    """convnext's blocks multiply by a learnt tensor, `layer_scale`, that no op holds, and run their
+    layers channels-last between permutes: each named, in every block."""
+    with pytest.raises(ImportFailure) as info:
+        import_module(builder("convnext_tiny", "meta"), input=[3, 32, 32])
+    messages = [d.message for d in info.value.diagnostics]
+    assert sum("layer_scale itself" in m for m in messages) == 18          # one per block
+    assert "features.1.0.layer_scale" in messages[0] and "torch.permute" in messages[1]
+
+
 def test_a_shared_layer_with_weights_is_refused():
     conv = nn.Conv2d(4, 4, 3, padding=1)
     with pytest.raises(ImportFailure) as info:
