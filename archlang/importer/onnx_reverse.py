@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from .. import ops
+from . import reverse
 from .reverse import SAMPLE_SHAPES, sample
 
 OPSET = 20
@@ -59,7 +60,7 @@ def lowered(op: str, shape: tuple[int, ...], args: dict[str, Any]) -> Probe | No
     """What the op's lowering writes for one input of `shape` (without the batch); None when it
     refuses, or the op has no lowering or rule for that input."""
     spec = ops.OPS[op]
-    if spec.onnx is None or spec.merge:
+    if spec.onnx is None or spec.merge or reverse.takes_tensors(spec):
         return None
     full = {a.name: args.get(a.name, a.default) for a in spec.args}
     try:
@@ -86,7 +87,7 @@ def readings(op_type: str, rank: int) -> tuple[Reading, ...]:
     found = []
     shape = SAMPLE_SHAPES[rank]
     for name, spec in ops.OPS.items():
-        if spec.onnx is None or spec.merge:
+        if spec.onnx is None or spec.merge or reverse.takes_tensors(spec):
             continue
         samples = {a.name: sample(a) for a in spec.args}
         base = {k: v[0] for k, v in samples.items()}

@@ -59,7 +59,7 @@ def sample(arg: ops.Arg) -> tuple[Any, Any]:
 def reading(op: str, rank: int) -> Reading | None:
     """How `op` is read at an input of `rank`; None when it makes no module there (merges)."""
     spec = ops.OPS[op]
-    if spec.torch is None or spec.merge:
+    if spec.torch is None or spec.merge or takes_tensors(spec):
         return None
     shapes = [SAMPLE_SHAPES[rank]]
     samples = {a.name: sample(a) for a in spec.args}
@@ -83,6 +83,12 @@ def reading(op: str, rank: int) -> Reading | None:
 
 
 _MISSING = object()
+
+
+def takes_tensors(spec: ops.OpSpec) -> bool:
+    """An op with a tensor argument (crop and resize take another tensor's size): a layer of
+    several inputs, which a probe of one input cannot read."""
+    return any(a.kind == "tensor" for a in spec.args)
 
 
 def candidates(cls: str, rank: int) -> list[Reading]:
