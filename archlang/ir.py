@@ -83,6 +83,7 @@ class Node:
     params: int = 0
     trainable_params: int = 0
     macs: int = 0
+    flops: int = 0        # floating-point operations of a forward pass (docs/ops.md, "FLOPs")
     failed: bool = False  # its shape rule reported an error
 
     @property
@@ -211,6 +212,10 @@ class Graph:
     @property
     def macs_total(self) -> int:
         return sum(n.macs for n in self.nodes)
+
+    @property
+    def flops_total(self) -> int:
+        return sum(n.flops for n in self.nodes)
 
     def shape_of(self, node_id: int) -> ShapeOrUnknown:
         return self.nodes[node_id].shape
