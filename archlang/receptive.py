@@ -168,6 +168,58 @@ def _most(values: list) -> int | None:
     return max(present) if present else None
 
 
+# -- exact extents, borders included -------------------------------------------------------
+
+Extent = "tuple[int, int] | None"   # the first and last input position a unit reads; None: none
+
+
+def extents(graph: Graph) -> dict[int, dict[int, Any]]:
+    """Node id -> {input node id: per spatial axis, the `Extent` of every output position}.
+
+    The exact counterpart of `fields` at the concrete sizes (the smallest valid
+    input for symbolic ones): a position that falls in the padding reads nothing,
+    so units at the borders see less. Per axis, because every op reads a product
+    of per-axis positions. `EVERY` for a unit that mixes every position.
+    """
+    env = passes.smallest_env(graph)
+    out: dict[int, dict[int, Any]] = {}
+    for node in graph.nodes:
+        shape = _concrete(node.shape, env) if node.known else None
+        if node.op == "input":
+            if shape is not None:
+                out[node.id] = {node.id: tuple(tuple((i, i) for i in range(n)) for n in shape[1:])}
+            continue
+        if shape is None or any(i not in out for i in node.inputs):
+            continue
+        shapes = [_concrete(graph[i].shape, env) for i in node.inputs]
+        reads = ops.OPS[node.op].reads(shapes, shape, node.args)
+        result: dict[int, Any] = {}
+        for source in dict.fromkeys(k for i in node.inputs for k in out[i]):
+            found = [out[i][source] for i in node.inputs if source in out[i]]
+            if reads == ops.EVERY_POSITION or any(f == EVERY for f in found):
+                result[source] = EVERY
+            elif reads == ops.SAME_POSITION:
+                result[source] = tuple(tuple(_span([f[a][p] for f in found]) for p in range(len(found[0][a])))
+                                       for a in range(len(found[0])))
+            else:
+                (f,) = found
+                result[source] = tuple(tuple(_span([axis[t] for t in _positions(taps, o) if 0 <= t < len(axis)])
+                                             for o in range(n))
+                                       for axis, taps, n in zip(f, reads, shape[1:]))
+        out[node.id] = result
+    return out
+
+
+def _positions(taps: ops.Taps, o: int) -> list[int]:
+    q, r = divmod(o, taps.period)
+    return [q * taps.shift + t for t in taps.taps[r]]
+
+
+def _span(extents: list) -> Any:
+    present = [e for e in extents if e is not None]
+    return (min(e[0] for e in present), max(e[1] for e in present)) if present else None
+
+
 # -- what tables show -------------------------------------------------------------------
 
 @dataclass(frozen=True)
