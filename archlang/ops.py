@@ -105,10 +105,11 @@ class OpSpec:
     # code computes it with, from its inputs' variables and its arguments: "a + b".
     expression: Callable[[list[str], dict], str] | None = None
     # -- design-time answers: training memory (archlang/memory.py), receptive fields
-    # (archlang/receptive.py) and FLOPs (passes.count); None where an op has not declared
-    # one, which tests/test_op_table.py refuses.
+    # (archlang/receptive.py) and FLOPs (passes.count). Required: a new op states them or
+    # the table does not load (no guessed default can be silently wrong); tests/test_memory.py,
+    # tests/test_receptive.py and tests/test_flops.py check each against torch.
     # The tensors its backward keeps, on these input and output shapes (`Saved` items).
-    saves: Callable[[list, tuple, dict], tuple["Saved", ...]] | None = None
+    saves: Callable[[list, tuple, dict], tuple["Saved", ...]] = field(kw_only=True)
     # In training its output is its first input's storage (a view, or the tensor itself).
     output_is_input: Callable[[list, dict], bool] | None = None
     # How torch.autocast runs it on a GPU: "lower" (in 16 bits, inputs and weights cast:
@@ -117,9 +118,9 @@ class OpSpec:
     # Which input positions each output position reads, per spatial axis (`Taps`), or
     # SAME_POSITION (each position its own: norms, activations, flatten) or EVERY_POSITION
     # (a unit that sees the whole input: gap, linear).
-    reads: Callable[[list, tuple, dict], Any] | None = None
+    reads: Callable[[list, tuple, dict], Any] = field(kw_only=True)
     # Floating-point operations of one sample's forward pass (docs/ops.md, "FLOPs").
-    flops: Callable[[list, tuple, dict], int] | None = None
+    flops: Callable[[list, tuple, dict], int] = field(kw_only=True)
 
     def apply(self, ctx: "InferContext") -> Shape:
         """The output shape: the argument check, the shape rule, then that the module is one
