@@ -226,6 +226,19 @@ class Graph:
     def output_shapes(self) -> list[ShapeOrUnknown]:
         return [self.nodes[p.node].shape for p in self.outputs]
 
+    def __repr__(self) -> str:
+        """`<Graph LeNet: [1, 28, 28] -> [10]; 12 layers, 61,706 params, 416,520 MACs>` (ports
+        named when there are several)."""
+        from .shapes import format_shape   # imported here: shapes imports the IR
+
+        def ports(items) -> str:
+            return ", ".join((f"{p.name} " if len(items) > 1 else "") + format_shape(self.nodes[p.node].shape)
+                             for p in items)
+        errors = sum(d.is_error for d in self.diagnostics)
+        state = f"; {errors} error{'s' * (errors != 1)}" if errors else ""
+        return (f"<Graph {self.name}: {ports(self.inputs)} -> {ports(self.outputs)}; {len(self.layers())} layers, "
+                f"{self.params_total:,} params, {self.macs_total:,} MACs{state}>")
+
     # -- notebooks -----------------------------------------------------------------
     def _repr_svg_(self) -> str | None:
         """Jupyter draws a network as SVG; None (plain repr) without Graphviz's `dot`."""
