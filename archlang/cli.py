@@ -13,9 +13,9 @@ import importlib
 import os
 import sys
 
-from .diagnostics import UsageError
+from .diagnostics import UsageError, suggest
 
-COMMANDS = ("check", "shapes", "build", "export", "render", "train", "fmt", "lsp", "import")
+COMMANDS = ("check", "shapes", "diff", "build", "export", "render", "train", "fmt", "lsp", "import")
 # A command whose name is a Python keyword lives in a module named otherwise.
 MODULES = {"import": "importer"}
 
@@ -42,10 +42,15 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 
 def _command_in(argv: list[str]) -> str | None:
-    """The command argv names: its first word that is not an option."""
+    """The command argv names: its first word that is not an option. A word that is no
+    command is a usage error with a did-you-mean (`archlang chek`: did you mean check?)."""
     for word in argv:
         if not word.startswith("-"):
-            return word if word in COMMANDS else None
+            if word in COMMANDS:
+                return word
+            close = suggest(word, COMMANDS)
+            hint = f"did you mean {close!r}? " if close else ""
+            raise UsageError(f"archlang: no command {word!r}; {hint}commands: {', '.join(COMMANDS)}")
     return None
 
 

@@ -464,10 +464,10 @@ def to_json(graph: Graph, depth: int | None = None, extras: Extras = NO_EXTRAS) 
     return out
 
 
-def dump_json(data: dict) -> str:
+def dump_json(data: dict, rows_key: str = "layers") -> str:
     """One key per line and one row per line: readable, and a changed layer is a one-line diff."""
     def item(key: str, value: Any) -> str:
-        if key == "layers" and value:
+        if key == rows_key and value:
             inner = ",\n".join("    " + json.dumps(layer) for layer in value)
             return f'  "{key}": [\n{inner}\n  ]'
         return f"  {json.dumps(key)}: {json.dumps(value)}"
