@@ -100,7 +100,7 @@ CASES = {
 }
 
 
-def _case_spec(case) -> str:
+def case_spec(case) -> str:
     head, layers = case if isinstance(case, tuple) else ("input [4, 6, 6]\n conv(4, k=1)", case)
     return f"network Case {{\n {head}\n {layers}\n}}\n"
 
@@ -115,7 +115,7 @@ def test_every_op_has_a_memory_case_and_declares_its_facets():
 @pytest.mark.parametrize("case", [c for cases in CASES.values() for c in cases],
                          ids=lambda c: c if isinstance(c, str) else c[1] + " on [F]")
 def test_each_op_saves_what_autograd_keeps(case):
-    spec = _case_spec(case)
+    spec = case_spec(case)
     assert estimated(spec).activations_saved == measured(spec) == measured(spec, device="meta")
 
 

@@ -192,3 +192,14 @@ def test_shapes_columns_rf_and_stride(cli):
     assert pool.split()[-2:] == ["16", "4"]
     fc = next(line for line in result.out.splitlines() if line.startswith("linear1"))
     assert fc.split()[-1] == "all"
+
+
+def test_every_op_of_the_table_on_its_memory_case(dependence):
+    """Each op's `reads` against the gradient, on the small case tests/test_memory.py keeps for
+    every op of the table (a new op without one fails there)."""
+    from test_memory import CASES, case_spec
+
+    for op in sorted(CASES):
+        for case in CASES[op]:
+            graph = archlang.load(case_spec(case)).network()
+            check_fields(graph, dependence(graph))
