@@ -18,7 +18,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from . import binder
 from .binder import Actual
@@ -214,23 +214,25 @@ class InferContext:
     def require(self, code: str, lhs, rel: str, rhs, input_index: int | None = None) -> None:
         self.requirements.append(Requirement(code, lhs, rel, rhs, input_index))
 
-    def size(self, axis: str, size, formula: Callable) -> Any:
+    def size(self, axis: str, size, formula: Callable, window: "Window | None" = None) -> Any:
         """Apply a size formula to one axis and insist that the result is at least 1.
 
         Every formula here grows with the input size, so "output >= 1" is
         "input >= the smallest size that works", which is what users read.
+        `window`: the kernel geometry on this axis, so that the help says what
+        the layer does to the size and which padding keeps it.
         """
         out = formula(size)
         needed = _smallest_input(formula)
         if isinstance(size, int):
             if out < 1:
                 raise self.fail("E305", f"{self.op} would make the {axis} {out}; sizes must be at least 1",
-                                help=_needs_text(self.op, axis, needed, size))
+                                help=_needs_text(self.op, axis, needed, size) + _shrink_text(window, axis, size, out))
             return out
         verdict = False if needed is None else at_least_one(size - (needed - 1))
         if verdict is False:
             raise self.fail("E305", f"{self.op} makes the {axis} below 1 for every input size",
-                            help=_needs_text(self.op, axis, needed, size))
+                            help=_needs_text(self.op, axis, needed, size) + _shrink_text(window, axis))
         if verdict is None:
             self.require("E305", size, ">=", needed)
         return out
@@ -252,6 +254,35 @@ def _check_fixed_module(spec: "OpSpec", ctx: InferContext) -> None:
                    notes=[f"its module would be {cls}({name}={_show(value)}): a different module for each input size"],
                    help=f"{spec.name} needs a fixed width: pool to a fixed size first (gap flatten, or "
                         f"adaptive_avgpool then flatten), or declare a fixed input size")
+
+
+class Window(NamedTuple):
+    """A kernel's geometry on one axis, for E305's help."""
+
+    k: int
+    s: int
+    p: int
+    d: int = 1
+    same: bool = True      # p="same" is allowed (conv), not for pooling
+
+
+def _shrink_text(window: Window | None, axis: str, size=None, out=None) -> str:
+    """`. k=7 with p=0 takes 6 from the height: 4 becomes -2; p=3 keeps it`, as E303's help says
+    which padding gives a size."""
+    if window is None:
+        return ""
+    k, s, p, d, same = window
+    span = d * (k - 1)
+    text = f". k={k}{f', d={d}' if d != 1 else ''} with p={p} takes {span - 2 * p} from the {axis}"
+    if s > 1:
+        text += f" and the stride {s} divides what is left"
+    if out is not None:
+        text += f": {size} becomes {out}"
+    if s == 1 and span % 2 == 0:
+        text += f"; p={span // 2} keeps the {axis}"
+    elif s == 1 and same:
+        text += f'; p="same" keeps the {axis}'
+    return text
 
 
 def _needs_text(op: str, axis: str, needed: int | None, got) -> str:
@@ -373,7 +404,8 @@ def infer_conv(ctx: InferContext) -> Shape:
             continue
         pi = 0 if p == "valid" else p[i]
         dims.append(ctx.size(axis, ctx.x[i + 1],
-                             lambda size, i=i, pi=pi: conv_out(size, k[i], s[i], pi, d[i])))
+                             lambda size, i=i, pi=pi: conv_out(size, k[i], s[i], pi, d[i]),
+                             Window(k[i], s[i], pi, d[i])))
     return (out, *dims)
 
 
@@ -630,7 +662,8 @@ def check_pool_args(args: dict) -> None:
 def infer_pool(ctx: InferContext) -> Shape:
     n, k, s, p = _pool_geometry(ctx)
     ceil = ctx.args["ceil"]
-    dims = [ctx.size(axis, ctx.x[i + 1], lambda size, i=i: pool_out(size, k[i], s[i], p[i], ceil))
+    dims = [ctx.size(axis, ctx.x[i + 1], lambda size, i=i: pool_out(size, k[i], s[i], p[i], ceil),
+                     Window(k[i], s[i], p[i], same=False))
             for i, axis in enumerate(AXES[n + 1])]
     if ctx.op == "avgpool" and n == 3:
         _window_fits(ctx, k)
