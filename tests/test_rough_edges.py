@@ -100,6 +100,22 @@ def test_render_draws_paths_in_the_order_written(direction):
         assert xs == sorted(xs), xs
 
 
+def test_long_paths_are_left_to_dot():
+    """Finding a path's first layer walks back at most MAX_PATH_WALK layers: a merge of two
+    chains of thousands of layers drew in quadratic time (a fuzzing mutant took 10 s)."""
+    from archlang.backends import graphviz
+
+    n = 3 * graphviz.MAX_PATH_WALK
+    text = ("network N { input [3, 8, 8]\n t = conv(4, k=1)\n a = t -> " + "relu " * n
+            + "\n b = t -> " + "relu " * n + "\n add(a, b) }")
+    graph = archlang.load(text).network()
+    merge = graph.nodes[-1]
+    assert graphviz._path_heads(graph, merge) == []   # noqa: PLC2701
+    short = archlang.load("network N { input [3, 8, 8]\n t = conv(4, k=1)\n a = t -> relu relu\n "
+                          "b = t -> relu\n add(a, b) }").network()
+    assert [h.name for h in graphviz._path_heads(short, short.nodes[-1])] == ["relu1", "relu3"]
+
+
 def test_curves_have_a_loss_panel_and_an_accuracy_panel():
     pytest.importorskip("matplotlib")
     import matplotlib.pyplot as plt

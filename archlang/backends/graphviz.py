@@ -311,20 +311,30 @@ def _chain(scope: Scope) -> list[Scope]:
     return [s for s in reversed(list(scope.ancestors())) if s.parent is not None]
 
 
+# The longest path walked back to find its first layer: paths are a few layers; a merge of two
+# long chains (thousands of layers) is left to dot, so that drawing stays linear in the layers.
+MAX_PATH_WALK = 64
+
+
 def _path_heads(graph: Graph, merge: Node) -> list[Node]:
     """The first layer of each path of a merge (concat, add) in path order: walking back from
-    the path's end while the layer before has no other reader. A path that is the split itself
-    (`identity`) or starts in another scope has no head here."""
+    the path's end, within the merge's scope, while the layer before has no other reader. A
+    path that is the split itself (`identity`), starts in another scope or is longer than
+    MAX_PATH_WALK has no head here."""
     if len(merge.inputs) < 2 or not ops.OPS[merge.op].merge:
         return []
     heads = []
     for end in merge.inputs:
         node = graph[end]
-        if node.op == "input" or len(graph.users(node.id)) > 1:
+        if node.op == "input" or node.scope is not merge.scope or len(graph.users(node.id)) > 1:
             continue
-        while node.inputs and graph[node.inputs[0]].op != "input" and len(graph.users(node.inputs[0])) == 1:
-            node = graph[node.inputs[0]]
-        heads.append(node)
+        for _ in range(MAX_PATH_WALK):
+            before = graph[node.inputs[0]] if node.inputs else None
+            if before is None or before.op == "input" or before.scope is not merge.scope \
+                    or len(graph.users(before.id)) > 1:
+                heads.append(node)
+                break
+            node = before
     return heads
 
 
