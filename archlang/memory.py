@@ -188,7 +188,9 @@ class _Model:
             # autocast casts the input first; the cast copy is what backward keeps
             self._add(("cast", node.id, item.index), Size(0, elements * width), node.id)
             return
-        self._add(("tensor", self.root[source]), Size(0, elements * self.width[source]), node.id)
+        # a view (flatten, chunk, crop) keeps its root's whole storage alive
+        root = self.root[source]
+        self._add(("tensor", root), Size(0, numel(self.shapes[root]) * self.width[root]), node.id)
 
     def _item_width(self, item: ops.Saved, width: int) -> int:
         if item.dtype == "activation":

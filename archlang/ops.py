@@ -1467,6 +1467,11 @@ def returns_input_storage(inputs, args) -> bool:
     return True
 
 
+def saves_every_input(inputs, out, args) -> tuple[Saved, ...]:
+    """mul: the gradient of each factor is the other's (broadcast) values: both are kept."""
+    return tuple(Saved("input", index=i) for i in range(len(inputs)))
+
+
 def returns_input_when_p_zero(inputs, args) -> bool:
     return args["p"] == 0
 
@@ -1562,6 +1567,35 @@ def reads_upsample(inputs, out, args) -> tuple[Taps, ...]:
         reach = (0, 0) if exact else (-1, 2) if mode == "bicubic" else (0, 1)
         taps.append(tuple(range(low + reach[0], low + reach[1] + 1)))
     return (Taps(a, b, tuple(taps)),) * n
+
+
+def reads_crop(inputs, out, args) -> tuple[Taps, ...]:
+    """The centre: output position o reads input position o + (size - want) // 2 (torchvision's
+    center_crop); only the first input is read (`like` gives a size)."""
+    return tuple(Taps(1, 1, (((size - want) // 2,),)) for size, want in zip(inputs[0][1:], out[1:]))
+
+
+def reads_resize(inputs, out, args) -> tuple[Taps, ...]:
+    """F.interpolate to `like`'s size: per axis, one period of the whole output (the scale
+    in/out need not repeat), the taps PyTorch's source index gives each output position."""
+    mode, corners = args["mode"], args["align_corners"]
+    result = []
+    for size, want in zip(inputs[0][1:], out[1:]):
+        taps = []
+        for o in range(want):
+            if mode == "nearest":
+                taps.append((min(o * size // want, size - 1),))
+                continue
+            src = (Fraction(o * (size - 1), want - 1) if want > 1 else Fraction(0)) if corners \
+                else Fraction(2 * o + 1, 2) * Fraction(size, want) - Fraction(1, 2)
+            if mode != "bicubic":
+                src = max(src, Fraction(0))
+            low = math.floor(src)
+            reach = (0, 0) if src == low else (-1, 2) if mode == "bicubic" else (0, 1)
+            taps.append(tuple(t for t in range(low + reach[0], low + reach[1] + 1) if 0 <= t < size)
+                        or (min(low, size - 1),))
+        result.append(Taps(want, size, tuple(taps)))
+    return tuple(result)
 
 
 def reads_features(inputs, out, args) -> str:
@@ -1800,7 +1834,8 @@ def _table() -> dict[str, OpSpec]:
                infer_crop, _no_count, torch_crop,
                "the centre of the input at another tensor's spatial size (U-Net's copy and crop)",
                key_args=("like",), ranks="2, 3, 4", colour=PLAIN_COLOUR, torch_names=("CenterCrop", "center_crop"),
-               onnx=onnx_crop),
+               onnx=onnx_crop, saves=saves_nothing, output_is_input=returns_input_storage, reads=reads_crop,
+               flops=no_flops),   # a view of the input
         OpSpec("resize", (
             Arg("like", "tensor", aliases=("size_of",), doc="the tensor whose spatial size to take"),
             Arg("mode", "str", "bilinear", choices=("nearest", "linear", "bilinear", "bicubic", "trilinear"),
@@ -1809,14 +1844,16 @@ def _table() -> dict[str, OpSpec]:
         ), infer_resize, _no_count, None, "resize to another tensor's spatial size (segmentation heads' "
             "F.interpolate(x, size=input.shape[-2:], mode=\"bilinear\", align_corners=False))",
             key_args=("like", "mode"), ranks="2, 3, 4", check_args=check_resize_args, colour=PLAIN_COLOUR,
-            expression=torch_resize, fresh_output=True, torch_names=("interpolate", "Upsample"), onnx=onnx_resize),
+            expression=torch_resize, fresh_output=True, torch_names=("interpolate", "Upsample"), onnx=onnx_resize,
+            saves=saves_nothing, reads=reads_resize, flops=flops_upsample),
         OpSpec("chunk", (
             Arg("chunks", "int", minimum=1, doc="equal parts along the channels"),
             Arg("index", "int", None, minimum=0, default_text="all",
                 doc="the part this layer takes; left out where a binding takes every part (`a, b = x -> chunk(2)`)"),
         ), infer_chunk, _no_count, None, "split the channels into equal parts (ShuffleNet's x.chunk(2, dim=1))",
             key_args=("chunks", "index"), ranks="any", check_args=check_chunk_args, colour=PLAIN_COLOUR,
-            expression=torch_chunk, torch_names=("split",), onnx=onnx_chunk),   # a view: not fresh
+            expression=torch_chunk, torch_names=("split",), onnx=onnx_chunk,   # a view: not fresh
+            saves=saves_nothing, output_is_input=returns_input_storage, reads=reads_same, flops=no_flops),
         OpSpec("concat", (), infer_concat, _no_count, None, "concatenate along channels", merge=True,
                colour=PLAIN_COLOUR, fresh_output=True, expression=torch_concat,
                onnx=onnx_concat,   # torch.cat copies, even one input
@@ -1829,7 +1866,8 @@ def _table() -> dict[str, OpSpec]:
         OpSpec("mul", (), infer_mul, _no_count, None,
                "element-wise product; a size of 1 broadcasts ([C, H, W] * [C, 1, 1])", merge=True,
                colour=PLAIN_COLOUR, fresh_output=True, aliases_single_input=True, expression=torch_mul,
-               onnx=onnx_mul),
+               onnx=onnx_mul, saves=saves_every_input, output_is_input=lambda inputs, args: len(inputs) == 1,
+               reads=reads_same, flops=flops_add),
     ]
     return {s.name: s for s in specs}
 

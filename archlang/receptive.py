@@ -83,15 +83,23 @@ def fields(graph: Graph) -> dict[int, dict[int, Field]]:
             shape = node.shape if isinstance(node.shape, tuple) else ()
             out[node.id] = {node.id: (IDENTITY,) * max(0, len(shape) - 1)}
             continue
-        if not node.known or any(i not in out for i in node.inputs):
+        if not node.known or any(i not in out for i in read_inputs(node)):
             continue
         shapes = [_concrete(graph[i].shape, env) for i in node.inputs]
         shape = _concrete(node.shape, env)
         if shape is None or any(s is None for s in shapes):
             continue
         reads = ops.OPS[node.op].reads(shapes, shape, node.args)
-        out[node.id] = _apply(reads, [out[i] for i in node.inputs])
+        out[node.id] = _apply(reads, [out[i] for i in read_inputs(node)])
     return out
+
+
+def read_inputs(node) -> tuple[int, ...]:
+    """The inputs whose values a layer reads: all of them, but only the first for a layer with
+    a tensor argument (crop's and resize's `like` gives a size, not values)."""
+    if any(a.kind == "tensor" for a in ops.OPS[node.op].args):
+        return node.inputs[:1]
+    return node.inputs
 
 
 def _concrete(shape, env):
@@ -189,13 +197,15 @@ def extents(graph: Graph) -> dict[int, dict[int, Any]]:
             if shape is not None:
                 out[node.id] = {node.id: tuple(tuple((i, i) for i in range(n)) for n in shape[1:])}
             continue
-        if shape is None or any(i not in out for i in node.inputs):
+        if shape is None or any(i not in out for i in read_inputs(node)) \
+                or any(_concrete(graph[i].shape, env) is None for i in node.inputs):
             continue
         shapes = [_concrete(graph[i].shape, env) for i in node.inputs]
         reads = ops.OPS[node.op].reads(shapes, shape, node.args)
         result: dict[int, Any] = {}
-        for source in dict.fromkeys(k for i in node.inputs for k in out[i]):
-            found = [out[i][source] for i in node.inputs if source in out[i]]
+        read = read_inputs(node)
+        for source in dict.fromkeys(k for i in read for k in out[i]):
+            found = [out[i][source] for i in read if source in out[i]]
             if reads == ops.EVERY_POSITION or any(f == EVERY for f in found):
                 result[source] = EVERY
             elif reads == ops.SAME_POSITION:

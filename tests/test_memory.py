@@ -97,6 +97,13 @@ CASES = {
     "lrn": ["lrn(3)", "lrn(2)"],
     "concat": ["concat { | relu | conv(2, k=1) }"],
     "add": ["add { | sigmoid | conv(4, k=1) }", "relu add { | identity | conv(4, k=1) relu }"],
+    "mul": ["mul { | sigmoid | conv(4, k=1) }", "mul { | relu | gap conv(4, k=1) sigmoid }"],
+    "chunk": ["chunk(2, index=1) conv(2, k=1)", "chunk(4, index=0) sigmoid"],
+    "crop": [("input x: [4, 8, 8]\n s = x -> conv(4, k=3)", "x -> conv(4, k=1) crop(like=s) sigmoid"),
+             ("input x: [4, 10, 10]\n s = x -> conv(4, k=5)", "x -> conv(4, k=1) crop(like=s) conv(2, k=3)")],
+    "resize": [("input x: [4, 6, 6]\n s = x -> conv(4, k=3)", "s -> conv(4, k=1) resize(like=x) sigmoid"),
+               ("input x: [4, 7, 5]\n s = x -> conv(4, k=3)",
+                's -> conv(4, k=1) resize(like=x, mode="bicubic") conv(2, k=1)')],
 }
 
 
