@@ -13,9 +13,11 @@ import importlib
 import os
 import sys
 
-from .diagnostics import UsageError
+from .diagnostics import UsageError, suggest
 
-COMMANDS = ("check", "shapes", "build", "export", "render", "train", "fmt", "lsp")
+COMMANDS = ("check", "shapes", "diff", "build", "export", "render", "train", "fmt", "lsp", "import")
+# A command whose name is a Python keyword lives in a module named otherwise.
+MODULES = {"import": "importer"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,21 +31,26 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     Start-up time is a feature: `archlang shapes` must not pay for importing
     what `archlang train` needs. Help and unknown commands register them all.
     """
-    parser = _Parser(prog="archlang", description="Check, inspect, build, export, render, train and format .arch network specs.")
+    parser = _Parser(prog="archlang", description="Check, inspect, build, export, render, train, format and import .arch network specs.")
     parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     chosen = _command_in(argv or [])
     for name in (chosen,) if chosen else COMMANDS:
-        module = importlib.import_module(f"archlang.commands.{name}")
+        module = importlib.import_module(f"archlang.commands.{MODULES.get(name, name)}")
         module.register(sub)
     return parser
 
 
 def _command_in(argv: list[str]) -> str | None:
-    """The command argv names: its first word that is not an option."""
+    """The command argv names: its first word that is not an option. A word that is no
+    command is a usage error with a did-you-mean (`archlang chek`: did you mean check?)."""
     for word in argv:
         if not word.startswith("-"):
-            return word if word in COMMANDS else None
+            if word in COMMANDS:
+                return word
+            close = suggest(word, COMMANDS)
+            hint = f"did you mean {close!r}? " if close else ""
+            raise UsageError(f"archlang: no command {word!r}; {hint}commands: {', '.join(COMMANDS)}")
     return None
 
 

@@ -67,6 +67,8 @@ CODES: dict[str, str] = {
     "E406": "imports nested too deep",
     # E6xx backends
     "E601": "a layer that cannot be exported to ONNX as asked (an opset without its operator, a symbolic size)",
+    # E7xx import
+    "E701": "a layer or operation of a PyTorch model or ONNX file that `archlang import` cannot map to the language",
     # W5xx warnings
     "W501": "unused block",
     "W502": "unused parameter",

@@ -113,6 +113,7 @@ class Node:
     params: int = 0
     trainable_params: int = 0
     macs: int = 0
+    flops: int = 0        # floating-point operations of a forward pass (docs/ops.md, "FLOPs")
     failed: bool = False  # its shape rule reported an error
 
     @property
@@ -350,6 +351,10 @@ class Graph:
     def macs_total(self) -> int:
         return sum(n.macs for n in self.nodes)
 
+    @property
+    def flops_total(self) -> int:
+        return sum(n.flops for n in self.nodes)
+
     def shape_of(self, node_id: int) -> ShapeOrUnknown:
         return self.nodes[node_id].shape
 
@@ -358,6 +363,19 @@ class Graph:
 
     def output_shapes(self) -> list[ShapeOrUnknown]:
         return [self.nodes[p.node].shape for p in self.outputs]
+
+    def __repr__(self) -> str:
+        """`<Graph LeNet: [1, 28, 28] -> [10]; 12 layers, 61,706 params, 416,520 MACs>` (ports
+        named when there are several)."""
+        from .shapes import format_shape   # imported here: shapes imports the IR
+
+        def ports(items) -> str:
+            return ", ".join((f"{p.name} " if len(items) > 1 else "") + format_shape(self.nodes[p.node].shape)
+                             for p in items)
+        errors = sum(d.is_error for d in self.diagnostics)
+        state = f"; {errors} error{'s' * (errors != 1)}" if errors else ""
+        return (f"<Graph {self.name}: {ports(self.inputs)} -> {ports(self.outputs)}; {len(self.layers())} layers, "
+                f"{self.params_total:,} params, {self.macs_total:,} MACs{state}>")
 
     # -- notebooks -----------------------------------------------------------------
     def _repr_svg_(self) -> str | None:

@@ -18,7 +18,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from . import binder
 from .binder import Actual
@@ -105,6 +105,23 @@ class OpSpec:
     # For an op that is no module (`torch` is None: merges): the Python expression generated
     # code computes it with, from its inputs' variables and its arguments: "a + b".
     expression: Callable[[list[str], dict], str] | None = None
+    # -- design-time answers: training memory (archlang/memory.py), receptive fields
+    # (archlang/receptive.py) and FLOPs (passes.count). Required: a new op states them or
+    # the table does not load (no guessed default can be silently wrong); tests/test_memory.py,
+    # tests/test_receptive.py and tests/test_flops.py check each against torch.
+    # The tensors its backward keeps, on these input and output shapes (`Saved` items).
+    saves: Callable[[list, tuple, dict], tuple["Saved", ...]] = field(kw_only=True)
+    # In training its output is its first input's storage (a view, or the tensor itself).
+    output_is_input: Callable[[list, dict], bool] | None = None
+    # How torch.autocast runs it on a GPU: "lower" (in 16 bits, inputs and weights cast:
+    # conv, linear), "fp32" (its input cast up) or "" (in the type its input comes in).
+    autocast: str = ""
+    # Which input positions each output position reads, per spatial axis (`Taps`), or
+    # SAME_POSITION (each position its own: norms, activations, flatten) or EVERY_POSITION
+    # (a unit that sees the whole input: gap, linear).
+    reads: Callable[[list, tuple, dict], Any] = field(kw_only=True)
+    # Floating-point operations of one sample's forward pass (docs/ops.md, "FLOPs").
+    flops: Callable[[list, tuple, dict], int] = field(kw_only=True)
     # Its output's channel count from its inputs' and its arguments, as terms
     # (`terms.py`: ints, or expressions of a block's parameters): (input shapes,
     # input channel terms, argument terms) -> term. The same arithmetic on plain
@@ -207,23 +224,25 @@ class InferContext:
     def require(self, code: str, lhs, rel: str, rhs, input_index: int | None = None) -> None:
         self.requirements.append(Requirement(code, lhs, rel, rhs, input_index))
 
-    def size(self, axis: str, size, formula: Callable) -> Any:
+    def size(self, axis: str, size, formula: Callable, window: "Window | None" = None) -> Any:
         """Apply a size formula to one axis and insist that the result is at least 1.
 
         Every formula here grows with the input size, so "output >= 1" is
         "input >= the smallest size that works", which is what users read.
+        `window`: the kernel geometry on this axis, so that the help says what
+        the layer does to the size and which padding keeps it.
         """
         out = formula(size)
         needed = _smallest_input(formula)
         if isinstance(size, int):
             if out < 1:
                 raise self.fail("E305", f"{self.op} would make the {axis} {out}; sizes must be at least 1",
-                                help=_needs_text(self.op, axis, needed, size))
+                                help=_needs_text(self.op, axis, needed, size) + _shrink_text(window, axis, size, out))
             return out
         verdict = False if needed is None else at_least_one(size - (needed - 1))
         if verdict is False:
             raise self.fail("E305", f"{self.op} makes the {axis} below 1 for every input size",
-                            help=_needs_text(self.op, axis, needed, size))
+                            help=_needs_text(self.op, axis, needed, size) + _shrink_text(window, axis))
         if verdict is None:
             self.require("E305", size, ">=", needed)
         return out
@@ -245,6 +264,35 @@ def _check_fixed_module(spec: "OpSpec", ctx: InferContext) -> None:
                    notes=[f"its module would be {cls}({name}={_show(value)}): a different module for each input size"],
                    help=f"{spec.name} needs a fixed width: pool to a fixed size first (gap flatten, or "
                         f"adaptive_avgpool then flatten), or declare a fixed input size")
+
+
+class Window(NamedTuple):
+    """A kernel's geometry on one axis, for E305's help."""
+
+    k: int
+    s: int
+    p: int
+    d: int = 1
+    same: bool = True      # p="same" is allowed (conv), not for pooling
+
+
+def _shrink_text(window: Window | None, axis: str, size=None, out=None) -> str:
+    """`. k=7 with p=0 takes 6 from the height: 4 becomes -2; p=3 keeps it`, as E303's help says
+    which padding gives a size."""
+    if window is None:
+        return ""
+    k, s, p, d, same = window
+    span = d * (k - 1)
+    text = f". k={k}{f', d={d}' if d != 1 else ''} with p={p} takes {span - 2 * p} from the {axis}"
+    if s > 1:
+        text += f" and the stride {s} divides what is left"
+    if out is not None:
+        text += f": {size} becomes {out}"
+    if s == 1 and span % 2 == 0:
+        text += f"; p={span // 2} keeps the {axis}"
+    elif s == 1 and same:
+        text += f'; p="same" keeps the {axis}'
+    return text
 
 
 def _needs_text(op: str, axis: str, needed: int | None, got) -> str:
@@ -376,7 +424,8 @@ def infer_conv(ctx: InferContext) -> Shape:
             continue
         pi = 0 if p == "valid" else p[i]
         dims.append(ctx.size(axis, ctx.x[i + 1],
-                             lambda size, i=i, pi=pi: conv_out(size, k[i], s[i], pi, d[i])))
+                             lambda size, i=i, pi=pi: conv_out(size, k[i], s[i], pi, d[i]),
+                             Window(k[i], s[i], pi, d[i])))
     return (out, *dims)
 
 
@@ -633,7 +682,8 @@ def check_pool_args(args: dict) -> None:
 def infer_pool(ctx: InferContext) -> Shape:
     n, k, s, p = _pool_geometry(ctx)
     ceil = ctx.args["ceil"]
-    dims = [ctx.size(axis, ctx.x[i + 1], lambda size, i=i: pool_out(size, k[i], s[i], p[i], ceil))
+    dims = [ctx.size(axis, ctx.x[i + 1], lambda size, i=i: pool_out(size, k[i], s[i], p[i], ceil),
+                     Window(k[i], s[i], p[i], same=False))
             for i, axis in enumerate(AXES[n + 1])]
     if ctx.op == "avgpool" and n == 3:
         _window_fits(ctx, k)
@@ -1336,6 +1386,297 @@ def torch_concat(variables: list[str], args: dict) -> str:
     return f"torch.cat([{', '.join(variables)}], dim=1)"
 
 
+# --------------------------------------------------------------------------- memory, receptive fields, FLOPs
+#
+# What PyTorch's autograd keeps for each layer's backward (measured with
+# torch.autograd.graph.saved_tensors_hooks on the compiled module in training,
+# tests/test_memory.py), which input positions each output position reads
+# (checked against gradients, tests/test_receptive.py), and the FLOPs of a
+# forward pass by the convention of docs/ops.md.
+
+
+@dataclass(frozen=True)
+class Saved:
+    """One tensor a layer's backward keeps.
+
+    source   "input" (the storage of input `index`: a conv's input), "output" (its own
+             output: sigmoid's), or "new" (a tensor of its own: maxpool's indices)
+    elements for "new": how many (per sample, or in all when `per_sample` is false)
+    dtype    "activation" (the type activations have: 4 bytes in fp32, 2 in mixed
+             precision), "float32" (statistics), "int64" (indices), or "mask" (dropout's:
+             one byte per element on a GPU, an activation's size on a CPU)
+    """
+
+    source: str
+    elements: int = 0
+    dtype: str = "activation"
+    per_sample: bool = True
+    index: int = 0
+
+
+SAVES_INPUT = (Saved("input"),)
+SAVES_OUTPUT = (Saved("output"),)
+
+
+def saves_input(inputs, out, args) -> tuple[Saved, ...]:
+    return SAVES_INPUT
+
+
+def saves_output(inputs, out, args) -> tuple[Saved, ...]:
+    return SAVES_OUTPUT
+
+
+def saves_nothing(inputs, out, args) -> tuple[Saved, ...]:
+    return ()
+
+
+def saves_bn(inputs, out, args) -> tuple[Saved, ...]:
+    """The input, and the batch's mean and inverse deviation per channel."""
+    return (Saved("input"), Saved("new", 2 * inputs[0][0], "float32", per_sample=False))
+
+
+def saves_groupnorm(inputs, out, args) -> tuple[Saved, ...]:
+    return (Saved("input"), Saved("new", 2 * args["groups"], "float32"))
+
+
+def saves_layernorm(inputs, out, args) -> tuple[Saved, ...]:
+    """The input, and a mean and inverse deviation per position (per sample on [F])."""
+    positions = numel(inputs[0][1:]) if len(inputs[0]) > 1 else 1
+    return (Saved("input"), Saved("new", 2 * positions, "float32"))
+
+
+def saves_channel_linear(inputs, out, args) -> tuple[Saved, ...]:
+    """On [C, ...] the channels-last input is copied to be multiplied: the copy is kept."""
+    return SAVES_INPUT if len(inputs[0]) == 1 else (Saved("new", numel(inputs[0])),)
+
+
+def saves_dropout(inputs, out, args) -> tuple[Saved, ...]:
+    if args["p"] == 0:
+        return ()                                     # the input itself comes back
+    if args["p"] == 1:
+        return (Saved("new", 1, per_sample=False),)   # a zero to multiply by
+    return (Saved("new", numel(inputs[0]), "mask"),)
+
+
+def saves_stochastic_depth(inputs, out, args) -> tuple[Saved, ...]:
+    """The noise it multiplies by: one number per sample ("row") or per batch."""
+    if args["p"] == 0:
+        return ()
+    return (Saved("new", 1, per_sample=args["mode"] == "row"),)
+
+
+def saves_maxpool(inputs, out, args) -> tuple[Saved, ...]:
+    """The input, and where each maximum was (int64 indices)."""
+    return (Saved("input"), Saved("new", numel(out), "int64"))
+
+
+def saves_adaptive(inputs, out, args) -> tuple[Saved, ...]:
+    """To a single position PyTorch takes a mean, which keeps nothing."""
+    return () if all(d == 1 for d in out[1:]) else SAVES_INPUT
+
+
+def saves_lrn(inputs, out, args) -> tuple[Saved, ...]:
+    """PyTorch's local_response_norm: the input, its squares padded across channels, the
+    scaled sum and its power (each as large as the input)."""
+    x = inputs[0]
+    padded = (x[0] + args["size"] - 1) * numel(x[1:])
+    return (Saved("input"), Saved("new", padded), Saved("new", 2 * numel(x)))
+
+
+def returns_input_storage(inputs, args) -> bool:
+    return True
+
+
+def saves_every_input(inputs, out, args) -> tuple[Saved, ...]:
+    """mul: the gradient of each factor is the other's (broadcast) values: both are kept."""
+    return tuple(Saved("input", index=i) for i in range(len(inputs)))
+
+
+def returns_input_when_p_zero(inputs, args) -> bool:
+    return args["p"] == 0
+
+
+@dataclass(frozen=True)
+class Taps:
+    """The input positions one spatial axis of a layer reads: output position
+    `q * period + r` reads input positions `q * shift + t` for each t in `taps[r]`.
+
+    A convolution: period 1, shift s, taps (-p, -p + d, ..., -p + (k - 1) * d); a
+    transposed one or an upsampling has a period above 1 (several output positions
+    per input position).
+    """
+
+    period: int
+    shift: int
+    taps: tuple[tuple[int, ...], ...]
+
+
+SAME_POSITION = "same"        # each output position reads its own position only
+EVERY_POSITION = "every"      # each output unit reads the whole input
+
+
+def reads_same(inputs, out, args) -> str:
+    return SAME_POSITION
+
+
+def reads_every(inputs, out, args) -> str:
+    return EVERY_POSITION
+
+
+def _window_taps(k: tuple, s: tuple, left: tuple, d: tuple) -> tuple[Taps, ...]:
+    return tuple(Taps(1, si, (tuple(-pi + m * di for m in range(ki)),)) for ki, si, pi, di in zip(k, s, left, d))
+
+
+def reads_conv(inputs, out, args) -> tuple[Taps, ...]:
+    n = len(out) - 1
+    k, s, d = (_axis_values(args[a], n) for a in ("k", "s", "d"))
+    if args["p"] == "same":                      # PyTorch puts the odd one at the end
+        left = tuple(di * (ki - 1) // 2 for ki, di in zip(k, d))
+    else:
+        left = (0,) * n if args["p"] == "valid" else _axis_values(args["p"], n)
+    return _window_taps(k, s, left, d)
+
+
+def reads_conv_transpose(inputs, out, args) -> tuple[Taps, ...]:
+    """Output o receives input i where o = i * s - p + m * d: o = q * s + r reads
+    i = q + (r + p - m * d) / s wherever that divides."""
+    n = len(out) - 1
+    k, s, p, d = (_axis_values(args[a], n) for a in ("k", "s", "p", "d"))
+    return tuple(Taps(si, 1, tuple(tuple(sorted({(r + pi - m * di) // si for m in range(ki)
+                                                   if (r + pi - m * di) % si == 0}))
+                                     for r in range(si)))
+                 for ki, si, pi, di in zip(k, s, p, d))
+
+
+def reads_pool(inputs, out, args) -> tuple[Taps, ...]:
+    n = len(out) - 1
+    k = _axis_values(args["k"], n)
+    s = k if args["s"] is None else _axis_values(args["s"], n)
+    return _window_taps(k, s, _axis_values(args["p"], n), (1,) * n)
+
+
+def reads_adaptive(inputs, out, args) -> Any:
+    """PyTorch's bins: output o of m averages input [floor(o n / m), ceil((o + 1) n / m)),
+    which repeats every m / gcd(n, m) outputs. To one position: the whole input."""
+    if all(o == 1 for o in out[1:]):
+        return EVERY_POSITION
+    axes = []
+    for n, m in zip(inputs[0][1:], out[1:]):
+        g = math.gcd(n, m)
+        axes.append(Taps(m // g, n // g, tuple(tuple(range(r * n // m, -(-(r + 1) * n // m)))
+                                                for r in range(m // g))))
+    return tuple(axes)
+
+
+def reads_upsample(inputs, out, args) -> tuple[Taps, ...]:
+    """PyTorch's source positions for a scale a/b (lowest terms): nearest reads
+    floor(o * b / a); the linear modes (align_corners=False) read around
+    (o + 1/2) * b / a - 1/2, the taps whose weight is not zero."""
+    n = len(out) - 1
+    ratio = Fraction(args["scale"]).limit_denominator(1 << 16)
+    a, b = ratio.numerator, ratio.denominator
+    mode = args["mode"]
+    taps = []
+    for r in range(a):
+        if mode == "nearest":
+            taps.append(((r * b) // a,))
+            continue
+        src = (Fraction(2 * r + 1, 2)) * Fraction(b, a) - Fraction(1, 2)
+        low = math.floor(src)
+        exact = src == low
+        reach = (0, 0) if exact else (-1, 2) if mode == "bicubic" else (0, 1)
+        taps.append(tuple(range(low + reach[0], low + reach[1] + 1)))
+    return (Taps(a, b, tuple(taps)),) * n
+
+
+def reads_crop(inputs, out, args) -> tuple[Taps, ...]:
+    """The centre: output position o reads input position o + (size - want) // 2 (torchvision's
+    center_crop); only the first input is read (`like` gives a size)."""
+    return tuple(Taps(1, 1, (((size - want) // 2,),)) for size, want in zip(inputs[0][1:], out[1:]))
+
+
+def reads_resize(inputs, out, args) -> tuple[Taps, ...]:
+    """F.interpolate to `like`'s size: per axis, one period of the whole output (the scale
+    in/out need not repeat), the taps PyTorch's source index gives each output position."""
+    mode, corners = args["mode"], args["align_corners"]
+    result = []
+    for size, want in zip(inputs[0][1:], out[1:]):
+        taps = []
+        for o in range(want):
+            if mode == "nearest":
+                taps.append((min(o * size // want, size - 1),))
+                continue
+            src = (Fraction(o * (size - 1), want - 1) if want > 1 else Fraction(0)) if corners \
+                else Fraction(2 * o + 1, 2) * Fraction(size, want) - Fraction(1, 2)
+            if mode != "bicubic":
+                src = max(src, Fraction(0))
+            low = math.floor(src)
+            reach = (0, 0) if src == low else (-1, 2) if mode == "bicubic" else (0, 1)
+            taps.append(tuple(t for t in range(low + reach[0], low + reach[1] + 1) if 0 <= t < size)
+                        or (min(low, size - 1),))
+        result.append(Taps(want, size, tuple(taps)))
+    return tuple(result)
+
+
+def reads_features(inputs, out, args) -> str:
+    """On [F] every feature mixes into each output (linear, softmax); on [C, ...] positions
+    stay apart."""
+    return EVERY_POSITION if len(inputs[0]) == 1 else SAME_POSITION
+
+
+# FLOPs (docs/ops.md): 2 per multiply-accumulate, 1 per bias add, per element of the rest.
+
+def flops_of(count: Callable) -> Callable:
+    """Weighted layers: two per MAC (a multiply and an add), one per output for the bias."""
+    def flops(inputs, out, args) -> int:
+        _, _, macs = count(inputs, out, args)
+        return 2 * macs + (numel(out) if args.get("bias") else 0)
+    return flops
+
+
+def per_element(n: int) -> Callable:
+    return lambda inputs, out, args: n * numel(out)
+
+
+def no_flops(inputs, out, args) -> int:
+    return 0
+
+
+def flops_norm(inputs, out, args) -> int:
+    """Mean and variance (3 per element), normalising (2) and the affine map (2)."""
+    return (7 if args["affine"] else 5) * numel(out)
+
+
+def flops_pool(inputs, out, args) -> int:
+    """A comparison or an add per window element."""
+    n = len(out) - 1
+    return numel(out) * math.prod(_axis_values(args["k"], n))
+
+
+def flops_adaptive(inputs, out, args) -> int:
+    """An add per element of each output's window."""
+    windows = 1
+    for n, m in zip(inputs[0][1:], out[1:]):
+        windows *= sum(-(-(o + 1) * n // m) - o * n // m for o in range(m))
+    return out[0] * windows
+
+
+def flops_upsample(inputs, out, args) -> int:
+    """Interpolation: nothing for nearest; two per tap less one (weights times values,
+    summed) for the linear modes: 2, 4 or 8 taps, bicubic 16."""
+    taps = {"nearest": 0, "linear": 2, "bilinear": 4, "trilinear": 8, "bicubic": 16}[args["mode"]]
+    return max(0, 2 * taps - 1) * numel(out)
+
+
+def flops_lrn(inputs, out, args) -> int:
+    """Square, the window sum, scale and shift, the power and the divide."""
+    return (args["size"] + 5) * numel(out)
+
+
+def flops_add(inputs, out, args) -> int:
+    return (len(inputs) - 1) * numel(out)
+
+
 # --------------------------------------------------------------------------- the table
 
 _K = ("kernel",)
@@ -1382,6 +1723,7 @@ def flat_channels(shapes, ins, args):
 
 def _act(name: str, cls: str, summary: str, args: tuple[Arg, ...] = (),
          kwargs: Callable[[dict], dict] = lambda a: {}, **more) -> OpSpec:
+    more = {"reads": reads_same, "flops": per_element(1), **more}
     return OpSpec(name, args, infer_same, _no_count, _activation(cls, kwargs), summary,
                   key_args=tuple(a.name for a in args), colour=ACTIVATION_COLOUR, torch_names=(cls,), **more)
 
@@ -1400,7 +1742,8 @@ def _table() -> dict[str, OpSpec]:
         ), infer_conv, count_conv, torch_conv, "convolution; 1d/2d/3d by the input's rank",
             key_args=("out", "k", "s", "p", "d", "groups"), ranks="2, 3, 4", check_args=check_conv_args,
             colour=CONV_COLOUR, absorbs_bn=True, fit_padding=fit_conv_padding, torch_names=("Conv1d", "Conv2d", "Conv3d"),
-            fresh_output=True, onnx=onnx_conv, channels=out_channels),
+            fresh_output=True, onnx=onnx_conv, saves=saves_input, autocast="lower", reads=reads_conv,
+            flops=flops_of(count_conv), channels=out_channels),
         OpSpec("conv_transpose", (
             Arg("out", "int", minimum=1, doc="output channels"),
             Arg("k", "ints", aliases=_K, **_GEOMETRY, doc="kernel size, an int or one per spatial dim"),
@@ -1417,52 +1760,59 @@ def _table() -> dict[str, OpSpec]:
             key_args=("out", "k", "s", "p", "d", "groups", "output_padding"), ranks="2, 3, 4",
             check_args=check_conv_transpose_args, colour=CONV_COLOUR, absorbs_bn=True,
             fit_padding=fit_conv_transpose_padding, torch_names=("ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"),
-            fresh_output=True, onnx=onnx_conv_transpose, channels=out_channels),
+            fresh_output=True, onnx=onnx_conv_transpose, saves=saves_input, autocast="lower",
+            reads=reads_conv_transpose, flops=flops_of(count_conv_transpose), channels=out_channels),
         OpSpec("bn", (
             Arg("eps", "float", 1e-5, above=0, doc="added to the variance"),
             Arg("momentum", "float", 0.1, **_PROBABILITY, doc="PyTorch's convention: d2l's 0.9 is 0.1 here"),
             Arg("affine", "bool", True, doc="learn scale and shift"),
         ), infer_bn, count_bn, torch_bn, "batch normalisation; BatchNorm1d/2d/3d by the input's rank",
             ranks="1, 2, 3, 4", colour=NORM_COLOUR, batch_statistics=True,
-            torch_names=("BatchNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d"), fresh_output=True, onnx=onnx_bn),
+            torch_names=("BatchNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d"), fresh_output=True, onnx=onnx_bn,
+            saves=saves_bn, reads=reads_same, flops=per_element(2)),
         OpSpec("groupnorm", (
             Arg("groups", "int", minimum=1, aliases=("num_groups",), doc="groups of channels; divides the channels"),
             Arg("eps", "float", 1e-5, above=0, doc="added to the variance"),
             Arg("affine", "bool", True, doc="learn scale and shift per channel"),
         ), infer_groupnorm, count_affine_norm, torch_groupnorm, "group normalisation over groups of channels",
             key_args=("groups",), ranks="any", colour=NORM_COLOUR, torch_names=("GroupNorm",), fresh_output=True,
-            onnx=onnx_groupnorm),
+            onnx=onnx_groupnorm, saves=saves_groupnorm, autocast="fp32", reads=reads_same, flops=flops_norm),
         OpSpec("layernorm", (
             Arg("eps", "float", 1e-5, above=0, doc="added to the variance"),
             Arg("affine", "bool", True, aliases=("elementwise_affine",), doc="learn scale and shift per channel"),
         ), infer_same, count_affine_norm, torch_layernorm,
             "layer normalisation over the channels at each position (over the features of [F])",
-            key_args=("eps",), ranks="any", colour=NORM_COLOUR, torch_names=("LayerNorm", "LayerNorm2d"), onnx=onnx_layernorm),
-        _act("relu", "ReLU", "max(x, 0)", writes_input="module", onnx=_onnx_unary("Relu")),
-        _act("relu6", "ReLU6", "min(max(x, 0), 6)", onnx=onnx_relu6),
-        _act("sigmoid", "Sigmoid", "1 / (1 + exp(-x))", onnx=_onnx_unary("Sigmoid")),
-        _act("tanh", "Tanh", "hyperbolic tangent", onnx=_onnx_unary("Tanh")),
+            key_args=("eps",), ranks="any", colour=NORM_COLOUR, torch_names=("LayerNorm", "LayerNorm2d"),
+            onnx=onnx_layernorm, saves=saves_layernorm, autocast="fp32", reads=reads_same, flops=flops_norm),
+        _act("relu", "ReLU", "max(x, 0)", writes_input="module", onnx=_onnx_unary("Relu"), saves=saves_output),
+        _act("relu6", "ReLU6", "min(max(x, 0), 6)", onnx=onnx_relu6, saves=saves_input),
+        _act("sigmoid", "Sigmoid", "1 / (1 + exp(-x))", onnx=_onnx_unary("Sigmoid"), saves=saves_output),
+        _act("tanh", "Tanh", "hyperbolic tangent", onnx=_onnx_unary("Tanh"), saves=saves_output),
         _act("gelu", "GELU", "Gaussian error linear unit",
              (Arg("approximate", "str", "none", choices=("none", "tanh"),
                   doc='"tanh" for the tanh approximation'),),
              lambda a: _nondefault({"approximate": a["approximate"]}, {"approximate": "none"}),
-             onnx=_onnx_unary("Gelu", lambda a: {"approximate": a["approximate"]})),
-        _act("hardswish", "Hardswish", "x * relu6(x + 3) / 6 (MobileNetV3)", onnx=_onnx_unary("HardSwish")),
+             onnx=_onnx_unary("Gelu", lambda a: {"approximate": a["approximate"]}), saves=saves_input),
+        _act("hardswish", "Hardswish", "x * relu6(x + 3) / 6 (MobileNetV3)", onnx=_onnx_unary("HardSwish"),
+             saves=saves_input),
         _act("hardsigmoid", "Hardsigmoid", "relu6(x + 3) / 6 (MobileNetV3's squeeze-excitation gate)",
-             onnx=_onnx_unary("HardSigmoid", lambda a: {"alpha": 1 / 6, "beta": 0.5})),
-        _act("silu", "SiLU", "x * sigmoid(x) (swish)", onnx=onnx_silu),
-        _act("elu", "ELU", "exponential linear unit", onnx=_onnx_unary("Elu", lambda a: {"alpha": 1.0})),
+             onnx=_onnx_unary("HardSigmoid", lambda a: {"alpha": 1 / 6, "beta": 0.5}), saves=saves_input),
+        _act("silu", "SiLU", "x * sigmoid(x) (swish)", onnx=onnx_silu, saves=saves_input),
+        _act("elu", "ELU", "exponential linear unit", onnx=_onnx_unary("Elu", lambda a: {"alpha": 1.0}),
+             saves=saves_input),
         _act("leaky_relu", "LeakyReLU", "max(x, 0) + slope * min(x, 0)",
              (Arg("slope", "float", 0.01, aliases=("negative_slope",), doc="slope for x < 0"),),
              lambda a: _nondefault({"negative_slope": a["slope"]}, {"negative_slope": 0.01}),
-             onnx=_onnx_unary("LeakyRelu", lambda a: {"alpha": a["slope"]})),
+             onnx=_onnx_unary("LeakyRelu", lambda a: {"alpha": a["slope"]}), saves=saves_input),
         _act("softmax", "Softmax", "softmax over channels / features", kwargs=lambda a: {"dim": 1},
-             onnx=_onnx_unary("Softmax", lambda a: {"axis": 1})),
+             onnx=_onnx_unary("Softmax", lambda a: {"axis": 1}), saves=saves_output, autocast="fp32",
+             reads=reads_features, flops=per_element(3)),
         OpSpec("dropout", (Arg("p", "float", 0.5, **_PROBABILITY, doc="probability of zeroing an element"),),
                infer_same, _no_count,
                lambda inputs, args: ("Dropout", _nondefault({"p": args["p"]}, {"p": 0.5})),
                "zero elements at random while training", key_args=("p",),
-               colour=PLAIN_COLOUR, does_nothing=dropout_does_nothing, onnx=onnx_identity),
+               colour=PLAIN_COLOUR, does_nothing=dropout_does_nothing, onnx=onnx_identity, saves=saves_dropout,
+               output_is_input=returns_input_when_p_zero, reads=reads_same, flops=no_flops),
         OpSpec("stochastic_depth", (
             Arg("p", "float", **_PROBABILITY, doc="probability of dropping a sample's whole path"),
             Arg("mode", "str", "row", choices=("row", "batch"),
@@ -1470,60 +1820,66 @@ def _table() -> dict[str, OpSpec]:
         ), infer_same, _no_count, torch_stochastic_depth,
             "drop a residual path per sample while training (torchvision.ops.StochasticDepth)",
             key_args=("p", "mode"), colour=PLAIN_COLOUR,
-            torch_names=("StochasticDepth",), onnx=onnx_identity),
+            torch_names=("StochasticDepth",), onnx=onnx_identity, saves=saves_stochastic_depth,
+            output_is_input=returns_input_when_p_zero, reads=reads_same, flops=no_flops),
         OpSpec("maxpool", _pool_args(), infer_pool, _no_count, _torch_pool("Max"),
                "max pooling; 1d/2d/3d by the input's rank", key_args=("k", "s", "p", "ceil"), ranks="2, 3, 4",
                check_args=check_pool_args, colour=POOL_COLOUR, does_nothing=_pool_does_nothing("maxpool"),
                fit_padding=fit_pool_padding, torch_names=("MaxPool1d", "MaxPool2d", "MaxPool3d"), fresh_output=True,
-               onnx=_onnx_pool("MaxPool")),
+               onnx=_onnx_pool("MaxPool"), saves=saves_maxpool, reads=reads_pool, flops=flops_pool),
         OpSpec("avgpool", _pool_args(), infer_pool, _no_count, _torch_pool("Avg"),
                "average pooling; 1d/2d/3d by the input's rank", key_args=("k", "s", "p", "ceil"), ranks="2, 3, 4",
                check_args=check_pool_args, colour=POOL_COLOUR, does_nothing=_pool_does_nothing("avgpool"),
                fit_padding=fit_pool_padding, torch_names=("AvgPool1d", "AvgPool2d", "AvgPool3d"), fresh_output=True,
-               onnx=_onnx_pool("AveragePool")),
+               onnx=_onnx_pool("AveragePool"), saves=saves_input, reads=reads_pool, flops=flops_pool),
         OpSpec("gap", (), infer_gap, _no_count, torch_gap, "global average pooling to [C, 1, 1]", ranks="2, 3, 4",
-               colour=POOL_COLOUR, torch_names=("GlobalAvgPool",), fresh_output=True, onnx=onnx_gap),
+               colour=POOL_COLOUR, torch_names=("GlobalAvgPool",), fresh_output=True, onnx=onnx_gap,
+               saves=saves_nothing, reads=reads_every, flops=lambda inputs, out, args: numel(inputs[0])),
         OpSpec("adaptive_avgpool", (Arg("out", "size", minimum=1, aliases=("output_size",),
                                         doc="output size, an int or one per spatial dim"),),
                infer_adaptive, _no_count, torch_adaptive, "average pooling to a fixed output size",
                key_args=("out",), ranks="2, 3, 4", colour=POOL_COLOUR,
                torch_names=("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d"), fresh_output=True,
-               onnx=onnx_adaptive),
+               onnx=onnx_adaptive, saves=saves_adaptive, reads=reads_adaptive, flops=flops_adaptive),
         OpSpec("flatten", (), infer_flatten, _no_count, lambda inputs, args: ("Flatten", {}),
                "[C, H, W] to [C*H*W]", ranks="any", colour=PLAIN_COLOUR, does_nothing=flatten_does_nothing,
-               onnx=onnx_flatten, channels=flat_channels),
+               onnx=onnx_flatten, saves=saves_nothing, output_is_input=returns_input_storage, reads=reads_same,
+               flops=no_flops, channels=flat_channels),
         OpSpec("linear", (
             Arg("out", "int", minimum=1, doc="output features"),
             Arg("bias", "bool", True, doc="learn a bias"),
         ), infer_linear, count_linear, torch_linear, "fully connected layer; input width from the flow",
             key_args=("out",), ranks="1", colour=LINEAR_COLOUR, absorbs_bn=True, torch_names=("fc",),
-            fresh_output=True, onnx=onnx_linear, channels=out_channels),
+            fresh_output=True, onnx=onnx_linear, saves=saves_input, autocast="lower", reads=reads_every,
+            flops=flops_of(count_linear), channels=out_channels),
         OpSpec("channel_linear", (
             Arg("out", "int", minimum=1, doc="output channels"),
             Arg("bias", "bool", True, doc="learn a bias"),
         ), infer_channel_linear, count_channel_linear, torch_channel_linear,
             "nn.Linear over the channels at each position (convnext's permute, Linear, permute)",
             key_args=("out",), colour=LINEAR_COLOUR, absorbs_bn=True, onnx=onnx_channel_linear,
+            saves=saves_channel_linear, autocast="lower", reads=reads_features, flops=flops_of(count_channel_linear),
             channels=out_channels),
         OpSpec("channel_shuffle", (Arg("groups", "int", minimum=1, doc="groups; divides the channels"),),
                infer_channel_shuffle, _no_count, lambda inputs, args: ("ChannelShuffle", {"groups": args["groups"]}),
                "interleave the channels of groups (ShuffleNet)", key_args=("groups",), ranks="2, 3, 4",
                colour=PLAIN_COLOUR, does_nothing=channel_shuffle_does_nothing, torch_names=("ChannelShuffle",),
-               onnx=onnx_channel_shuffle),
+               onnx=onnx_channel_shuffle, saves=saves_nothing, reads=reads_same, flops=no_flops),
         OpSpec("scale_shift", (
             Arg("scale", "floats", 1.0, doc="multiplier, one number or one per channel"),
             Arg("shift", "floats", 0.0, doc="added after scaling, one number or one per channel"),
         ), infer_scale_shift, _no_count, torch_scale_shift,
             "x * scale + shift per channel, constants (inception_v3's transform_input)",
             key_args=("scale", "shift"), colour=PLAIN_COLOUR, does_nothing=scale_shift_does_nothing,
-            onnx=onnx_scale_shift),
+            onnx=onnx_scale_shift, saves=saves_nothing, reads=reads_same, flops=per_element(2)),
         OpSpec("upsample", (
             Arg("scale", "number", aliases=("scale_factor",), doc="size multiplier (output = floor(size * scale))"),
             Arg("mode", "str", "nearest", choices=("nearest", "linear", "bilinear", "bicubic", "trilinear"),
                 doc="linear for [C, L], bilinear/bicubic for [C, H, W], trilinear for [C, D, H, W]"),
         ), infer_upsample, _no_count, torch_upsample, "resize by a scale factor",
             key_args=("scale", "mode"), ranks="2, 3, 4", check_args=check_upsample_args, colour=PLAIN_COLOUR,
-            does_nothing=upsample_does_nothing, torch_names=("UpSampling",), onnx=onnx_upsample),
+            does_nothing=upsample_does_nothing, torch_names=("UpSampling",), onnx=onnx_upsample, saves=saves_nothing,
+            reads=reads_upsample, flops=flops_upsample),
         OpSpec("lrn", (
             Arg("size", "int", minimum=1, doc="channels to normalise over"),
             Arg("alpha", "float", 1e-4, minimum=0, doc="multiplicative factor"),
@@ -1531,12 +1887,13 @@ def _table() -> dict[str, OpSpec]:
             Arg("k", "float", 1.0, above=0, doc="additive factor (at 0, a window of zeros gives NaN)"),
         ), infer_lrn, _no_count, torch_lrn, "local response normalisation across channels (AlexNet)",
             key_args=("size",), ranks="2, 3, 4", colour=NORM_COLOUR, torch_names=("LocalResponseNorm",),
-            onnx=onnx_lrn),
+            onnx=onnx_lrn, saves=saves_lrn, reads=reads_same, flops=flops_lrn),
         OpSpec("crop", (Arg("like", "tensor", aliases=("size_of",), doc="the tensor whose spatial size to take"),),
                infer_crop, _no_count, torch_crop,
                "the centre of the input at another tensor's spatial size (U-Net's copy and crop)",
                key_args=("like",), ranks="2, 3, 4", colour=PLAIN_COLOUR, torch_names=("CenterCrop", "center_crop"),
-               onnx=onnx_crop),
+               onnx=onnx_crop, saves=saves_nothing, output_is_input=returns_input_storage, reads=reads_crop,
+               flops=no_flops),   # a view of the input
         OpSpec("resize", (
             Arg("like", "tensor", aliases=("size_of",), doc="the tensor whose spatial size to take"),
             Arg("mode", "str", "bilinear", choices=("nearest", "linear", "bilinear", "bicubic", "trilinear"),
@@ -1545,7 +1902,8 @@ def _table() -> dict[str, OpSpec]:
         ), infer_resize, _no_count, None, "resize to another tensor's spatial size (segmentation heads' "
             "F.interpolate(x, size=input.shape[-2:], mode=\"bilinear\", align_corners=False))",
             key_args=("like", "mode"), ranks="2, 3, 4", check_args=check_resize_args, colour=PLAIN_COLOUR,
-            expression=torch_resize, fresh_output=True, torch_names=("interpolate", "Upsample"), onnx=onnx_resize),
+            expression=torch_resize, fresh_output=True, torch_names=("interpolate", "Upsample"), onnx=onnx_resize,
+            saves=saves_nothing, reads=reads_resize, flops=flops_upsample),
         OpSpec("chunk", (
             Arg("chunks", "int", minimum=1, doc="equal parts along the channels"),
             Arg("index", "int", None, minimum=0, default_text="all",
@@ -1553,17 +1911,22 @@ def _table() -> dict[str, OpSpec]:
         ), infer_chunk, _no_count, None, "split the channels into equal parts (ShuffleNet's x.chunk(2, dim=1))",
             key_args=("chunks", "index"), ranks="any", check_args=check_chunk_args, colour=PLAIN_COLOUR,
             expression=torch_chunk, torch_names=("split",), onnx=onnx_chunk,   # a view: not fresh
+            saves=saves_nothing, output_is_input=returns_input_storage, reads=reads_same, flops=no_flops,
             channels=chunk_channels),
         OpSpec("concat", (), infer_concat, _no_count, None, "concatenate along channels", merge=True,
-               colour=PLAIN_COLOUR, fresh_output=True, expression=torch_concat, channels=summed_channels,
-               onnx=onnx_concat),   # torch.cat copies, even one input
+               colour=PLAIN_COLOUR, fresh_output=True, expression=torch_concat,
+               onnx=onnx_concat,   # torch.cat copies, even one input
+               saves=saves_nothing, reads=reads_same, flops=no_flops, channels=summed_channels),
         OpSpec("add", (), infer_add, _no_count, None, "element-wise sum of equal shapes", merge=True,
                colour=PLAIN_COLOUR, writes_input="sum", fresh_output=True, aliases_single_input=True,
-               expression=torch_add, onnx=onnx_add),
+               expression=torch_add, onnx=onnx_add,
+               saves=saves_nothing, output_is_input=lambda inputs, args: len(inputs) == 1, reads=reads_same,
+               flops=flops_add),
         OpSpec("mul", (), infer_mul, _no_count, None,
                "element-wise product; a size of 1 broadcasts ([C, H, W] * [C, 1, 1])", merge=True,
                colour=PLAIN_COLOUR, fresh_output=True, aliases_single_input=True, expression=torch_mul,
-               onnx=onnx_mul, channels=broadcast_channels),
+               onnx=onnx_mul, saves=saves_every_input, output_is_input=lambda inputs, args: len(inputs) == 1,
+               reads=reads_same, flops=flops_add, channels=broadcast_channels),
     ]
     return {s.name: s for s in specs}
 

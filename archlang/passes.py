@@ -617,14 +617,14 @@ def _coupled(checker: _Checker, sizes: dict[str, _Sizes], point: tuple) -> list[
 
 
 def count(graph: Graph, env: dict[str, int] | None = None) -> None:
-    """Parameters, trainable parameters and MACs of every node.
+    """Parameters, trainable parameters, MACs and FLOPs of every node.
 
-    MACs need concrete sizes: for symbolic inputs they are counted at the
+    MACs and FLOPs need concrete sizes: for symbolic inputs they are counted at the
     smallest valid input (`solve` finds it); without one, 0.
     """
     env = env if env is not None else smallest_env(graph)
     for node in graph.nodes:
-        node.params = node.trainable_params = node.macs = 0
+        node.params = node.trainable_params = node.macs = node.flops = 0
         if node.op == "input" or node.shape is UNKNOWN:
             continue
         ins = [graph[i].shape for i in node.inputs]
@@ -634,7 +634,9 @@ def count(graph: Graph, env: dict[str, int] | None = None) -> None:
             params, trainable, _ = OPS[node.op].count(sizes[:-1], sizes[-1], node.args)
             node.params, node.trainable_params = params, trainable
             continue
-        node.params, node.trainable_params, node.macs = OPS[node.op].count(sizes[:-1], sizes[-1], node.args)
+        spec = OPS[node.op]
+        node.params, node.trainable_params, node.macs = spec.count(sizes[:-1], sizes[-1], node.args)
+        node.flops = spec.flops(sizes[:-1], sizes[-1], node.args)
 
 
 def _concrete(shapes: list, env: dict | None, clamp: bool = False) -> list | None:

@@ -35,6 +35,9 @@ from .values import Env
 
 PRELUDE_PATH = Path(__file__).with_name("prelude.arch")
 PRELUDE_NAME = "archlang/prelude.arch"
+# Network parameters that state a training setting (`network ResNet20(classes = 10, lr = 0.05)`):
+# `archlang train` reads them (its flag of that name overrides), so no layer need read them (no W502).
+TRAINING_PARAMETERS = ("lr", "epochs", "batch_size", "optimizer", "momentum", "weight_decay")
 
 
 @dataclass
@@ -476,7 +479,9 @@ class _Linker:
             for param in item.params:
                 # `chanels` for `channels` is one mistake: E209 says so, with a did-you-mean.
                 misspelt = any(suggest(name, [param.name.name]) for name in undefined)
-                if param.name.name not in read and not misspelt and param.name.name not in TENSOR_WORDS:
+                setting = kind == "network" and param.name.name in TRAINING_PARAMETERS   # archlang train reads it
+                if param.name.name not in read and not misspelt and param.name.name not in TENSOR_WORDS \
+                        and not setting:
                     self.collector.warning("W502", f"parameter {param.name.name} of {kind} {item.name.name} is "
                                                    f"never used", param.name.span, label="nothing reads it")
 

@@ -41,9 +41,14 @@ from archlang.fsutil import atomic_write  # noqa: E402
 SHRUNK_PER_KIND = 3      # findings written per kind of disagreement
 
 
+def lower_priority() -> None:
+    """Once per worker process (os.nice adds up: niced per chunk, a worker reached 19 by its
+    second chunk and got a few CPU minutes an hour on a shared machine)."""
+    os.nice(10)
+
+
 def run_chunk(start: int, count: int, build_every: int, onnx_every: int) -> dict:
     """One worker's share: seeds start .. start+count-1."""
-    os.nice(10)
     import torch
 
     torch.set_num_threads(1)
@@ -97,7 +102,7 @@ def drive(args: argparse.Namespace) -> int:
                                                                                 args.chunk)]
     started = time.time()
     total: dict = {"cases": 0, "rejected": Counter(), "features": Counter(), "disagreements": [], "seeds": []}
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+    with ProcessPoolExecutor(max_workers=args.workers, initializer=lower_priority) as pool:
         futures = {pool.submit(run_chunk, s, n, args.build_every, args.onnx_every): (s, n) for s, n in chunks}
         for done, future in enumerate(as_completed(futures), start=1):
             part = future.result()

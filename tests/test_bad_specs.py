@@ -42,6 +42,7 @@ SETTING = re.compile(r"(\w+)\s*=\s*(\d+)")
 NOT_FROM_A_SPEC: dict[str, str] = {
     "E216": "an unknown network is named by --network or the API, not in the spec's text",
     "E601": "`export` reports it for the opset and sizes it is asked for; `check` does not export",
+    "E701": "`import` reports it about a PyTorch model or an ONNX file, never about a spec",
 }
 
 Key = tuple[str, int, str]  # (file relative to the case, line, code)

@@ -206,7 +206,7 @@ def test_shapes_table(cli, spec):
     assert "Layer" in out and "Op" in out and "Output" in out and "Params" in out and "MACs" in out
     assert "conv(6, k=5)" in out and "[6, 24, 24]" in out and "[16, 4, 4]" in out
     assert "44,878" in out and "281,640" in out
-    assert "Multiply-accumulates" in out and "FLOP" not in out
+    assert "Multiply-accumulates" in out and "FLOPs per sample" in out
     assert "Parameter memory: 179.5 kB" in out  # 44878 * 4 bytes
 
 
@@ -215,18 +215,21 @@ def test_shapes_json_matches_the_design(cli, spec):
     result = cli("shapes", "--format", "json", path)
     assert result.code == 0, result
     data = json.loads(result.out)
-    assert list(data) == ["network", "inputs", "outputs", "params", "trainable_params", "macs",
+    assert list(data) == ["network", "inputs", "outputs", "params", "trainable_params", "macs", "flops",
                           "activations", "layers"]
     assert data["network"] == "LeNetBN"
     assert data["inputs"][0]["shape"] == [1, 28, 28]
     assert data["outputs"][0]["shape"] == [10]
     assert (data["params"], data["trainable_params"], data["macs"]) == (LENET_PARAMS, LENET_PARAMS, LENET_MACS)
-    first = data["layers"][0]
-    assert set(first) == {"name", "op", "output", "params", "macs", "source"}
+    layers = [row for row in data["layers"] if row["kind"] == "layer"]
+    first = layers[0]
+    assert set(first) == {"kind", "name", "level", "op", "call", "output", "params", "macs", "flops", "source",
+                          "status"}
     assert (first["op"], first["output"], first["params"], first["macs"]) == ("conv", [6, 24, 24], 156, 86400)
     assert first["source"] == f"{path}:4:5"
-    assert sum(layer["params"] for layer in data["layers"]) == LENET_PARAMS
-    assert data["activations"] == sum(_elements(layer["output"]) for layer in data["layers"])
+    assert sum(layer["params"] for layer in layers) == LENET_PARAMS
+    assert data["activations"] == sum(_elements(layer["output"]) for layer in layers)
+    assert data["flops"] == sum(layer["flops"] for layer in layers)
 
 
 def _elements(shape):
@@ -320,7 +323,7 @@ def test_shapes_set_and_input(cli, spec):
     assert result.code == 0, result
     data = json.loads(result.out)
     assert data["inputs"][0]["shape"] == [3, 10, 10]
-    assert data["layers"][0]["output"] == [12, 10, 10]
+    assert data["layers"][1]["output"] == [12, 10, 10]   # after the input row
 
 
 def test_shapes_negative_depth_is_usage_error(cli, spec):

@@ -1,4 +1,5 @@
-"""`check`, `shapes`, `fmt`, the language server and `import archlang` never import torch (DESIGN.md section 4).
+"""`check`, `shapes` (with --train and every column), `diff`, `render`, `fmt`, `archlang.summary`, the
+language server and `import archlang` never import torch.
 
 Nor networkx: it would double the start-up time of `archlang shapes`, which
 bench/shapes_vs_torchinfo.py measures (`ir.Graph.nx` builds it on demand).
@@ -38,8 +39,14 @@ PROBE = textwrap.dedent("""
     import archlang
     from archlang.cli import main
     spec, others = sys.argv[1], sys.argv[2:]
+    out = sys.argv[-1]
+    others = others[:-1]
     codes = [main(["check", spec, *others]), main(["shapes", spec]), main(["shapes", spec, "--format", "json"]),
-             main(["fmt", "--diff", spec, *others])]
+             main(["fmt", "--diff", spec, *others]),
+             main(["shapes", spec, "--train", "--batch", "8", "--columns", "flops,rf,stride", "-f", "json"]),
+             main(["diff", spec, "--set", "classes=10", "--set", "classes=100"]),
+             main(["render", spec, "-o", out + "/tiny.svg"]), main(["render", spec, "-o", out + "/tiny.dot"]),
+             int(len(archlang.summary(spec, batch=4).rows) == 0)]
     heavy = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")
                    or m in ("torchvision", "onnx", "onnxruntime", "networkx"))
     print("CODES", codes)
@@ -51,13 +58,13 @@ def test_check_and_shapes_never_import_torch(tmp_path):
     spec = tmp_path / "tiny.arch"
     spec.write_text(SPEC, encoding="utf-8")
     others = [str(p) for p in sorted((ROOT / "specs").glob("*.arch"))]
-    proc = subprocess.run([sys.executable, "-c", PROBE, str(spec), *others], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-c", PROBE, str(spec), *others, str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=300,
                           env={"PYTHONPATH": str(ROOT), "NO_COLOR": "1", "PATH": "/usr/bin:/bin"})
     assert "Traceback" not in proc.stderr, proc.stderr
     lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.startswith(("CODES", "HEAVY")))
-    assert lines["CODES"] == "[0, 0, 0, 0]", proc.stdout + proc.stderr
-    assert lines["HEAVY"] == "[]", "check/shapes imported: " + lines["HEAVY"]
+    assert lines["CODES"] == "[0, 0, 0, 0, 0, 0, 0, 0, 0]", proc.stdout + proc.stderr
+    assert lines["HEAVY"] == "[]", "check/shapes/diff/render/summary imported: " + lines["HEAVY"]
 
 
 def test_the_language_server_starts_without_torch() -> None:

@@ -287,7 +287,8 @@ def test_alexnet_notes_example_infers_1024_features() -> None:
 
 # -- the docs show real output --------------------------------------------------------------
 
-DOCS_WITH_OUTPUT = [EXAMPLES / "README.md", ROOT / "docs" / "language.md", ROOT / "docs" / "torchvision.md"]
+DOCS_WITH_OUTPUT = [EXAMPLES / "README.md", ROOT / "docs" / "language.md", ROOT / "docs" / "torchvision.md",
+                    ROOT / "docs" / "design.md"]
 CONSOLE = re.compile(r"```console\n\$ archlang (?P<args>[^\n]*)\n(?P<output>.*?)```", re.S)
 
 

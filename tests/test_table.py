@@ -140,24 +140,45 @@ def test_markdown_keeps_nesting_visible():
     assert row.startswith("| &nbsp;&nbsp;&nbsp;&nbsp;conv1 |")
 
 
-def test_json_layers_and_totals():
+def test_json_rows_and_totals():
     data = json.loads(table.render(nested_graph(), "json"))
-    assert list(data) == ["network", "inputs", "outputs", "params", "trainable_params", "macs",
+    assert list(data) == ["network", "inputs", "outputs", "params", "trainable_params", "macs", "flops",
                           "activations", "layers"]
     assert data["inputs"] == [{"name": "x", "shape": [3, 8, 8]}]
     assert data["outputs"] == [{"name": "y", "shape": [4]}]
-    assert [layer["name"] for layer in data["layers"]] == [
-        "stage1.pair1.conv1", "stage1.pair1.relu1", "stage1.maxpool1", "flatten1", "linear1"]
-    assert data["layers"][0] == {"name": "stage1.pair1.conv1", "op": "conv", "output": [8, 8, 8],
-                                 "params": 224, "macs": 13824, "source": "net.arch:4:5"}
+    assert [(r["kind"], r["name"], r["level"]) for r in data["layers"]] == [
+        (r.kind, r.name, r.level) for r in table.rows(nested_graph())]
+    conv = next(r for r in data["layers"] if r["name"] == "stage1.pair1.conv1")
+    assert conv == {"kind": "layer", "name": "stage1.pair1.conv1", "level": 2, "op": "conv",
+                    "call": "conv(8, k=3, p=1)", "output": [8, 8, 8], "params": 224, "macs": 13824, "flops": 0,
+                    "source": "net.arch:4:5", "status": "ok"}
+    stage = next(r for r in data["layers"] if r["name"] == "stage1")
+    assert (stage["kind"], stage["call"], stage["params"], stage["output"]) == ("block", "Stage(8)", 224, [8, 4, 4])
     assert (data["params"], data["macs"], data["activations"]) == (740, 14336, 1284)
+
+
+@pytest.mark.parametrize("depth", [None, 0, 1, 2])
+def test_every_format_shows_the_same_rows(depth):
+    """JSON, CSV, markdown and the table: the same rows for any --depth (JSON once ignored it)."""
+    g = nested_graph()
+    want = [r.name for r in table.rows(g, depth)]
+    assert [r["name"] for r in table.to_json(g, depth)["layers"]] == want
+    assert [r["layer"] for r in csv.DictReader(io.StringIO(table.render_csv(g, depth)))] == want
+    local = [name.rsplit(".", 1)[-1] for name in want]
+    markdown = [line.split("|")[1].replace("&nbsp;", "").strip()
+                for line in table.render_markdown(g, depth).splitlines() if line.startswith("| ")][1:]
+    assert markdown == local
+    text = table.render_table(g, depth).splitlines()
+    body = text[text.index(next(line for line in text if line.startswith("Layer"))) + 2:]
+    assert [line.split()[0] for line in body[:len(local)]] == local
+    assert body[len(local)].startswith("=")
 
 
 def test_json_unknown_output_is_null():
     g = nested_graph()
     g.nodes[-1].shape, g.nodes[-1].failed = UNKNOWN, True
     data = table.to_json(g)
-    assert data["layers"][-1]["output"] is None
+    assert data["layers"][-1]["output"] is None and data["layers"][-1]["status"] == "failed"
     assert data["outputs"][0]["shape"] is None
 
 
@@ -170,7 +191,8 @@ def test_symbolic_shapes_print_as_expressions_and_counts_at_the_smallest_input()
     g.nodes[1].shape = g.nodes[2].shape = (8, h, 8)
     data = table.to_json(g)
     assert data["inputs"][0]["shape"] == [3, "H", 8]
-    assert data["layers"][0]["output"] == [8, "H", 8]
+    assert data["layers"][0]["output"] == [3, "H", 8]          # the input's row
+    assert data["layers"][3]["output"] == [8, "H", 8]
     assert data["smallest_input"] == [[3, 1, 8]]
     assert data["conditions"] == ["H >= 1"]
     # at H = 1: conv and relu 64 each, then 128 + 128 + 4 as before

@@ -56,7 +56,9 @@ def test_a_checkpoint_holds_only_weights_whose_loss_was_checked_finite(cli, tmp_
     last = torch.load(out / "last.pt", weights_only=True)
     kept = last["epoch"]
     assert r.err.strip().endswith(f"{out / 'last.pt'} holds the weights after epoch {kept}, whose loss was "
-                                  f"checked finite; try a lower --lr"), r.err
+                                  f"checked finite; lr 1e+12 is likely too high for this network: try --lr "
+                                  f"1e+11, or state it in the spec, network Mlp(..., lr = 1e+11), so that every "
+                                  f"run starts from it"), r.err
     for name in ("last.pt", "best.pt", "final.pt"):
         if (out / name).exists():
             state = torch.load(out / name, weights_only=True)

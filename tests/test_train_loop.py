@@ -171,7 +171,9 @@ def test_a_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoin
         train(source(lambda: BlowsUp(30)), config(tmp_path, epochs=3))
     msg = str(err.value)
     assert msg == (f"the loss became nan in epoch 2 by step 8 of 23; {tmp_path / 'run' / 'last.pt'} holds the "
-                   f"weights after epoch 1, whose loss was checked finite; try a lower --lr")
+                   f"weights after epoch 1, whose loss was checked finite; lr 0.1 is likely too high for this "
+                   f"network: try --lr 0.01, or state it in the spec, network Small(..., lr = 0.01), so that "
+                   f"every run starts from it")
     state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert (state["epoch"], state["step"]) == (1, 0)
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())

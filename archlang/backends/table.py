@@ -3,9 +3,10 @@
 `rows(graph, depth)` flattens a checked graph into `Row`s: a block instance is
 a row carrying its totals, with its layers one level deeper below it; `depth`
 folds blocks nested deeper into their block row. The columns are data
-(`COLUMNS`), shared by the text table, markdown and CSV, as in torchinfo.
-`to_json` is the JSON of DESIGN.md section 2. Sizes are humanised (11.2M) for
-people and exact for tools (JSON, CSV).
+(`COLUMNS`), shared by the text table, markdown, CSV and JSON, as in torchinfo;
+every format shows the same rows. Optional columns (`OPTIONAL`: FLOPs,
+receptive field, cumulative stride, saved activations) come with `Extras`.
+Sizes are humanised (11.2M) for people and exact for tools (JSON, CSV).
 
 Torch-free: `archlang shapes` imports this and nothing heavier.
 """
@@ -17,7 +18,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .. import ops, passes
+from .. import memory, ops, passes, receptive
 from ..ir import Graph, Node, Scope
 from ..shapes import UNKNOWN, format_shape, numel, shape_json
 
@@ -40,19 +41,50 @@ class Row:
     macs: int       # at the smallest valid input when the input has symbols
     source: str     # "file:line:col", or "" when the node has no span
     status: str     # "ok"; "failed" where the error is; "unknown" downstream of it
+    flops: int = 0
+    rf: receptive.Summary | None = None      # its receptive field and stride (the rf, stride columns)
+    saved: int | None = None                   # bytes its backward keeps (with Extras.memory)
 
     @property
     def local_name(self) -> str:
         return self.name.rsplit(".", 1)[-1]
 
 
-def rows(graph: Graph, depth: int | None = None) -> list[Row]:
+@dataclass(frozen=True)
+class Extras:
+    """What the optional columns show, computed only when asked for.
+
+    `columns`: names from OPTIONAL; `memory`: a training estimate (the "saved"
+    column and the memory footer); `budget`: bytes the peak is compared with.
+    """
+
+    columns: tuple[str, ...] = ()
+    memory: memory.Estimate | None = None
+    budget: int | None = None
+
+    @staticmethod
+    def of(graph: Graph, columns=(), train: dict | None = None, budget: int | None = None) -> "Extras":
+        """`train`: `memory.estimate`'s keyword arguments (batch, optimizer, dtype), or None."""
+        columns = tuple(columns)
+        estimate = None
+        if train is not None:
+            estimate = memory.estimate(graph, **train)
+            columns = tuple(dict.fromkeys(columns + ("saved",)))
+        return Extras(columns, estimate, budget)
+
+
+NO_EXTRAS = Extras()
+
+
+def rows(graph: Graph, depth: int | None = None, extras: Extras = NO_EXTRAS) -> list[Row]:
     """Every input, layer and block instance in graph order; blocks before their layers.
 
     `depth=None` shows every level; `depth=N` hides rows nested in more than
     N block instances, so their enclosing block row stands for them.
     """
-    totals = _scope_totals(graph)
+    fields = receptive.summaries(graph) if {"rf", "stride"} & set(extras.columns) else {}
+    saved = extras.memory.per_node if extras.memory is not None else None
+    totals = _scope_totals(graph, saved)
     out: list[Row] = []
     open_scopes: list[Scope] = []
     for node in graph.nodes:
@@ -63,8 +95,8 @@ def rows(graph: Graph, depth: int | None = None) -> list[Row]:
         del open_scopes[keep:]
         for level in range(keep, len(chain)):
             open_scopes.append(chain[level])
-            out.append(_block_row(graph, chain[level], level, totals[id(chain[level])]))
-        out.append(_node_row(graph, node, len(chain)))
+            out.append(_block_row(graph, chain[level], level, totals[id(chain[level])], fields))
+        out.append(_node_row(graph, node, len(chain), fields, saved))
     if depth is not None:
         out = [r for r in out if r.level <= depth]
     return out
@@ -82,12 +114,14 @@ class _Sums:
     params: int = 0
     trainable: int = 0
     macs: int = 0
+    flops: int = 0
+    saved: int | None = None          # None without a memory estimate
     failed: bool = False
     members: list[str] | None = None   # a labelled chain's layers, as its Op column
     first: Node | None = None
 
 
-def _scope_totals(graph: Graph) -> dict[int, _Sums]:
+def _scope_totals(graph: Graph, saved: dict[int, int] | None = None) -> dict[int, _Sums]:
     sums: dict[int, _Sums] = {}
     for node in graph.nodes:
         chain = _chain(node.scope)
@@ -100,6 +134,9 @@ def _scope_totals(graph: Graph) -> dict[int, _Sums]:
             t.params += node.params
             t.trainable += node.trainable_params
             t.macs += node.macs
+            t.flops += node.flops
+            if saved is not None:
+                t.saved = (t.saved or 0) + saved.get(node.id, 0)
             t.failed = t.failed or node.failed
         if chain and _is_group(chain[-1]):
             sums[id(chain[-1])].members.append(call_text(node))
@@ -111,14 +148,16 @@ def _is_group(scope: Scope) -> bool:
     return scope.span is None
 
 
-def _node_row(graph: Graph, node: Node, level: int) -> Row:
+def _node_row(graph: Graph, node: Node, level: int, fields: dict, saved: dict[int, int] | None) -> Row:
     kind = "input" if node.op == "input" else "layer"
     return Row(kind=kind, name=node.name, level=level, op=node.op, call=call_text(node),
                shape=node.shape, params=node.params, trainable=node.trainable_params, macs=node.macs,
-               source=node.span.location() if node.span is not None else "", status=_status(graph, node))
+               source=node.span.location() if node.span is not None else "", status=_status(graph, node),
+               flops=node.flops, rf=fields.get(node.id),
+               saved=None if saved is None else saved.get(node.id, 0))
 
 
-def _block_row(graph: Graph, scope: Scope, level: int, sums: _Sums) -> Row:
+def _block_row(graph: Graph, scope: Scope, level: int, sums: _Sums, fields: dict) -> Row:
     exit_node = graph.nodes[scope.exit] if scope.exit is not None and scope.exit < len(graph.nodes) else None
     shape = exit_node.shape if exit_node is not None else UNKNOWN
     status = "ok" if exit_node is not None and exit_node.known and not sums.failed else "unknown"
@@ -126,7 +165,8 @@ def _block_row(graph: Graph, scope: Scope, level: int, sums: _Sums) -> Row:
     where = scope.span if scope.span is not None else sums.first.span
     return Row(kind="block", name=scope.path, level=level, op=scope.block, call=call,
                shape=shape, params=sums.params, trainable=sums.trainable, macs=sums.macs,
-               source=where.location() if where is not None else "", status=status)
+               source=where.location() if where is not None else "", status=status, flops=sums.flops,
+               rf=fields.get(scope.exit) if exit_node is not None else None, saved=sums.saved)
 
 
 def _status(graph: Graph, node: Node) -> str:
@@ -154,6 +194,7 @@ class Totals:
     params: int
     trainable: int
     macs: int
+    flops: int
     activations: int         # output elements per sample over all layers
     activations_expr: Any    # the same as an expression; None without symbols
     incomplete: bool         # some layer's shape is unknown: the sums leave it out
@@ -179,7 +220,7 @@ def totals(graph: Graph) -> Totals:
             expr = expr + numel(node.shape)
         else:
             incomplete = True
-    return Totals(graph.params_total, graph.trainable_params_total, graph.macs_total,
+    return Totals(graph.params_total, graph.trainable_params_total, graph.macs_total, graph.flops_total,
                   passes.activations(graph), expr if graph.symbols else None, incomplete)
 
 
@@ -221,6 +262,7 @@ class Column:
     exact: Callable[[Row], str]     # the cell for tools (csv)
     width: int | None = None        # the most characters a human cell may take
     formats: tuple[str, ...] = ("table", "markdown", "csv")
+    key: str = ""                   # an optional column's name (--columns); "" for the usual ones
 
 
 def _shape_cell(row: Row) -> str:
@@ -237,6 +279,14 @@ def _count_cell(value: Any, row: Row) -> str:
     return "--" if value == 0 else human(value)
 
 
+def _rf_cell(row: Row, text) -> str:
+    return "" if row.rf is None else text(row.rf)
+
+
+def _saved_cell(row: Row) -> str:
+    return "" if row.saved is None or row.kind == "input" else "--" if row.saved == 0 else human_bytes(row.saved)
+
+
 COLUMNS: tuple[Column, ...] = (
     Column("Layer", "<", lambda r: "  " * r.level + r.local_name, lambda r: r.name),
     Column("Kind", "<", lambda r: r.kind, lambda r: r.kind, formats=("csv",)),
@@ -244,13 +294,21 @@ COLUMNS: tuple[Column, ...] = (
     Column("Output", "<", _shape_cell, lambda r: "" if r.shape is UNKNOWN else format_shape(r.shape)),
     Column("Params", ">", lambda r: _count_cell(r.params, r), lambda r: str(r.params)),
     Column("MACs", ">", lambda r: _count_cell(r.macs, r), lambda r: str(r.macs)),
+    Column("FLOPs", ">", lambda r: _count_cell(r.flops, r), lambda r: str(r.flops), key="flops"),
+    Column("RF", ">", lambda r: _rf_cell(r, lambda f: f.rf_text), lambda r: _rf_cell(r, lambda f: f.rf_text),
+           key="rf"),
+    Column("Stride", ">", lambda r: _rf_cell(r, lambda f: f.stride_text),
+           lambda r: _rf_cell(r, lambda f: f.stride_text), key="stride"),
+    Column("Saved", ">", _saved_cell, lambda r: "" if r.saved is None else str(r.saved), key="saved"),
     Column("Status", "<", lambda r: r.status, lambda r: r.status, formats=("csv",)),
     Column("Source", "<", lambda r: r.source, lambda r: r.source, formats=("csv",)),
 )
+# The optional columns, by the name --columns takes.
+OPTIONAL = tuple(c.key for c in COLUMNS if c.key)
 
 
-def columns_for(fmt: str) -> list[Column]:
-    return [c for c in COLUMNS if fmt in c.formats]
+def columns_for(fmt: str, extras: "Extras" = NO_EXTRAS) -> list[Column]:
+    return [c for c in COLUMNS if fmt in c.formats and (not c.key or c.key in extras.columns)]
 
 
 def _fit(text: str, width: int | None) -> str:
@@ -261,21 +319,21 @@ def _fit(text: str, width: int | None) -> str:
 
 # -- renderings -------------------------------------------------------------------------
 
-def render(graph: Graph, fmt: str = "table", depth: int | None = None) -> str:
+def render(graph: Graph, fmt: str = "table", depth: int | None = None, extras: Extras = NO_EXTRAS) -> str:
     if fmt == "table":
-        return render_table(graph, depth)
+        return render_table(graph, depth, extras)
     if fmt == "markdown":
-        return render_markdown(graph, depth)
+        return render_markdown(graph, depth, extras)
     if fmt == "csv":
-        return render_csv(graph, depth)
+        return render_csv(graph, depth, extras)
     if fmt == "json":
-        return dump_json(to_json(graph))
+        return dump_json(to_json(graph, depth, extras))
     raise ValueError(f"unknown table format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
-def render_table(graph: Graph, depth: int | None = None) -> str:
-    cols = columns_for("table")
-    cells = [[_fit(c.human(r), c.width) for c in cols] for r in rows(graph, depth)]
+def render_table(graph: Graph, depth: int | None = None, extras: Extras = NO_EXTRAS) -> str:
+    cols = columns_for("table", extras)
+    cells = [[_fit(c.human(r), c.width) for c in cols] for r in rows(graph, depth, extras)]
     widths = [max([len(c.title)] + [len(line[i]) for line in cells]) for i, c in enumerate(cols)]
 
     def line(values: list[str]) -> str:
@@ -285,7 +343,7 @@ def render_table(graph: Graph, depth: int | None = None) -> str:
     out = [_title(graph), "=" * rule_width, line([c.title for c in cols]), "=" * rule_width]
     out.extend(line(values) for values in cells)
     out.append("=" * rule_width)
-    out.extend(footer_lines(graph))
+    out.extend(footer_lines(graph, extras))
     out.append("=" * rule_width)
     return "\n".join(out)
 
@@ -295,7 +353,7 @@ def _title(graph: Graph) -> str:
     return f"network {graph.name}{where}"
 
 
-def footer_lines(graph: Graph) -> list[str]:
+def footer_lines(graph: Graph, extras: Extras = NO_EXTRAS) -> list[str]:
     t = totals(graph)
     out = []
     if t.incomplete:
@@ -305,11 +363,37 @@ def footer_lines(graph: Graph) -> list[str]:
     at = " at the smallest input" if graph.symbols else ""
     out.append(f"Params: {_both(t.params)}; trainable {exact(t.trainable)}, non-trainable {exact(t.non_trainable)}")
     out.append(f"Multiply-accumulates per sample (conv + linear){at}: {_both(t.macs)}")
+    out.append(f"FLOPs per sample (2 per MAC, bias, norms, activations, pooling, adds){at}: {_both(t.flops)}")
     if t.activations_expr is not None:
         out.append(f"Activations per sample: {t.activations_expr} elements")
     out.append(f"Activations per sample{at}: {exact(t.activations)} elements, "
                f"{human_bytes(t.activation_bytes)} in fp32")
     out.append(f"Parameter memory: {human_bytes(t.param_bytes)} in fp32")
+    if extras.memory is not None:
+        out.extend(memory_lines(extras.memory, extras.budget, at))
+    return out
+
+
+def memory_lines(m: memory.Estimate, budget: int | None, at: str = "") -> list[str]:
+    """The training estimate: its parts, the peak, and whether it fits the budget."""
+    settings = f"batch {m.batch}, {m.optimizer}, {m.dtype}"
+    out = [f"Training memory ({settings}){at}: params {human_bytes(m.params)}, grads {human_bytes(m.grads)}, "
+           f"optimizer {human_bytes(m.optimizer_state)}, saved activations {human_bytes(m.activations_saved)}; "
+           f"total {human_bytes(m.total)}, peak estimate {human_bytes(m.peak_estimate)}"]
+    if m.incomplete:
+        out.append("The training estimate leaves out the layers whose shape is unknown.")
+    if budget is not None:
+        share = f"{100 * m.peak_estimate / budget:.0f}%"
+        largest = m.largest_batch(budget)
+        if m.fits(budget):
+            out.append(f"Fits in the budget of {human_bytes(budget)} ({share} of it at the peak); "
+                       f"the largest batch that fits: about {exact(largest)}")
+        elif largest > 0:
+            out.append(f"Does NOT fit in the budget of {human_bytes(budget)} ({share} of it at the peak); "
+                       f"a batch of about {exact(largest)} would")
+        else:
+            out.append(f"Does NOT fit in the budget of {human_bytes(budget)} ({share} of it at the peak), "
+                       f"not even at batch 1")
     return out
 
 
@@ -328,8 +412,8 @@ def _both(n: int) -> str:
     return exact(n) if short == str(n) else f"{exact(n)} ({short})"
 
 
-def render_markdown(graph: Graph, depth: int | None = None) -> str:
-    cols = columns_for("markdown")
+def render_markdown(graph: Graph, depth: int | None = None, extras: Extras = NO_EXTRAS) -> str:
+    cols = columns_for("markdown", extras)
 
     def cell(text: str) -> str:
         # Leading spaces are the nesting; markdown would swallow them.
@@ -339,25 +423,26 @@ def render_markdown(graph: Graph, depth: int | None = None) -> str:
     out = [f"**{_title(graph)}**", "",
            "| " + " | ".join(c.title for c in cols) + " |",
            "|" + "|".join("---:" if c.align == ">" else ":---" for c in cols) + "|"]
-    for r in rows(graph, depth):
+    for r in rows(graph, depth, extras):
         out.append("| " + " | ".join(cell(_fit(c.human(r), c.width)) for c in cols) + " |")
     out.append("")
-    out.extend(f"- {line}" for line in footer_lines(graph))
+    out.extend(f"- {line}" for line in footer_lines(graph, extras))
     return "\n".join(out)
 
 
-def render_csv(graph: Graph, depth: int | None = None) -> str:
-    cols = columns_for("csv")
+def render_csv(graph: Graph, depth: int | None = None, extras: Extras = NO_EXTRAS) -> str:
+    cols = columns_for("csv", extras)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([c.title.lower() for c in cols])
-    for r in rows(graph, depth):
+    for r in rows(graph, depth, extras):
         writer.writerow([c.exact(r) for c in cols])
     return buf.getvalue().rstrip("\n")
 
 
-def to_json(graph: Graph) -> dict:
-    """DESIGN.md section 2: the network, its ports, totals and one entry per layer."""
+def to_json(graph: Graph, depth: int | None = None, extras: Extras = NO_EXTRAS) -> dict:
+    """The network, its ports, totals and one entry per row of the table (inputs, blocks
+    and layers, as CSV and the table show them, `depth` folding alike)."""
     t = totals(graph)
     out: dict[str, Any] = {
         "network": graph.name,
@@ -366,20 +451,23 @@ def to_json(graph: Graph) -> dict:
         "params": t.params,
         "trainable_params": t.trainable,
         "macs": t.macs,
+        "flops": t.flops,
         "activations": t.activations,
     }
     if graph.symbols:
         out["smallest_input"] = ([list(s) for s in graph.smallest_input]
                                  if graph.smallest_input is not None else None)
         out["conditions"] = list(graph.conditions)
-    out["layers"] = [_layer_json(n) for n in graph.nodes if n.op != "input"]
+    if extras.memory is not None:
+        out["memory"] = extras.memory.to_json(extras.budget)
+    out["layers"] = [_row_json(r, extras) for r in rows(graph, depth, extras)]
     return out
 
 
-def dump_json(data: dict) -> str:
-    """One key per line and one layer per line: readable, and a changed layer is a one-line diff."""
+def dump_json(data: dict, rows_key: str = "layers") -> str:
+    """One key per line and one row per line: readable, and a changed layer is a one-line diff."""
     def item(key: str, value: Any) -> str:
-        if key == "layers" and value:
+        if key == rows_key and value:
             inner = ",\n".join("    " + json.dumps(layer) for layer in value)
             return f'  "{key}": [\n{inner}\n  ]'
         return f"  {json.dumps(key)}: {json.dumps(value)}"
@@ -391,12 +479,24 @@ def _port_json(graph: Graph, port) -> dict:
     return {"name": port.name, "shape": shape_json(shape)}
 
 
-def _layer_json(node: Node) -> dict:
-    return {
-        "name": node.name,
-        "op": node.op,
-        "output": shape_json(node.shape),
-        "params": node.params,
-        "macs": node.macs,
-        "source": node.span.location() if node.span is not None else None,
+def _row_json(row: Row, extras: Extras) -> dict:
+    out: dict[str, Any] = {
+        "kind": row.kind,
+        "name": row.name,
+        "level": row.level,
+        "op": row.op,
+        "call": row.call,
+        "output": shape_json(row.shape),
+        "params": row.params,
+        "macs": row.macs,
+        "flops": row.flops,
     }
+    if "rf" in extras.columns:
+        out["rf"] = row.rf.rf_json() if row.rf is not None else None
+    if "stride" in extras.columns:
+        out["stride"] = row.rf.stride_json() if row.rf is not None else None
+    if row.saved is not None:
+        out["saved"] = row.saved
+    out["source"] = row.source or None
+    out["status"] = row.status
+    return out

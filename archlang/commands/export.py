@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "--no-verify (or torch is not installed), run in onnxruntime and compared with PyTorch "
                     "on random input; it is written only if both pass.")
     add_spec_args(parser)
-    parser.add_argument("--onnx", required=True, metavar="OUT.onnx", help="the ONNX file to write (- is stdout)")
+    parser.add_argument("--onnx", "-o", "--output", dest="onnx", required=True, metavar="OUT.onnx",
+                        help="the ONNX file to write (- is stdout); -o and --output as in build and render")
     parser.add_argument("--weights", metavar="FILE",
                         help="a state_dict saved by torch.save or archlang train (.pt), or .safetensors "
                              "(needs no torch); default: freshly initialised weights")

@@ -17,10 +17,11 @@ from ..watch import add_flag as add_watch_flag
 from .common import add_spec_args, load_network, print_diagnostics
 
 DEFAULT_FORMAT = "svg"
+MAX_DPI = 1200   # a LeNet at 1200 dpi is already 1,900 px wide; beyond, dot's memory grows fast
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..backends.graphviz import DIRECTIONS, FORMATS
+    from ..backends.graphviz import DIRECTIONS, FORMATS, PNG_DPI
 
     parser = sub.add_parser(
         "render", help="draw the network with Graphviz (SVG, PNG, PDF or DOT)",
@@ -35,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "consecutive equal ones fold into one box marked 'x N' (default: all)")
     parser.add_argument("--direction", type=str.upper, choices=DIRECTIONS, default="TB",
                         help="top to bottom (TB, the default) or left to right (LR)")
+    parser.add_argument("--dpi", type=int, metavar="N", default=None,
+                        help=f"resolution of a PNG (default {PNG_DPI}; Graphviz's own 96 is hard to read)")
     add_watch_flag(parser)
     parser.set_defaults(run=run)
 
@@ -47,13 +50,17 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None and backend.format_for(args.output) not in backend.FORMATS:
         raise UsageError(f"-o {args.output}: the suffix picks the format; use one of "
                          f"{', '.join('.' + f for f in backend.FORMATS)}")
+    if args.dpi is not None and not 1 <= args.dpi <= MAX_DPI:
+        raise UsageError(f"--dpi must be between 1 and {MAX_DPI}")
+    if args.dpi is not None and backend.format_for(_target(args, "x")) != "png":
+        raise UsageError("--dpi sets the resolution of a PNG; give -o NAME.png (SVG and PDF are vector drawings)")
     graph, diagnostics = load_network(args, outputs=lambda name: _outputs(args, backend, name))
     print_diagnostics(diagnostics)
     if graph is None:  # nothing elaborated: syntax or import errors
         return 1
     target = _target(args, graph.name)
     try:
-        written = backend.write(graph, target, depth=args.depth, direction=args.direction)
+        written = backend.write(graph, target, depth=args.depth, direction=args.direction, dpi=args.dpi)
     except OSError as exc:
         raise UsageError(f"cannot write {shown_name(target)}: {exc.strerror or exc}") from None
     except backend.RenderError as exc:

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..diagnostics import SpecError, UsageError, unique
 from ..limits import Limits
+from ..program import TRAINING_PARAMETERS
 from .common import add_spec_args, choose_networks, elaborate, load_program, parse_sets, print_diagnostics
 
 
@@ -67,6 +68,11 @@ OPTIONS = (
 )
 
 
+# Settings a spec may state as network parameters (`network ResNet20(classes = 10, lr = 0.05,
+# epochs = 30)`): the run's defaults for that network, which `--set` changes and the flag overrides.
+SPEC_SETTINGS = {"--" + name.replace("_", "-"): name for name in TRAINING_PARAMETERS}
+
+
 def register(sub) -> None:
     parser = sub.add_parser(
         "train", help="train a network (the notes' train_ch6): metrics, curves, checkpoints",
@@ -80,7 +86,9 @@ def register(sub) -> None:
         if opt.switch:
             parser.add_argument(opt.flag, action="store_true", help=opt.help)
         else:
-            parser.add_argument(opt.flag, type=opt.type, default=opt.default, metavar=opt.metavar, help=opt.help)
+            # None: not given, so that a setting the spec states is not hidden by the flag's default
+            default = None if opt.flag in SPEC_SETTINGS else opt.default
+            parser.add_argument(opt.flag, type=opt.type, default=default, metavar=opt.metavar, help=opt.help)
     parser.add_argument("--nproc", type=int, default=None, metavar="N",
                         help="data-parallel on N processes of this machine (gloo on CPUs, NCCL on GPUs); "
                              "torchrun -m archlang train ... works too, across machines")
@@ -109,7 +117,7 @@ def _train(args: argparse.Namespace, main: bool) -> int:
     if source is None:
         return 1
     try:
-        result = train(source, config_from(args))
+        result = train(source, config_from(args, source.graph.params, main))
     except SpecError as err:   # a symbolic spec that cannot take the data's size
         if main:
             print_diagnostics(err.diagnostics)
@@ -140,20 +148,47 @@ def spec_source(args: argparse.Namespace, main: bool = True):
     return SpecModel(program, graph, args.file, parse_sets(args.sets))
 
 
-def config_from(args: argparse.Namespace):
+def config_from(args: argparse.Namespace, spec_params: dict | None = None, main: bool = False):
+    """The run's settings: a flag given on the command line, else the network parameter of the
+    setting's name (SPEC_SETTINGS), else the notes' default."""
     from pathlib import Path
 
     from ..train import TrainConfig
     from ..train.config import INITS, OPTIMIZERS
 
+    settings = spec_settings(args, spec_params or {})
+    if settings and main and not args.quiet:
+        print("settings from the spec: " + ", ".join(f"{k} {v}" for k, v in settings.items()) + " (a flag overrides)")
+    value = {opt.dest: settings.get(opt.dest, getattr(args, opt.dest, None)) for opt in OPTIONS}
+    value = {k: v if v is not None or k in ("lr", "weight_decay") else _option(k).default for k, v in value.items()}
     return TrainConfig(
-        data=args.data, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-        optimizer=_choice(args.optimizer, OPTIMIZERS, "--optimizer"),
-        momentum=args.momentum, weight_decay=args.weight_decay, resize=parse_resize(args.resize),
+        data=args.data, epochs=value["epochs"], lr=value["lr"], batch_size=value["batch_size"],
+        optimizer=_choice(value["optimizer"], OPTIMIZERS, "--optimizer"),
+        momentum=value["momentum"], weight_decay=value["weight_decay"], resize=parse_resize(args.resize),
         device=args.device, amp=args.amp, channels_last=args.channels_last, compile=args.compile,
         seed=args.seed, init=_choice(args.init, INITS, "--init"),
         out=Path(args.out) if args.out else None, resume=args.resume, export_onnx=args.export_onnx,
         quiet=args.quiet, workers=args.workers, command=_command(args))
+
+
+def spec_settings(args: argparse.Namespace, spec_params: dict) -> dict[str, Any]:
+    """The settings the network's parameters state and no flag overrides, checked for type."""
+    out: dict[str, Any] = {}
+    for flag, name in SPEC_SETTINGS.items():
+        if name not in spec_params or getattr(args, _option(name).dest, None) is not None:
+            continue
+        value, kind = spec_params[name], _option(name).type
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)) or \
+                (kind is int and not isinstance(value, int)) or (kind is float and isinstance(value, str)) or \
+                (kind is str and not isinstance(value, str)):
+            raise UsageError(f"the network parameter {name} = {value!r} is a training setting ({flag}); "
+                             f"it must be {'an integer' if kind is int else 'a number' if kind is float else 'a string'}")
+        out[name] = kind(value)
+    return out
+
+
+def _option(dest: str) -> Option:
+    return next(opt for opt in OPTIONS if opt.dest == dest)
 
 
 def _command(args: argparse.Namespace) -> list[str]:
@@ -213,7 +248,7 @@ def _launch(args: argparse.Namespace, world) -> int:
     source = spec_source(args)
     if source is None:
         return 1
-    config = config_from(args)
+    config = config_from(args, source.graph.params, main=True)
     session = Session(source, config)
     try:
         out = session.preflight()   # locks the run folder for the whole job

@@ -173,7 +173,8 @@ class Session:
                 raise
             if history.epochs:
                 self._write_metrics(history, final=True)
-            raise Diverged(f"{exc}; {self._kept_words()}; try a lower --lr") from None
+            advice = lr_advice(model.effective_lr(self.config), self.source.name)
+            raise Diverged(f"{exc}; {self._kept_words()}; {advice}") from None
 
     def _kept_words(self) -> str:
         k = self.kept
@@ -206,6 +207,11 @@ class Session:
         history.epochs.append(record)
         history.add_point(epoch + 1, test_acc=test_acc)
         self.report.epoch(record, self.config.epochs)
+        if len(history.epochs) == NOT_LEARNING_AFTER:
+            warning = not_learning(history, self.source.classes, model.effective_lr(self.config), self.source.name,
+                                   steps=(epoch + 1) * outcome.steps_done)
+            if warning is not None:
+                self.report.always(warning, err=True)
         self._save_last(module, optimizer, loop, history, Position(epoch + 1, 0, None))
         if self.world.main:
             if best is None or test_acc > best.test_acc:
@@ -318,3 +324,36 @@ class Session:
         self.folder.write_metrics(history, dict(network=self.source.name, data=self.data.name,
                                                 device=self._device_label()),
                                   self.config.epochs, f"{self.source.name} on {self.data.name}", final)
+
+
+# Epochs after which a run that does not learn is called out (one epoch at chance is normal for
+# the notes' LeNet, sigmoid at lr 0.9; two are not), and the steps it must have taken by then.
+NOT_LEARNING_AFTER = 2
+NOT_LEARNING_STEPS = 50
+
+
+def not_learning(history: History, classes: int, lr: float, network: str, steps: int) -> str | None:
+    """A warning, with what to try, when the training loss grew since the first epoch (the
+    weights blow up) or, after NOT_LEARNING_STEPS steps, accuracy is still at chance with a loss
+    of about ln(classes) (what predicting nothing scores); else None."""
+    import math
+
+    first, last, chance = history.epochs[0], history.epochs[-1], 1 / max(classes, 1)
+    if last.train_loss > 1.5 * first.train_loss:
+        what = f"its training loss grew from {first.train_loss:.3f} to {last.train_loss:.4g}"
+    elif (classes >= 2 and steps >= NOT_LEARNING_STEPS and last.train_acc <= 1.5 * chance
+          and last.train_loss >= 0.97 * math.log(classes)):
+        what = (f"it learns nothing: train accuracy {last.train_acc:.3f} (chance is {chance:.3f}), loss "
+                f"{last.train_loss:.3f} (ln {classes} = {math.log(classes):.3f})")
+    else:
+        return None
+    return (f"warning: after {len(history.epochs)} epochs of {network} {what}; the weights may be blowing up. "
+            f"{lr_advice(lr, network)}")
+
+
+def lr_advice(lr: float, network: str) -> str:
+    """What to try when a run diverges or stalls: a tenth of the learning rate, on the command line
+    or in the spec (the notes' 0.9 suits their LeNet, not a deeper network)."""
+    lower = f"{lr / 10:g}"
+    return (f"lr {lr:g} is likely too high for this network: try --lr {lower}, or state it in the spec, "
+            f"network {network}(..., lr = {lower}), so that every run starts from it")
