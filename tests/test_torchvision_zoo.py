@@ -30,8 +30,8 @@ ZOO = ROOT / "specs" / "torchvision"
 DOC = ROOT / "docs" / "torchvision.md"
 ROWS = {row["builder"]: row for row in csv.DictReader((ZOO / "models.tsv").open(encoding="utf-8"), delimiter="\t")}
 # One builder per family, and per kind of block where a family has two (BasicBlock, grouped Bottleneck).
-NUMERIC = ["alexnet", "densenet121", "mnasnet0_5", "mobilenet_v2", "resnet18", "resnext50_32x4d", "squeezenet1_1",
-           "vgg11_bn"]
+NUMERIC = ["alexnet", "densenet121", "mnasnet0_5", "mobilenet_v2", "mobilenet_v3_small", "resnet18", "resnext50_32x4d",
+           "shufflenet_v2_x0_5", "squeezenet1_1", "vgg11_bn"]
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
