@@ -30,7 +30,7 @@ ZOO = ROOT / "specs" / "torchvision"
 DOC = ROOT / "docs" / "torchvision.md"
 ROWS = {row["builder"]: row for row in csv.DictReader((ZOO / "models.tsv").open(encoding="utf-8"), delimiter="\t")}
 # One builder per family, and per kind of block where a family has two (BasicBlock, grouped Bottleneck).
-NUMERIC = ["alexnet", "densenet121", "mnasnet0_5", "mobilenet_v2", "mobilenet_v3_small", "resnet18", "resnext50_32x4d",
+NUMERIC = ["alexnet", "densenet121", "efficientnet_b0", "efficientnet_v2_s", "mnasnet0_5", "mobilenet_v2", "mobilenet_v3_small", "resnet18", "resnext50_32x4d",
            "shufflenet_v2_x0_5", "squeezenet1_1", "vgg11_bn"]
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -65,6 +65,9 @@ def test_parameters_and_buffers_are_torchvisions_in_order(builder):
     assert list(mine) == list(reference), first_difference(list(mine), list(reference))
     assert [tuple(t.shape) for t in mine.values()] == [tuple(t.shape) for t in reference.values()]
     ours.load_state_dict(reference, strict=True, assign=True)
+    settings, expected = leaf_settings(ours), leaf_settings(theirs)
+    common = settings.keys() & expected.keys()
+    assert {k: settings[k] for k in common} == {k: expected[k] for k in common}
     assert graph.params_total == sum(p.numel() for p in theirs.parameters())
     # MACs: torchinfo's Mult-Adds are ours plus the bias and normalisation terms (docs/ops.md).
     mult_adds = torchinfo.summary(theirs, input_size=(1, *graph.input_shapes()[0]), device="meta",
@@ -72,6 +75,23 @@ def test_parameters_and_buffers_are_torchvisions_in_order(builder):
     assert mult_adds == graph.macs_total + torchinfo_extra(graph)
     assert table_row(builder, graph, mult_adds) in DOC.read_text(encoding="utf-8").splitlines(), \
         f"docs/torchvision.md's row for {builder} should read\n{table_row(builder, graph, mult_adds)}"
+
+
+# What a state_dict does not hold: batch norm's eps and momentum, the dropout and stochastic depth
+# probabilities, the geometry of convs and pools.
+SETTINGS = ("eps", "momentum", "p", "mode", "approximate", "negative_slope", "groups", "stride", "padding",
+            "dilation", "kernel_size", "ceil_mode", "output_size")
+
+
+def leaf_settings(model: nn.Module) -> dict[str, tuple]:
+    """{module name: (class, settings)} of the modules without children. Compared where both have the
+    name: torchvision calls some functions (torch.flatten) and builds modules it never calls
+    (efficientnet's stochastic_depth where a block has no residual)."""
+    def pair(value):  # AdaptiveAvgPool2d keeps output_size as given: 7 and (7, 7) are one size
+        return (value, value) if isinstance(value, int) else value
+    return {name: (type(m).__name__, {a: pair(getattr(m, a)) if a == "output_size" else getattr(m, a)
+                                      for a in SETTINGS if hasattr(m, a)})
+            for name, m in model.named_modules() if not list(m.children())}
 
 
 def first_difference(mine: list[str], theirs: list[str]) -> str:
