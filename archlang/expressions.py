@@ -416,6 +416,39 @@ def _sum(values: list):
     return total
 
 
+def _real(v, what: str) -> float:
+    """A number that is no symbolic size: log and pow of a size have no size for a result."""
+    v = _number(v, what)
+    if isinstance(v, Expr):
+        raise _Refused(f"{what} takes a number, and this one depends on the input size")
+    return v
+
+
+def _log(values: list):
+    """math.log(x[, base]), refused where Python raises (x <= 0, a base <= 0 or of 1)."""
+    x = _real(values[0], "log()")
+    base = _real(values[1], "log()") if len(values) == 2 else math.e
+    if x <= 0 or base <= 0 or base == 1:
+        raise _Refused("a logarithm takes a positive number, and a positive base other than 1")
+    return math.log(x, base) if len(values) == 2 else math.log(x)
+
+
+def _pow(values: list):
+    """Python's pow(x, y): an int for ints and y >= 0, a float otherwise; refused where Python raises
+    or gives a complex number, and before an int too large to keep is computed."""
+    x, y = _real(values[0], "pow()"), _real(values[1], "pow()")
+    if x == 0 and y < 0:
+        raise _Refused("0 has no negative power")
+    if x < 0 and not float(y).is_integer():
+        raise _Refused("a negative number has no fractional power")
+    if is_int(x) and is_int(y) and y > 0 and abs(x) > 1 and y * math.log2(abs(x)) > 64:
+        raise _Refused("the result is too large", help=f"integers are at most {MAX_INT:,} (2**63 - 1)")
+    try:
+        return pow(x, y)
+    except OverflowError:
+        raise _Refused("the result is too large") from None
+
+
 def _abs(values: list):
     x = _number(values[0], "abs()")
     if isinstance(x, Expr):
@@ -424,7 +457,8 @@ def _abs(values: list):
 
 
 # The functions expressions may call: Python's, for widths computed as torchvision
-# computes them (`_make_divisible`: max(d, int(v + d / 2) // d * d)).
+# computes them (`_make_divisible`: max(d, int(v + d / 2) // d * d); RegNet's
+# widths, quantised in log space with log and pow).
 BUILTINS: dict[str, Builtin] = {
     "min": Builtin((1, math.inf), lambda v: _extreme(v, False), "the smallest argument, or item of one list"),
     "max": Builtin((1, math.inf), lambda v: _extreme(v, True), "the largest argument, or item of one list"),
@@ -435,6 +469,8 @@ BUILTINS: dict[str, Builtin] = {
     "abs": Builtin((1, 1), _abs, "the absolute value"),
     "len": Builtin((1, 1), _length, "the number of items of a list, or characters of a string"),
     "sum": Builtin((1, 1), _sum, "the sum of a list of numbers"),
+    "log": Builtin((1, 2), _log, "log(x): the natural logarithm (math.log); log(x, base)"),
+    "pow": Builtin((2, 2), _pow, "pow(x, y): x to the power y (Python's)"),
 }
 
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import torch
 import torchinfo
 from torch import nn
 from torchvision import models
+from torchvision.models import regnet
 
 import archlang
 from archlang.backends.torch_module import build_module
@@ -30,7 +32,8 @@ ZOO = ROOT / "specs" / "torchvision"
 DOC = ROOT / "docs" / "torchvision.md"
 ROWS = {row["builder"]: row for row in csv.DictReader((ZOO / "models.tsv").open(encoding="utf-8"), delimiter="\t")}
 # One builder per family, and per kind of block where a family has two (BasicBlock, grouped Bottleneck).
-NUMERIC = ["alexnet", "densenet121", "efficientnet_b0", "efficientnet_v2_s", "mnasnet0_5", "mobilenet_v2", "mobilenet_v3_small", "resnet18", "resnext50_32x4d",
+NUMERIC = ["alexnet", "densenet121", "efficientnet_b0", "efficientnet_v2_s", "mnasnet0_5", "mobilenet_v2",
+           "mobilenet_v3_small", "regnet_y_400mf", "resnet18", "resnext50_32x4d",
            "shufflenet_v2_x0_5", "squeezenet1_1", "vgg11_bn"]
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -46,7 +49,22 @@ def on_meta(row: dict) -> tuple[nn.Module, nn.Module, object]:
     """(ours, torchvision's, our graph), both modules on the meta device."""
     graph = graph_of(row)
     with torch.device("meta"):
-        return build_module(graph), models.get_model(row["builder"], weights=None), graph
+        return build_module(graph), torchvisions(row["builder"]), graph
+
+
+def torchvisions(builder: str) -> nn.Module:
+    """torchvision's model at its defaults, on the current device (meta here). RegNet computes its widths
+    with torch tensors it turns into lists (BlockParams), which the meta device cannot: on the CPU."""
+    with mock.patch.object(regnet.BlockParams, "from_init_params", classmethod(block_params_on_cpu)):
+        return models.get_model(builder, weights=None)
+
+
+def block_params_on_cpu(cls, *args, **kwargs):
+    with torch.device("cpu"):
+        return BLOCK_PARAMS(cls, *args, **kwargs)
+
+
+BLOCK_PARAMS = regnet.BlockParams.from_init_params.__func__
 
 
 def test_the_table_lists_each_builder_once_with_a_spec_that_exists():
@@ -136,7 +154,7 @@ def test_outputs_equal_torchvisions_in_eval_mode(builder):
     row = ROWS[builder]
     graph = graph_of(row, small_input=True)
     with torch.device("meta"):
-        ours, theirs = build_module(graph), models.get_model(builder, weights=None)
+        ours, theirs = build_module(graph), torchvisions(builder)
     ours, theirs = ours.to_empty(device="cpu").eval(), randomised(theirs.to_empty(device="cpu")).eval()
     ours.load_state_dict(theirs.state_dict(), strict=True)
     x = torch.randn(2, *graph.nodes[graph.inputs[0].node].shape, generator=torch.Generator().manual_seed(1))

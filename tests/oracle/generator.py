@@ -987,7 +987,7 @@ def features(case: Case) -> set[str]:
             found.add(f"split into {len(node.targets)}")
         elif isinstance(node, Call):
             found.add("defined function" if node.fn not in ("min", "max", "round", "int", "abs", "len", "sum",
-                                                            "floor", "ceil") else f"function {node.fn}")
+                                                            "floor", "ceil", "log", "pow") else f"function {node.fn}")
         elif isinstance(node, SliceE):
             found.add("slice")
         elif isinstance(node, Bind) and node.label is not None:

@@ -269,9 +269,9 @@ class SliceE(Expr):
         return seq[None if self.lo is None else self.lo.value(b):None if self.hi is None else self.hi.value(b)]
 
 
-# Python's functions, as the language guide says archlang's are (floor and ceil: math's).
+# Python's functions, as the language guide says archlang's are (floor, ceil and log: math's).
 BUILTINS = {"min": min, "max": max, "round": round, "int": int, "abs": abs, "len": len, "sum": sum,
-            "floor": math.floor, "ceil": math.ceil}
+            "floor": math.floor, "ceil": math.ceil, "log": math.log, "pow": pow}
 
 
 @dataclass
@@ -292,9 +292,12 @@ class Call(Expr):
         if self.fn not in BUILTINS:
             raise Reject("E209", f"unknown function {self.fn}")
         try:
-            return BUILTINS[self.fn](*values)
-        except (TypeError, ValueError) as exc:
+            result = BUILTINS[self.fn](*values)
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
             raise Reject("E212", f"{self.fn}: {exc}") from None
+        if isinstance(result, complex):  # pow(-8, 0.5)
+            raise Reject("E212", f"{self.fn}: a complex result")
+        return result
 
 
 @dataclass
