@@ -21,6 +21,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import archlang  # noqa: E402
+from archlang.commands.common import parse_sets  # noqa: E402
 from archlang import memory, ops  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -136,11 +137,7 @@ def _torchvision_cases() -> list:
             if row["file"] in seen:
                 continue
             seen.add(row["file"])
-            params = {}
-            for item in row["settings"].split():
-                key, value = item.split("=")
-                params[key] = value == "true" if value in ("true", "false") else float(value) if "." in value \
-                    else int(value)
+            params = parse_sets(row["settings"].split())   # as --set reads them: lists, strings too
             size = [int(v) for v in row["input"].split("x")]
             cases.append(pytest.param(ROOT / "specs" / "torchvision" / row["file"], row["network"], [3, *size],
                                       params, id=row["builder"]))
