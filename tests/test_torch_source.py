@@ -86,8 +86,8 @@ def test_depends_on_torch_only_and_lines_fit(spec):
 
 
 # The first network of each zoo spec, as the zoo's table builds it (several blocks, ifs and loops each).
-ZOO = [("torchvision/" + p.name, None) for p in sorted((ROOT / "specs" / "torchvision").glob("*.arch"))
-       if archlang.load(p).networks]
+ZOO = [("torchvision/" + p.name, network) for p in sorted((ROOT / "specs" / "torchvision").glob("*.arch"))
+       for network in archlang.load(p).networks]   # every network of a family file (efficientnet has two)
 ALL_SOURCES = """
 import sys
 import archlang
@@ -260,3 +260,18 @@ def test_build_needs_network_for_several(cli, tmp_path):
     assert cli("build", two).code == 2
     result = cli("build", two, "--network", "B")
     assert result.code == 0 and "class B(nn.Module)" in result.out
+
+
+@pytest.mark.parametrize("text", ['arch="large" is built in', "it's", "plain", 'x"y\'z"', 'a \\"b', 'é "q"', ""])
+def test_string_literals_are_written_as_black_writes_them(text):
+    """Black keeps double quotes unless single ones need fewer escapes; a refusal quoting
+    `arch="large"` came out escaped in double quotes and the file was not black-clean."""
+    import ast
+
+    import black
+
+    from archlang.backends.pylayout import string
+
+    line = f"x = {string(text)}\n"
+    assert ast.literal_eval(string(text)) == text
+    assert black.format_str(line, mode=black.Mode()) == line

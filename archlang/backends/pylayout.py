@@ -101,7 +101,12 @@ def literal(value: Any) -> str:
 
 
 def string(text: str) -> str:
-    return json.dumps(text)
+    """A string literal as black writes it: in double quotes, unless single quotes need fewer
+    escapes (a text with more `"` than `'`, such as a refusal quoting `arch="large"`)."""
+    double = json.dumps(text)
+    if text.count('"') <= text.count("'"):
+        return double
+    return "'" + double[1:-1].replace('\\"', '"').replace("'", "\\'") + "'"
 
 
 def quoted(text: str) -> str:
