@@ -34,7 +34,7 @@ import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from .shapes import Expr, FloorDiv, Mod, Symbol, floordiv, mod
+from .shapes import Expr, FloorDiv, Mod, Symbol, _as_expr, floordiv, mod
 
 Term = Any
 
@@ -397,7 +397,8 @@ def _rename_expr(e: Expr, names: Mapping[str, str]) -> Expr:
             return Expr((((Opaque(_atom_text(a.term, names), a.term),), 1),))
         if isinstance(a, Symbol):
             return Expr.symbol(names.get(a.name, a.name))
-        num, den = _rename_expr(a.num, names), den_ if is_int(den_ := a.den) else _rename_expr(a.den, names)
+        # a constant numerator (`1 // w`) renames to an int: the atom still needs an Expr there
+        num, den = _as_expr(_rename_expr(a.num, names)), den_ if is_int(den_ := a.den) else _rename_expr(a.den, names)
         return Expr((((type(a)(num, den),), 1),))
     total: Term = 0
     for mono, coef in e.terms:
