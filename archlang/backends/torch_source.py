@@ -459,8 +459,12 @@ class _ClassWriter:
         it to None there), else an attribute __init__ sets to the test."""
         then = [i.attr for i in walk(item.then) if isinstance(i, (Layer, Call))]
         orelse = [i.attr for i in walk(item.orelse) if isinstance(i, (Layer, Call))]
-        only_then = [a for a in then if a not in orelse]
-        only_else = [a for a in orelse if a not in then]
+        # An attribute another `if` also sets (`branch2` on both of shufflenet's sides) says
+        # nothing about this one: its None could come from, or be overwritten by, the other.
+        everywhere = Counter(i.attr for i in walk(self.cls.items) if isinstance(i, (Layer, Call)))
+        elsewhere = everywhere - Counter(then) - Counter(orelse)
+        only_then = [a for a in then if a not in orelse and a not in elsewhere]
+        only_else = [a for a in orelse if a not in then and a not in elsewhere]
         if only_then:
             self.guards[id(item)] = ("attribute", only_then[0], "else")
             return f"{_member(only_then[0])} is not None", f"{_member(only_then[0])} is None"
