@@ -376,15 +376,18 @@ class _ClassWriter:
         head: list[str] = []
         if guard is not None and guard[0] == "flag":
             head = layout(self.text(item.test), depth, f"self.{guard[1]} = ", "")
-        # Lines both sides start or end with do not depend on the test.
+        # Statements both sides start or end with do not depend on the test. Whole statements:
+        # two calls that differ only in their middle lines share their first and last lines.
+        then, orelse = _statements(then, depth + 1), _statements(orelse, depth + 1)
         before: list[str] = []
         while then and orelse and then[0] == orelse[0]:
-            before.append(then.pop(0)[len(INDENT):])
+            before += [line[len(INDENT):] for line in then.pop(0)]
             orelse.pop(0)
         after: list[str] = []
         while then and orelse and then[-1] == orelse[-1]:
-            after.insert(0, then.pop()[len(INDENT):])
+            after[:0] = [line[len(INDENT):] for line in then.pop()]
             orelse.pop()
+        then, orelse = [line for st in then for line in st], [line for st in orelse for line in st]
         middle: list[str] = []
         test = f"self.{guard[1]}" if guard is not None and guard[0] == "flag" else self.text(item.test)
         if then:
@@ -491,6 +494,24 @@ class _ClassWriter:
         while name in taken or module_name_problem(name) is not None:   # `train` would hide nn.Module's
             name += "_"
         return name
+
+
+def _statements(lines: list[str], depth: int) -> list[list[str]]:
+    """Lines at `depth` grouped into statements: a statement goes on through its bracketed
+    continuation lines, its deeper-indented body and its `else:`/`elif` parts."""
+    out: list[list[str]] = []
+    open_brackets = 0
+    start = INDENT * depth
+    for line in lines:
+        begins = line.startswith(start) and not line[len(start):len(start) + 1].isspace()
+        continues = line[len(start):].startswith(("else:", "elif ")) if begins else True
+        if open_brackets == 0 and begins and not continues or not out:
+            out.append([line])
+        else:
+            out[-1].append(line)
+        code = re.sub(r'#.*', "", re.sub(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'', "", line))
+        open_brackets += sum(code.count(c) for c in "([{") - sum(code.count(c) for c in ")]}")
+    return out
 
 
 _NO_DEFAULT = object()
