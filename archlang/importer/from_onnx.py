@@ -340,23 +340,14 @@ def _arith(kind: str):
         if value.size != 1:
             raise NotRead(f"{node.op_type} by a tensor of shape {list(value.shape)}",
                           needed="a layer holding that tensor")
-        scale, shift = _affine(kind, float(value.reshape(())), number == a)
-        args = {k: v for k, v in (("scale", scale), ("shift", shift)) if v != ops.OPS["scale_shift"].arg(k).default}
+        first = number == a                  # `number op x` rather than `x op number`
+        number = float(value.reshape(()))
+        args = reverse.scale_shift_args(kind, number, first)
+        if args is None:
+            raise NotRead(reverse.arithmetic_refused(kind, number, first), needed="an op for it in the op table")
         return reader.add(node, "scale_shift", args, [tensor])
     return read
 
-
-def _affine(kind: str, number: float, number_first: bool) -> tuple[float, float]:
-    if kind == "add":
-        return 1.0, number
-    if kind == "mul":
-        return number, 0.0
-    if kind == "sub":
-        return (-1.0, number) if number_first else (1.0, -number)
-    if kind == "div" and not number_first and number != 0:
-        return 1.0 / number, 0.0
-    raise NotRead(f"{'a number ' + kind + ' a tensor' if number_first else kind + ' by ' + str(number)}",
-                  needed="an op for it in the op table")
 
 
 def _concat(reader: _Reader, node, attrs: dict) -> int:

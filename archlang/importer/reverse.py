@@ -151,3 +151,25 @@ def nondefault(op: str, args: dict[str, Any]) -> dict[str, Any]:
 
 def _same(a: Any, b: Any) -> bool:
     return a == b and type(a) is type(b)
+
+
+def scale_shift_args(kind: str, number: float, number_first: bool) -> dict[str, float] | None:
+    """`x op number` (or `number op x`) as `scale_shift`'s arguments (x * scale + shift), the
+    defaults left out; None where no scale and shift compute it (`number / x`, a division by 0).
+    Both importers (torch calls and ONNX nodes) read arithmetic on a constant this way."""
+    if kind == "add":
+        scale, shift = 1.0, number
+    elif kind == "mul":
+        scale, shift = number, 0.0
+    elif kind == "sub":
+        scale, shift = (-1.0, number) if number_first else (1.0, -number)
+    elif kind == "div" and not number_first and number != 0:
+        scale, shift = 1.0 / number, 0.0
+    else:
+        return None
+    return {k: v for k, v in (("scale", scale), ("shift", shift)) if v != ops.OPS["scale_shift"].arg(k).default}
+
+
+def arithmetic_refused(kind: str, number: float, number_first: bool) -> str:
+    """What cannot be imported, for the importer's error: `a number div a tensor`, `div by 0.0`."""
+    return f"{'a number ' + kind + ' a tensor' if number_first else kind + ' by ' + str(number)}"

@@ -22,8 +22,7 @@ from typing import Any, Callable
 import torch
 import torch.fx as fx
 
-from .. import ops
-from . import torch_ops
+from . import reverse, torch_ops
 from .torch_ops import NotAnOp
 
 
@@ -84,24 +83,13 @@ def _arith(kind: str) -> Callable:
             return _merge(conv, node, kind, [a, b])
         tensor, number = (a, b) if isinstance(a, fx.Node) else (b, a)
         reversed_operands = tensor is b
-        scale, shift = _affine(kind, number, reversed_operands)
-        args = {k: v for k, v in (("scale", scale), ("shift", shift)) if v != ops.OPS["scale_shift"].arg(k).default}
+        args = reverse.scale_shift_args(kind, number, reversed_operands)
+        if args is None:
+            raise NotAnOp(reverse.arithmetic_refused(kind, number, reversed_operands),
+                          needed="an op for it in the op table")
         return conv.add(node, "scale_shift", args, [conv.tensor(tensor)])
     return handle
 
-
-def _affine(kind: str, number: float, number_first: bool) -> tuple[float, float]:
-    """`x op number` (or `number op x`) as x * scale + shift."""
-    if kind == "add":
-        return 1.0, number
-    if kind == "mul":
-        return number, 0.0
-    if kind == "sub":
-        return (-1.0, number) if number_first else (1.0, -number)
-    if kind == "div" and not number_first and number != 0:
-        return 1.0 / number, 0.0
-    raise NotAnOp(f"{'a number ' + kind + ' a tensor' if number_first else kind + ' by ' + str(number)}",
-                  needed="an op for it in the op table")
 
 
 def _merge(conv, node: fx.Node, kind: str, operands: list[fx.Node]) -> int:
