@@ -22,6 +22,7 @@ from typing import Any, Callable
 import torch
 import torch.fx as fx
 
+from .. import ops
 from . import reverse, torch_ops
 from .torch_ops import NotAnOp
 
