@@ -58,7 +58,14 @@ def run_chunk(start: int, count: int, build_every: int, onnx_every: int) -> dict
     summary: dict = {"cases": 0, "rejected": Counter(), "features": Counter(), "disagreements": []}
     with tempfile.TemporaryDirectory(prefix="archlang-differential-") as tmp:
         for seed in range(start, start + count):
-            case = generate(seed)
+            try:
+                case = generate(seed)
+            except Exception as exc:  # noqa: BLE001 - a generator crash is a finding of its seed, not the run's end
+                summary["cases"] += 1
+                summary["disagreements"].append({"seed": seed, "kind": "harness", "build": False, "onnx": False,
+                                                 "fold_bn": False,
+                                                 "detail": f"generator: {type(exc).__name__}: {exc}"[:500]})
+                continue
             onnx = onnx_every > 0 and seed % onnx_every == 0
             paths = {"build": seed % build_every == 0, "onnx": onnx, "fold_bn": onnx and seed % (2 * onnx_every) == 0}
             work = Path(tmp) / str(seed)
@@ -159,7 +166,10 @@ def write_findings(disagreements: list[dict], folder: Path) -> list[dict]:
     written = []
     for kind, items in by_kind.items():
         for d in items[:SHRUNK_PER_KIND]:
-            text = shrink_finding(d["seed"], kind, d["build"], d["onnx"], d["fold_bn"])
+            try:
+                text = shrink_finding(d["seed"], kind, d["build"], d["onnx"], d["fold_bn"])
+            except Exception as exc:  # noqa: BLE001 - a seed the generator cannot even write is kept unshrunk
+                text = f"# not shrunk: {type(exc).__name__}: {exc}\n"
             name = f"{kind.replace(' ', '-')}-{d['seed']}.arch"
             folder.mkdir(parents=True, exist_ok=True)
             atomic_write(folder / name, f"# {kind}: {d['detail']}\n# seed {d['seed']}\n{text}")

@@ -227,6 +227,8 @@ class Index(Expr):
 
     def value(self, b):
         seq, i = self.a.value(b), self.i.value(b)
+        if not isinstance(seq, tuple):   # a block given an int where it indexes a list
+            raise Reject("E212", "cannot index a value that is not a list")
         if not -len(seq) <= i < len(seq):
             raise Reject("E212", "index out of range")
         return seq[i]
