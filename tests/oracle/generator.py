@@ -266,6 +266,8 @@ class _Generator:
             x = b.tensors[start] if start in b.tensors else b.cur
             items = self.items(b, x, depth, self.rng.randint(0, 2)) if start else \
                 self.items(b, x, depth, self.rng.randint(1, 2))
+            if not start and not items:   # `a =` with nothing after it is not a statement
+                raise Reject("GEN-RETRY", "no layer fits here")
             label = self.label(b) if items and self.chance(0.15) else None
             return Bind(self.tensor_name(b), items, start, label)
         if kind == "merge":

@@ -698,6 +698,8 @@ class Bind(Stmt):
         return f"{self.target} = {label}" + " -> ".join(head + ([body] if body else []))
 
     def exec(self, b):
+        if self.start is None and not self.items:
+            raise Reject("E101", "a binding needs a tensor or a layer after `=`")
         bind_tensor(b, self.target, run_chain(b, start_of(b, self.start), self.items, self.label))
 
 
