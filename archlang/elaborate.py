@@ -35,7 +35,7 @@ from .expressions import EvalContext, Evaluator, let_value
 from .ir import Assumption, Branch, Entry, Graph, LetItem, Loop, Port, Scope, TermNames
 from .limits import DEFAULT_LIMITS, Limits
 from .naming import Names, automatic_base, bad_label_text, hides_tensor_word, join, label_part, labels_in
-from .ops import OPS, bind_actuals, same_channels
+from .ops import OPS, bind_actuals, broadcast_channels, same_channels
 from .reporter import Reporter
 from .shapes import UNKNOWN, Expr
 from .source import Source, Span
@@ -834,6 +834,10 @@ class Elaborator:
             for other in node.in_channels[1:]:
                 self._assume(terms.compare("==", other, node.in_channels[0]),
                              f"the paths of `{op}` agree in channels", span, body)
+        elif self.staged and OPS[op].channels is broadcast_channels and node.known:  # each path broadcasts or agrees
+            for shape, term in zip((self.graph.nodes[i].shape for i in node.inputs), node.in_channels):
+                wanted = 1 if shape and shape[0] == 1 else node.channels
+                self._assume(terms.compare("==", term, wanted), f"the paths of `{op}` broadcast as here", span, body)
         return self._flow_of(node)
 
     _LAYERS: dict[type, Callable] = {}

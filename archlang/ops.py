@@ -1708,12 +1708,12 @@ def chunk_channels(shapes, ins, args):
 
 
 def broadcast_channels(shapes, ins, args):
-    """mul: the channels of an input whose channels are not the 1 that broadcasts."""
-    out = ins[0]
-    for c in ins[1:]:
-        if isinstance(out, int) and out == 1:
-            out = c
-    return out
+    """mul: the channels of the first input whose channels (its concrete shape's, not its term's:
+    `c // 3` may be the 1 that broadcasts) are not 1; the first input's where all are 1."""
+    for shape, c in zip(shapes, ins):
+        if shape and shape[0] != 1:
+            return c
+    return ins[0]
 
 
 def flat_channels(shapes, ins, args):

@@ -79,6 +79,28 @@ network N {
     assert check_spec(spec, tmp_path, build=False) == []
 
 
+def test_a_mul_by_a_part_of_one_channel_takes_the_other_paths_channels(tmp_path):
+    # `chunk(3)` of 3 channels is 1 channel, which broadcasts in the mul: its output has x's 3.
+    # The generated class took the mul's channels from the first path's term, in_channels // 3,
+    # so the groupnorm after it was built for 1 channel (compile: ValueError; seed 3923).
+    spec = """\
+block B {
+    mul {
+      | y = groupnorm(1)
+        a, b, c = y -> chunk(3)
+      |
+    }
+    groupnorm(3)
+}
+
+network N {
+    input [3]
+    B()
+}
+"""
+    assert check_spec(spec, tmp_path) == []
+
+
 def test_avgpool_on_a_volume_smaller_than_its_window_is_refused():
     # check accepted it (the output size formula gives 1 with padding), and PyTorch's avg_pool3d
     # refused to run it: "input image (T: 1 H: 1 W: 1) smaller than kernel size".

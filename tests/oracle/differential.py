@@ -46,6 +46,8 @@ from archlang.backends import table
 from archlang.diagnostics import SpecError
 from archlang.shapes import evaluate, shape_json
 
+from term_check import check_terms
+
 from .generator import Case
 from .interpreter import Interpreter
 from .model import Input, literal
@@ -464,6 +466,10 @@ def _run_cli(argv: list[str]) -> tuple[int, str]:
 
 
 def _built(inv: Invocation, path: Path, workdir: Path, graph, interp: Interpreter, found: list[Disagreement]) -> None:
+    try:   # the terms the built classes compute, at this instance's values, are what elaboration found
+        check_terms(graph)
+    except AssertionError as wrong:
+        raise _Found("terms", str(wrong)[:300]) from None
     out = workdir / "built_model.py"
     code, err = _run_cli(["build", str(path), "-o", str(out), *inv.args()])
     if code != 0:
