@@ -79,6 +79,43 @@ network N {
     assert check_spec(spec, tmp_path, build=False) == []
 
 
+def test_outputs_of_norms_over_constant_values_allow_for_their_rounding(tmp_path):
+    # Seed 2997: a groupnorm of one value per group makes exact zeros, a batch norm makes its
+    # bias, the same in every sample; the norms after it divide that rounding noise by sqrt(eps):
+    # the compiled module and the oracle were 1.9e-9 apart after a training step. Both are right;
+    # the oracle allows 1/sqrt(eps) per norm whose input is constant where it normalises.
+    spec = """\
+network N {
+    input [2]
+    groupnorm(2)
+    layernorm
+    bn(momentum=0.1, affine=false)
+    residual {
+        skip = bn(0.1, momentum=1.0)
+        add(skip) -> bn(momentum=0.1)
+    }
+    bn(momentum=0, affine=false)
+}
+"""
+    assert check_spec(spec, tmp_path, build=False) == []
+
+
+def test_a_channel_linear_after_a_batch_norm_of_a_volume(tmp_path):
+    # Seed 3555: the oracle's channel_linear was an einsum, whose backward gives the batch norm
+    # before it a gradient strided as channels_last_3d (depth 1); PyTorch's CPU batch norm
+    # backward reads such a gradient wrongly for a contiguous input (torch 2.14): the input's
+    # gradient was off by 1.2 at a scale of 1.5. The compiled module was right (gradcheck).
+    spec = """\
+network N {
+    input [1, 3, 5, 4]
+    conv(3, 3, bias=false)
+    bn
+    channel_linear(3)
+}
+"""
+    assert check_spec(spec, tmp_path, build=False) == []
+
+
 def test_a_mul_by_a_part_of_one_channel_takes_the_other_paths_channels(tmp_path):
     # `chunk(3)` of 3 channels is 1 channel, which broadcasts in the mul: its output has x's 3.
     # The generated class took the mul's channels from the first path's term, in_channels // 3,

@@ -155,7 +155,11 @@ def _layernorm(xs, args, p, training) -> Tensor:
 
 def _channel_linear(xs, args, p, training) -> Tensor:
     x = xs[0]
-    y = torch.einsum("nc...,oc->no...", x, p["weight"])
+    # A broadcast product summed over the channels, not einsum: einsum's backward hands a batch norm
+    # before it a gradient strided as channels_last_3d (a size-1 depth's stride 1), and PyTorch's CPU
+    # batch norm backward then reads it wrongly for a contiguous input (2.14; seed 3555).
+    w = p["weight"].reshape(p["weight"].shape + (1,) * (x.dim() - 2))
+    y = (x.unsqueeze(1) * w.unsqueeze(0)).sum(dim=2)
     return y + _per_channel(p["bias"], x) if "bias" in p else y
 
 
