@@ -116,6 +116,20 @@ network N {
     assert check_spec(spec, tmp_path, build=False) == []
 
 
+def test_output_channels_that_read_a_let_of_the_network(tmp_path):
+    # Seed 7339: the network class's `self.arch_outputs = [("y", (2 * g + 1, ...))]` came before
+    # `g = (w + 1) // 2` in __init__: compile and build raised UnboundLocalError. The ports' terms
+    # now read the parameters alone.
+    spec = """\
+network Tiny(w = 1) {
+    input x: [1, 6, 7]
+    let g = (w + 1) // 2
+    dense(n=2, growth=g)
+}
+"""
+    assert check_spec(spec, tmp_path) == []
+
+
 def test_a_mul_by_a_part_of_one_channel_takes_the_other_paths_channels(tmp_path):
     # `chunk(3)` of 3 channels is 1 channel, which broadcasts in the mul: its output has x's 3.
     # The generated class took the mul's channels from the first path's term, in_channels // 3,

@@ -318,7 +318,9 @@ class _ClassWriter:
             return []
         values = [f"{literal(k)}: {self.param_text(k) if k in free else literal(v)}" for k, v in g.params.items()]
         lines = layout(Bracket("{", "}", values), 2, "self.arch_params = ", "")
-        channels = self.port_channels()
+        # The ports' terms over the parameters alone: a `let` they read is assigned only further down.
+        lets = {item.var: item.term for item in walk(self.cls.items) if isinstance(item, Let)}
+        channels = [_inline(t, lets) for t in self.port_channels()]
         for attr, ports, terms_ in (("arch_inputs", g.inputs, channels[:len(g.inputs)]),
                                     ("arch_outputs", g.outputs, channels[len(g.inputs):])):
             if any(self.symbolic(t) for t in terms_):
@@ -932,6 +934,16 @@ def _port_text(g: Graph, port, channels: str) -> str:
     """`("y", (classes,))`: a port whose channels follow a parameter; its other sizes are numbers."""
     sizes = [channels, *(literal(d if isinstance(d, int) else str(d)) for d in g.nodes[port.node].shape[1:])]
     return f"({literal(port.name)}, ({', '.join(sizes)}{',' if len(sizes) == 1 else ''}))"
+
+
+def _inline(term: Any, lets: dict[str, Any]) -> Any:
+    """The term with each `let` it reads replaced by what the let computes, to the parameters."""
+    for _ in range(len(lets) + 1):
+        reads = terms.free_vars(term) & lets.keys() if terms.is_symbolic(term) else set()
+        if not reads:
+            return term
+        term = terms.substitute(term, {v: lets[v] for v in reads})
+    return term
 
 
 def _port_literal(g: Graph, port) -> str:
