@@ -528,7 +528,12 @@ class Elaborator:
                                                   f"channels into {len(stmt.targets)} tensors")
                 return flow
             items = items[:-1]
-        if stmt.label is None:
+        declares = stmt.label is None and not stmt.more and self._declares_parameter(items)
+        if declares:
+            # `layer_scale = parameter(...)`: the binding's name is the parameter's, its state_dict key
+            name = body.names.label(stmt.targets[0], body.report)
+            result = self._chain_items(items, body, start, name) if name is not None else start.fail()
+        elif stmt.label is None:
             result = self._chain_items(items, body, start)
         else:
             result = self._labelled(stmt.label, items, body, start, stmt.chain)
@@ -540,7 +545,16 @@ class Elaborator:
                 if self.staged and part.origin is not None:   # generated code names the tensor so
                     self.graph.tensor_names.setdefault(part.origin, target.name)
                 self._made(start, part, target.span, body, target.name)
+        if declares:   # a declaration is no step of the flow: `cur` stays the tensor it was
+            return flow
         return parts[-1] if parts else result
+
+    def _declares_parameter(self, items: tuple) -> bool:
+        """A chain of one unlabelled `parameter(...)` call (the op, not a block of that name)."""
+        if len(items) != 1 or not isinstance(items[0], ast.Call) or items[0].label is not None:
+            return False
+        name = items[0].callee.name
+        return name not in self.defs.blocks and name in OPS and OPS[name].parameter
 
     def _chunks(self, call: ast.Call, body: _Body, flow: Flow, count: int) -> list[Flow]:
         """The parts of `chunk(n)` for a binding of `count` names: a node each (`index` 0, 1, ...)."""
@@ -734,7 +748,9 @@ class Elaborator:
                 if arg_terms is not None:
                     arg_terms[a.name] = args[a.name]
         local = label or body.names.auto(op)
-        node = self._add(op, args, (flow, *(ref.flow for ref in refs)), call.span, local, body, label, arg_terms)
+        # A parameter reads no tensor: the chain's tensor only says where it is declared.
+        inputs = () if OPS[op].parameter else (flow, *(ref.flow for ref in refs))
+        node = self._add(op, args, inputs, call.span, local, body, label, arg_terms)
         return self._flow_of(node)
 
     def _call_block(self, block: ast.BlockDef, call: ast.Call, body: _Body, flow: Flow, label: str | None) -> Flow:

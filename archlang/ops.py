@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Callable, NamedTuple
 
-from . import binder
+from . import binder, terms
 from .binder import Actual
 from .diagnostics import Collector
 from .terms import arith, is_symbolic
@@ -122,6 +122,12 @@ class OpSpec:
     reads: Callable[[list, tuple, dict], Any] = field(kw_only=True)
     # Floating-point operations of one sample's forward pass (docs/ops.md, "FLOPs").
     flops: Callable[[list, tuple, dict], int] = field(kw_only=True)
+    # A learnable tensor of the block that declares it (`parameter`): no input, no module; the
+    # block's module holds it as an nn.Parameter whose state_dict key is the layer's own name
+    # (convnext's `features.1.0.layer_scale`). It has no batch dimension.
+    parameter: bool = False
+    # An input may be a parameter, which the op broadcasts over the batch (mul, add).
+    takes_parameters: bool = False
     # Its output's channel count from its inputs' and its arguments, as terms
     # (`terms.py`: ints, or expressions of a block's parameters): (input shapes,
     # input channel terms, argument terms) -> term. The same arithmetic on plain
@@ -1373,6 +1379,25 @@ def torch_chunk(variables: list[str], args: dict) -> str:
     return f"{variables[0]}.chunk({args['chunks']}, dim=1)[{args['index']}]"
 
 
+# -- parameters declared in a block
+
+def infer_parameter(ctx: InferContext) -> Shape:
+    """The declared shape: a parameter reads no tensor."""
+    shape = ctx.args["shape"]
+    return (shape,) if isinstance(shape, int) else tuple(shape)
+
+
+def count_parameter(inputs, out, args) -> tuple[int, int, int]:
+    n = numel(out)
+    return n, n, 0
+
+
+def onnx_parameter(layer) -> str:
+    """An initializer named by its state_dict key, the layer's own path; filled as
+    nn.Parameter(torch.full(shape, fill)) is."""
+    return layer.param(None, layer.out, Init("fill", layer.args["fill"]))
+
+
 # How generated forward code computes the ops that are no module (merges): input variables -> Python.
 def torch_add(variables: list[str], args: dict) -> str:
     return " + ".join(variables)
@@ -1716,6 +1741,12 @@ def broadcast_channels(shapes, ins, args):
     return ins[0]
 
 
+def parameter_channels(shapes, ins, args):
+    """parameter: the first entry of its shape (it has no input); a single size is its shape."""
+    shape = args["shape"]
+    return shape if isinstance(shape, int) else terms.index(shape, 0)
+
+
 def flat_channels(shapes, ins, args):
     """flatten: channels times the spatial sizes."""
     return ins[0] * numel(shapes[0][1:])
@@ -1921,12 +1952,20 @@ def _table() -> dict[str, OpSpec]:
                colour=PLAIN_COLOUR, writes_input="sum", fresh_output=True, aliases_single_input=True,
                expression=torch_add, onnx=onnx_add,
                saves=saves_nothing, output_is_input=lambda inputs, args: len(inputs) == 1, reads=reads_same,
-               flops=flops_add),
+               flops=flops_add, takes_parameters=True),
         OpSpec("mul", (), infer_mul, _no_count, None,
                "element-wise product; a size of 1 broadcasts ([C, H, W] * [C, 1, 1])", merge=True,
                colour=PLAIN_COLOUR, fresh_output=True, aliases_single_input=True, expression=torch_mul,
                onnx=onnx_mul, saves=saves_every_input, output_is_input=lambda inputs, args: len(inputs) == 1,
-               reads=reads_same, flops=flops_add, channels=broadcast_channels),
+               reads=reads_same, flops=flops_add, channels=broadcast_channels, takes_parameters=True),
+        OpSpec("parameter", (
+            Arg("shape", "ints", minimum=1, doc="its shape, without a batch: [C, 1, 1] scales each channel"),
+            Arg("fill", "float", 0.0, doc="every element's initial value"),
+        ), infer_parameter, count_parameter, None,
+            "a learnable tensor the block declares, read by mul or add (convnext's layer_scale)",
+            key_args=("shape", "fill"), ranks="none (it reads no tensor)", colour=LINEAR_COLOUR,
+            torch_names=("Parameter",), onnx=onnx_parameter, parameter=True,
+            saves=saves_nothing, reads=reads_same, flops=no_flops, channels=parameter_channels),
     ]
     return {s.name: s for s in specs}
 

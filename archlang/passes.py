@@ -73,6 +73,7 @@ def infer_node(graph: Graph, node: Node, collector: Collector, limits: Limits | 
             if spec.check_args is not None:  # an error of the arguments alone is independent of the input's
                 spec.check_args(node.args)
             return
+        _check_parameter_readers(graph, node, spec)
         ctx = InferContext(node.op, tuple(shapes), node.args)
         shape = spec.apply(ctx)
     except ShapeFailure as failure:
@@ -86,6 +87,28 @@ def infer_node(graph: Graph, node: Node, collector: Collector, limits: Limits | 
         span, _ = _blame(graph, node, req.input_index)
         graph.constraints.append(_constraint(req.text, req.lhs, req.rel, req.rhs, req.code, span,
                                              node.scope.frames()))
+
+
+def is_parameter(node: Node) -> bool:
+    """A learnable tensor a block declares (`parameter`): it has no batch dimension."""
+    return node.op != "input" and OPS[node.op].parameter
+
+
+def _check_parameter_readers(graph: Graph, node: Node, spec) -> None:
+    """E218 where a parameter would flow on without a batch: only an op that broadcasts it over
+    the batch reads it (mul, add: OpSpec.takes_parameters), beside a tensor that has the batch."""
+    held = [k for k, i in enumerate(node.inputs) if is_parameter(graph[i])]
+    if not held:
+        return
+    name = graph[node.inputs[held[0]]].local_name
+    if not spec.takes_parameters:
+        raise ShapeFailure("E218", f"{node.op} cannot read the parameter `{name}`: a parameter has no batch "
+                                   f"dimension", label=f"reads {name}",
+                           help=f"multiply or add it to a tensor, as in `mul({name}, x)`; mul and add broadcast "
+                                f"it over the batch")
+    if len(held) == len(node.inputs):
+        raise ShapeFailure("E218", f"{node.op} of parameters alone would have no batch dimension",
+                           label=f"reads {name}", help=f"{node.op} a parameter with a tensor of the network")
 
 
 def _too_large(node: Node, shape, collector: Collector) -> bool:
@@ -657,7 +680,7 @@ def activations(graph: Graph, env: dict[str, int] | None = None) -> int:
     env = env if env is not None else smallest_env(graph)
     total = 0
     for node in graph.layers():
-        if node.shape is UNKNOWN:
+        if node.shape is UNKNOWN or is_parameter(node):  # a parameter is no activation
             continue
         if is_concrete(node.shape):
             total += numel(node.shape)
@@ -680,6 +703,12 @@ def validate(graph: Graph, collector: Collector, limits: Limits | None = None) -
         collector.error("E402", f"{graph.name} produces {elements:,} activation elements per sample, more than "
                                 f"the limit of {limits.max_activations:,}", where,
                         help="raise the bound with --max-activations, or use a smaller input")
+    for port in graph.outputs:
+        if is_parameter(graph[port.node]):
+            collector.error("E218", f"output {port.name} is the parameter `{graph[port.node].local_name}`, which "
+                                    f"has no batch dimension", graph[port.node].span,
+                            help="a network returns tensors of its input's batch: multiply or add the parameter "
+                                 "to one", call_stack=graph[port.node].scope.frames())
     for node in graph.layers():
         why = _does_nothing(graph, node)
         if why:

@@ -162,3 +162,20 @@ def test_crop_counts_nothing():
     assert sum(p.numel() for p in module.parameters()) == 0
     stats = torchinfo.summary(module, input_data=[torch.zeros(1, 4, 10, 8), torch.zeros(1, 4, 6, 6)], verbose=0)
     assert stats.total_mult_adds == 0 and stats.total_params == 0
+
+
+@counts("parameter")
+@pytest.mark.parametrize("shape,given", [((6, 4, 4), "[in.c, 1, 1]"), ((6, 4, 4), "[6, 4, 4]"), ((5,), "5")])
+def test_a_parameter_counts_its_elements_as_trainable_and_no_macs(shape, given):
+    import archlang
+
+    text = (f"block Scale {{\n    scale = parameter({given}, fill=0.5)\n    mul(scale, in)\n}}\n"
+            f"network N {{\n    input {list(shape)}\n    Scale\n}}\n")
+    graph = archlang.load(text).network()
+    module = archlang.compile(text)
+    (node,) = [n for n in graph.nodes if n.op == "parameter"]
+    elements = math.prod(node.shape)
+    assert (node.params, node.trainable_params, node.macs) == (elements, elements, 0)
+    assert graph.params_total == sum(p.numel() for p in module.parameters() if p.requires_grad) == elements
+    summary = torchinfo.summary(module, input_size=(2, *shape), verbose=0)
+    assert (summary.total_params, summary.total_mult_adds) == (elements, 0)

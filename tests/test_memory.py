@@ -99,6 +99,8 @@ CASES = {
     "concat": ["concat { | relu | conv(2, k=1) }"],
     "add": ["add { | sigmoid | conv(4, k=1) }", "relu add { | identity | conv(4, k=1) relu }"],
     "mul": ["mul { | sigmoid | conv(4, k=1) }", "mul { | relu | gap conv(4, k=1) sigmoid }"],
+    # A parameter is no activation: mul keeps it for backward, but as the parameter it is.
+    "parameter": [("input [4, 6, 6]\n y = conv(4, k=1)\n g = parameter([4, 1, 1], fill=0.5)", "mul(y, g)")],
     "chunk": ["chunk(2, index=1) conv(2, k=1)", "chunk(4, index=0) sigmoid"],
     "crop": [("input x: [4, 8, 8]\n s = x -> conv(4, k=3)", "x -> conv(4, k=1) crop(like=s) sigmoid"),
              ("input x: [4, 10, 10]\n s = x -> conv(4, k=5)", "x -> conv(4, k=1) crop(like=s) conv(2, k=3)")],

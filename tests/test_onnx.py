@@ -95,7 +95,11 @@ network Merges {
     t = c -> conv(2, k=5)
     k = c -> conv(4, k=3) crop(like=t)
     z = k -> resize(like=a) resize(like=b, mode="nearest") resize(like=s, mode="bicubic", align_corners=true)
-    output s, c, d, m, r, t, k, z
+    scale = parameter([4, 1, 1], fill=0.5)
+    shift = parameter([4, 8, 8])
+    n = mul(scale, s)
+    o = add(shift, n)
+    output s, c, d, m, r, t, k, z, o
 }
 """
 ALL_OPS_NETWORKS = ["Image", "Sequence", "Volume", "Merges"]

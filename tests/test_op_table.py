@@ -39,7 +39,9 @@ def bound_with_required(spec: ops.OpSpec) -> dict:
 @pytest.mark.parametrize("name", sorted(ops.OPS))
 def test_every_op_has_a_torch_constructor_or_an_expression(name):
     spec = ops.OPS[name]
-    assert (spec.torch is None) == (spec.expression is not None), name
+    # a parameter is neither: the block's module holds it as an nn.Parameter
+    assert (spec.torch is None) == (spec.expression is not None or spec.parameter), name
+    assert not (spec.parameter and (spec.expression is not None or spec.merge)), name
     assert not spec.merge or spec.expression is not None, name
     if spec.torch is None:
         return

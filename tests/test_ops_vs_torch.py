@@ -418,6 +418,24 @@ def test_resize_is_interpolate_to_the_other_size(shapes, mode, corners):
     agree(ours, theirs, f"resize {shape} to {like} ({mode}, align_corners={corners})")
 
 
+@checks("parameter")
+@SETTINGS
+@given(st.lists(st.integers(0, 3), min_size=1, max_size=3), st.lists(st.sampled_from([1, 2, 3]), min_size=1, max_size=3))
+def test_a_parameter_is_torchs_and_mul_broadcasts_it_over_the_batch(shape, other):
+    """Its shape is nn.Parameter(torch.full(shape, fill))'s; beside a tensor of one rank, mul's rule is
+    torch's broadcasting of the batchless parameter (sizes from {1, 2, 3}: equal, ones and clashes)."""
+    ours, args = rule("parameter", [], (shape,), fill=0.5)
+    if min(shape) < 1:
+        assert ours == ("error", "E211")
+        return
+    weight = torch.nn.Parameter(torch.full(tuple(shape), args["fill"]))
+    assert ours == ("ok", tuple(weight.shape))
+    if len(other) == len(shape):
+        ours, _ = rule("mul", [tuple(shape), tuple(other)])
+        theirs = run_torch("mul", [tuple(other)], None, module_from=lambda: _Fn(lambda x: weight * x))
+        agree(ours, theirs, f"parameter {shape} * {other}")
+
+
 class _Fn(torch.nn.Module):
     def __init__(self, fn):
         super().__init__()

@@ -27,7 +27,7 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 import archlang  # noqa: E402
-from archlang import receptive  # noqa: E402
+from archlang import ops, receptive  # noqa: E402
 from oracle import interpreter  # noqa: E402
 from oracle.differential import write  # noqa: E402
 from oracle.generator import generate  # noqa: E402
@@ -54,8 +54,12 @@ def dependence(monkeypatch):
     def make(graph):
         interp = interpreter.Interpreter(graph, seed=0)
         gen = torch.Generator().manual_seed(1)
+        declared = {n.name for n in graph.nodes if n.op != "input" and ops.OPS[n.op].parameter}
         for key, value in interp.tensors.items():
             if not value.is_floating_point():
+                continue
+            if key in declared:   # a parameter of 0 would hide what a mul by it reads
+                value.fill_(1.0)
                 continue
             if key.endswith(".weight") and value.dim() > 1:
                 fan_in = math.prod(value.shape[1:])
@@ -76,6 +80,9 @@ def check_fields(graph, interp, max_nodes: int | None = None) -> int:
     checked = nodes = 0
     for node in graph.nodes:
         value = trace.values[node.id]
+        if node.op != "input" and ops.OPS[node.op].parameter:   # it reads no input: no field, no extent
+            assert fields[node.id] == {} and exact[node.id] == {}, node.name
+            continue
         if node.op == "input" or value.dim() < 3:
             continue
         nodes += 1

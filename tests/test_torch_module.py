@@ -51,7 +51,12 @@ def assert_runs_as_checked(graph) -> None:
     torch.manual_seed(0)
     model = torch_module.build_module(graph)
     paths = torch_common.module_paths(torch_common.plan(graph))
-    by_path = {path: graph.nodes[node_id] for node_id, path in paths.items()}
+    by_path = {path: graph.nodes[node_id] for node_id, path in paths.items() if graph.nodes[node_id].op != "parameter"}
+    # a parameter is no module: the parameter of its block's module at its path, of its shape
+    declared = dict(model.named_parameters())
+    for node_id, path in paths.items():
+        if graph.nodes[node_id].op == "parameter":
+            assert tuple(declared[path].shape) == graph.nodes[node_id].shape, path
     seen: dict[str, tuple] = {}
 
     def record(name):
@@ -97,11 +102,15 @@ EVERY_OP = textwrap.dedent("""\
         g3 = g2 -> scale_shift([1, 2, 3, 4, 5, 6], 0.5) hardsigmoid
         h = f -> layernorm channel_linear(3, bias=false)
         m = mul(e, e -> gap sigmoid)
+        scale = parameter([4, 1, 1], fill=0.5)
+        bias = parameter([4, 3, 3])
+        m2 = mul(scale, e) -> scale_shift(2.0)
+        m3 = add(m2, bias)
         p, q = e -> chunk(2)
         r = cat(q, p -> chunk(2, index=1))
         k = d -> crop(like=g)
         z = e -> resize(like=d, mode="bicubic")
-        output f, e, g3, h, m, r, k, z
+        output f, e, g3, h, m, r, k, z, m3
     }
     network Sequences {
         input [4, 16]

@@ -49,11 +49,16 @@ class Auto:
     number: Any
 
 
+# A `parameter` is a Layer of this class: no module, but an nn.Parameter its block declares
+# (kwargs: its shape and fill), which forward reads as `self.<attr>`.
+PARAMETER = "Parameter"
+
+
 @dataclass(eq=False)
 class Layer:
     attr: "str | Auto"
     op: str
-    cls: str                      # torch class: "Conv2d", or one of torch_layers.EXTRA
+    cls: str                      # torch class: "Conv2d", one of torch_layers.EXTRA, or PARAMETER
     kwargs: dict                  # keyword -> term
     inputs: tuple
     nodes: list                   # the nodes it stands for: one per instance and iteration
@@ -371,6 +376,9 @@ class _InstanceBuilder:
                 self.refs[node] = inputs[0]
                 return
             out.append(Merge(self.name(node), node.op, inputs, [node], _sub(node.channels, subst)))
+        elif spec.parameter:   # no module: the block's nn.Parameter, its shape and fill as terms
+            kwargs = {k: _sub(v, subst) for k, v in node.arg_terms.items()}
+            out.append(Layer(self.name(node), node.op, PARAMETER, kwargs, inputs, [node], _sub(node.channels, subst)))
         else:
             shapes = [(_sub(c, subst), *self.graph.nodes[i].shape[1:]) for c, i in zip(node.in_channels, node.inputs)]
             cls, kwargs = spec.torch(shapes, {k: _sub(v, subst) for k, v in node.arg_terms.items()})

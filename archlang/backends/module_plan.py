@@ -7,7 +7,9 @@ with or without torch installed.
 
 - every block instance (`ir.Scope`) is an nn.Module; the network is the root;
 - its attributes are the layers and block instances directly inside it, in
-  the order their first node was created (so parameters come in spec order);
+  the order their first node was created (so parameters come in spec order),
+  after the parameters it declares (`parameter`), which nn.Module's
+  state_dict lists before its submodules;
 - attribute names are the last part of the IR's dotted names, as they are:
   a label is a valid module name or an error at check time, and automatic
   names are valid by construction (`naming.py`).
@@ -42,8 +44,8 @@ def safe_variable(name: str, reserved: set[str]) -> str:
 class Step:
     """One line of a block's forward: a layer, a merge or a block call."""
 
-    kind: str                      # "layer", "merge" or "block"
-    node: Node | None = None       # the layer or merge
+    kind: str                      # "layer", "merge", "parameter" or "block"
+    node: Node | None = None       # the layer, merge or parameter
     block: BlockPlan | None = None     # the block instance called
     attr: str | None = None        # the attribute holding the module (layers, blocks)
 
@@ -57,8 +59,10 @@ class BlockPlan:
 
     @property
     def members(self) -> list[Step]:
-        """The steps that own a module, in declaration order."""
-        return [s for s in self.steps if s.kind != "merge"]
+        """The steps that own a module or a parameter, in state_dict order: nn.Module lists its
+        own parameters first, then its submodules in declaration order."""
+        return ([s for s in self.steps if s.kind == "parameter"] +
+                [s for s in self.steps if s.kind not in ("merge", "parameter")])
 
     def blocks(self) -> list[BlockPlan]:
         """Every block instance below this one, children before their parents."""
@@ -91,7 +95,8 @@ def plan(graph: Graph) -> BlockPlan:
         if node.op == "input":
             continue
         target = plan_of(node.scope)
-        target.steps.append(Step("merge" if node.op in MERGES else "layer", node=node))
+        kind = "merge" if node.op in MERGES else "parameter" if ops.OPS[node.op].parameter else "layer"
+        target.steps.append(Step(kind, node=node))
     for block_plan in plans.values():
         _name_members(block_plan)
     return plans[id(graph.root)]
@@ -104,7 +109,8 @@ def _name_members(block_plan: BlockPlan) -> None:
 
 
 def module_paths(root: BlockPlan) -> dict[int, str]:
-    """Node id -> its module's dotted path in the built nn.Module (layers only): `node.name`."""
+    """Node id -> its module's dotted path in the built nn.Module (layers only): `node.name`;
+    for a parameter, its own state_dict key."""
     paths: dict[int, str] = {}
 
     def walk(block_plan: BlockPlan, prefix: str) -> None:

@@ -121,9 +121,10 @@ class Layer:
         self.nodes.append(helper.make_node(op_type, list(inputs), [output], name=name, **attributes))
         return output
 
-    def param(self, key: str, shape, init: ops.Init, view=None) -> str:
-        """The tensor of this layer's state_dict entry `key`; `view` reshapes it in the file."""
-        full = f"{self._module}.{key}"
+    def param(self, key: str | None, shape, init: ops.Init, view=None) -> str:
+        """The tensor of this layer's state_dict entry `key`; `view` reshapes it in the file.
+        key None: the layer is itself a parameter (`parameter`), whose key is its path."""
+        full = self._module if key is None else f"{self._module}.{key}"
         if full in self._lowering.params:
             raise ValueError(f"parameter {full} declared twice")
         shape = tuple(int(d) for d in shape)

@@ -23,7 +23,7 @@ from .module_plan import MERGES, BlockPlan, Step, is_attribute, module_paths, pl
 
 def constructors(graph: Graph) -> dict[int, tuple[str, dict[str, Any]]]:
     """Node id -> (class name, keyword arguments) for every layer: a torch.nn class or
-    one of `torch_layers.EXTRA`.
+    one of `torch_layers.EXTRA` (a parameter is no module: the block holds it).
 
     Raises SpecError when a layer's argument depends on a size symbol: a
     module needs numbers, so the input must be given concrete sizes.
@@ -35,6 +35,8 @@ def constructors(graph: Graph) -> dict[int, tuple[str, dict[str, Any]]]:
             continue
         spec = ops.OPS[node.op]
         symbolic = _symbolic_argument(node.args)
+        if symbolic is None and spec.parameter:
+            continue
         if symbolic is None:
             cls_name, kwargs = spec.torch([graph.nodes[i].shape for i in node.inputs], node.args)
             symbolic = _symbolic_argument(kwargs)

@@ -353,7 +353,8 @@ class _ClassWriter:
                 elif item.var in self.used:
                     out += layout(self.text(item.term), depth, f"{self.names[item.var]} = ", "")
             elif isinstance(item, Layer):
-                out += self.register(item.attr, self.constructor(item), depth)
+                method = "self.register_parameter" if item.cls == class_plan.PARAMETER else "self.add_module"
+                out += self.register(item.attr, self.constructor(item), depth, method)
             elif isinstance(item, Call):
                 out += self.register(item.attr, self.call_of(item), depth)
             elif isinstance(item, Loop):
@@ -410,22 +411,29 @@ class _ClassWriter:
             term = terms.substitute(term, self.fixed)
         return terms.is_symbolic(term)
 
-    def register(self, attr, value, depth: int) -> list[str]:
+    def register(self, attr, value, depth: int, method: str = "self.add_module") -> list[str]:
         if isinstance(attr, Auto):
             number = attr.number
             if not terms.is_symbolic(number):
                 return layout(value, depth, f"self.{attr.base}{number} = ", "")
             counts = self.counts()
             text = terms.python(terms.substitute(number, counts), self.names)
-            return layout(call("self.add_module", [f'f"{attr.base}{{{text}}}"', value]), depth, "", "")
+            return layout(call(method, [f'f"{attr.base}{{{text}}}"', value]), depth, "", "")
         if not _plain_attribute(attr):   # a label no Python name can be (`0`): as torchvision's Sequential names it
-            return layout(call("self.add_module", [literal(attr), value]), depth, "", "")
+            return layout(call(method, [literal(attr), value]), depth, "", "")
         return layout(value, depth, f"self.{attr} = ", "")
 
     def counts(self) -> dict:
         return {loop.counter: loop.count for loop in walk(self.cls.items) if isinstance(loop, Loop)}
 
     def constructor(self, item: Layer):
+        if item.cls == class_plan.PARAMETER:   # torchvision's layer_scale: nn.Parameter(torch.full(...))
+            self.file.uses_torch = True
+            sizes, fill = item.kwargs["shape"], item.kwargs["fill"]
+            sizes = (sizes,) if isinstance(sizes, int) else sizes   # `parameter(5)`: a shape of one size
+            shape = "(" + ", ".join(self.text(d) for d in sizes) + ("," if len(sizes) == 1 else "") + ")"
+            fill = self.text(fill if terms.is_symbolic(fill) else float(fill))
+            return call("nn.Parameter", [call("torch.full", [shape, fill])])
         kwargs = dict(item.kwargs)
         if self.inplace.module(item):
             kwargs["inplace"] = True
@@ -655,6 +663,7 @@ class _Forward:
         self.reserved = {"self", "torch", "nn", "getattr", *names}
         self.roles = _roles(self.cls, self.inplace, self.graph)
         self.shapes = _Shapes(self.graph, self.cls)
+        self.parameters: set[str] = set()   # how forward reads the class's parameters: never reassigned
 
     def lines(self) -> list[str]:
         out = self.block(self.cls.items, (), 2, set(self.cls.result))
@@ -690,8 +699,9 @@ class _Forward:
             # A tensor dies here when nothing after reads it; its variable is free once no tensor
             # read later has it too (an `if` that made nothing yields its input's variable).
             held = {self.var[r] for r in later if r in self.var}
+            # A parameter (`self.layer_scale`) never dies: its variable is no one else's to take.
             dying = [r for r in dict.fromkeys(getattr(item, "inputs", ())) if r not in later
-                     and self.var[r] not in held]
+                     and self.var[r] not in held and self.var[r] not in self.parameters]
             if isinstance(item, Branch):
                 out += self.branch(item, here, depth, later)
             else:
@@ -728,6 +738,10 @@ class _Forward:
             value: Any = ops.OPS[item.op].expression(in_vars, item.nodes[0].args)
             if "torch." in value:
                 self.w.file.uses_torch = True
+        elif item.cls == class_plan.PARAMETER:   # read where it is used, as `self.layer_scale`
+            self.var[ref] = _member(self.w_attr(item))
+            self.parameters.add(self.var[ref])
+            return []
         else:
             value = call(_member(self.w_attr(item)), in_vars)
         if not used:

@@ -49,7 +49,7 @@ from archlang.shapes import evaluate, shape_json
 from term_check import check_terms
 
 from .generator import Case
-from .interpreter import Interpreter
+from .interpreter import Interpreter, key as state_key
 from .model import Input, literal
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -368,8 +368,9 @@ def _eval_values(model, graph, interp: Interpreter, path_name: str, found: list[
 
 
 def _has_module(node) -> bool:
-    """Inputs, merges and views (`OpSpec.expression`) are computed in `forward`, not by a module."""
-    return node.op != "input" and ops.OPS[node.op].expression is None
+    """Inputs, merges and views (`OpSpec.expression`) are computed in `forward`, not by a module;
+    a block's parameter is a tensor of its module."""
+    return node.op != "input" and ops.OPS[node.op].expression is None and not ops.OPS[node.op].parameter
 
 
 def _as_list(out) -> list[torch.Tensor]:
@@ -397,7 +398,7 @@ def _train_step(model, graph, interp: Interpreter, found: list[Disagreement]) ->
     model.load_state_dict(interp.state_dict(), strict=True)
     oracle = copy.copy(interp)
     oracle.tensors = interp.state_dict()
-    learnable = {f"{n.name}.{s.name}" for n in graph.nodes for s in interp.slots.get(n.id, []) if s.learnable}
+    learnable = {state_key(n, s) for n in graph.nodes for s in interp.slots.get(n.id, []) if s.learnable}
     for key in learnable:
         oracle.tensors[key].requires_grad_(True)
     xs = [x.requires_grad_(True) for x in interp.inputs(seed=2)]

@@ -39,13 +39,13 @@ from archlang import ops
 
 from .model import (PRELUDE, Arg, Attr, Bin, Bind, BlockCall, BlockDef, Body, Call, Cmp, Cond, Expect, Expr, Function,
                     Identity, If, Index, Input, Item, Labelled, Layers, Let, Lit, ListE, MergeStmt, Name, Not, OpCall,
-                    Outcome, Param, Paths, Program, Reject, Repeat, Residual, SliceE, Split, Stmt, Sym, T, Template,
-                    TensorArg, execute)
+                    Outcome, Param, ParamGate, Paths, Program, Reject, Repeat, Residual, SliceE, Split, Stmt, Sym, T,
+                    Template, TensorArg, execute)
 
 OPS_KNOWN = ("conv", "conv_transpose", "bn", "groupnorm", "layernorm", "relu", "relu6", "sigmoid", "tanh", "gelu",
              "hardswish", "hardsigmoid", "silu", "elu", "leaky_relu", "softmax", "dropout", "stochastic_depth",
              "maxpool", "avgpool", "gap", "adaptive_avgpool", "flatten", "linear", "channel_linear",
-             "channel_shuffle", "scale_shift", "upsample", "lrn", "chunk", "crop", "resize")
+             "channel_shuffle", "scale_shift", "upsample", "lrn", "chunk", "crop", "resize", "parameter")
 TENSOR_NAMES = ("a", "b", "t", "skip", "e1", "e2", "y", "z", "feat")
 VALUE_NAMES = ("c", "k", "n", "s", "m", "w", "g")
 LABELS = ("stem", "head", "features", "fc", "out", "conv1", "relu1", "proj", "layer1")
@@ -243,9 +243,12 @@ class _Generator:
         deep = depth < self.config.max_depth
         kind = self.weighted({"chain": 8, "label": 2, "bind": 3, "merge": 3 if b.tensors else 0,
                               "head": 1 if b.tensors else 0, "repeat": 2 if deep else 0, "if": 2 if deep else 0,
-                              "let": 1, "expect": 1.5, "block": 3 if deep else 0, "split": 0.7, "function": 0.4})
+                              "let": 1, "expect": 1.5, "block": 3 if deep else 0, "split": 0.7, "function": 0.4,
+                              "param": 0.5 if b.tensors or b.cur is not None else 0})
         if kind == "split":
             return self.split(b, depth)
+        if kind == "param":
+            return self.param_gate(b)
         if kind == "function":
             name = self.pick([n for n in ("f", "g", "half") if n not in b.names.maps[0]] or ["h"])
             params, body = self.pick(((["a"], Bin("+", Name("a"), Lit(self.pick((0, 1))))),
@@ -323,6 +326,24 @@ class _Generator:
         if len(names) < n:
             raise Reject("GEN-RETRY", "not enough free names")
         return Split(names, items, self.expr(b, n), start)
+
+    def param_gate(self, b: Body) -> ParamGate:
+        """A learnable tensor declared and read by a mul (a size of 1 here and there) or an add (the
+        other's shape), as convnext's layer_scale * block(x)."""
+        others = [n for n, t in b.tensors.items() if not t.param and not any(t.sym)]
+        if b.cur is not None and not b.cur.param and not any(b.cur.sym) and self.chance(0.3):
+            others = ["cur"]
+        if not others:
+            raise Reject("GEN-RETRY", "no tensor of concrete sizes to meet a parameter")
+        other = self.pick(others)
+        shape = (b.cur if other == "cur" else b.tensors[other]).shape
+        op = self.pick(("mul", "add"))
+        dims = [size if op == "add" or self.chance(0.5) else 1 for size in shape]
+        names = [n for n in ("scale", "gamma", "layer_scale", "shift") if n not in b.tensors.maps[0]]
+        if not names:
+            raise Reject("GEN-RETRY", "no free parameter name")
+        return ParamGate(self.pick(names), [Lit(d) for d in dims], self.pick((0.5, 1.0, 1e-6)), op, other,
+                         self.chance(0.5), self.tensor_name(b) if self.chance(0.5) else None)
 
     def tensor_name(self, b: Body) -> str:
         free = [n for n in TENSOR_NAMES if n not in b.tensors.maps[0]]
@@ -482,7 +503,8 @@ class _Generator:
                      avgpool=1.5 if rank > 1 else 0.2, linear=3 if rank == 1 else 0.3,
                      flatten=1.5 if rank > 1 else 0.3, upsample=1 if rank > 1 else 0.1, lrn=0.7,
                      adaptive_avgpool=0.7, gap=0.7, chunk=0.5, crop=0.6 if rank > 1 else 0,
-                     resize=0.6 if rank > 1 else 0)
+                     resize=0.6 if rank > 1 else 0,
+                     parameter=0)   # never in a chain, which would read it: `param` statements declare one
         op = self.weighted(table)
         values = self.op_values(op, x, b)
         return OpCall(op, self.arguments(b, op, values), parens=bool(values) or self.chance(0.2))
@@ -987,6 +1009,8 @@ def features(case: Case) -> set[str]:
             found.add(_label_kind(node.label))
         elif isinstance(node, Split):
             found.add(f"split into {len(node.targets)}")
+        elif isinstance(node, ParamGate):
+            found.add(f"parameter read by {node.op}")
         elif isinstance(node, Call):
             found.add("defined function" if node.fn not in ("min", "max", "round", "int", "abs", "len", "sum",
                                                             "floor", "ceil", "log", "pow") else f"function {node.fn}")

@@ -10,7 +10,7 @@ has computed or was given (every op is out of place), so its values are
 what the spec says even where codegen reuses buffers.
 
 Its parameters and buffers are named `<node.name>.weight`, `.bias`,
-`.running_mean`, ... as PyTorch names them, so a test loads them into a
+`.running_mean`, ... as PyTorch names them (a `parameter` is `<node.name>`), so a test loads them into a
 compiled module with `load_state_dict(strict=True)`: the keys agreeing is
 itself a check. The parameter count of a node is the numel of its learnable
 tensors, independent of the op table's count rule.
@@ -288,6 +288,18 @@ def _resize(xs, args, p, training) -> Tensor:
     return F.interpolate(x, size=tuple(like.shape[2:]), mode=args["mode"], **corners)
 
 
+def _parameter_slots(args, shapes) -> list[Slot]:
+    shape = args["shape"]
+    return [Slot("", (shape,) if isinstance(shape, int) else tuple(shape), True, "gamma")]
+
+
+def _parameter(xs, args, p, training) -> Tensor:
+    """The block's own tensor (its state_dict key is the node's name: the slot has no name of its
+    own), as a batch of one, which its readers (mul, add) broadcast over the batch as PyTorch
+    broadcasts the batchless nn.Parameter."""
+    return p[""].unsqueeze(0)
+
+
 def _elementwise(fn: Callable[[Tensor, dict], Tensor]) -> Rule:
     return Rule(_none, lambda xs, args, p, training: fn(xs[0], args))
 
@@ -328,7 +340,13 @@ RULES: dict[str, Rule] = {
     "chunk": Rule(_none, _chunk),
     "crop": Rule(_none, _crop),
     "resize": Rule(_none, _resize),
+    "parameter": Rule(_parameter_slots, _parameter),
 }
+
+
+def key(node, slot: Slot) -> str:
+    """A tensor's state_dict key: `<node>.weight`; a parameter's is the node's name itself."""
+    return f"{node.name}.{slot.name}" if slot.name else node.name
 
 
 # -- the interpreter ------------------------------------------------------------------------------
@@ -360,7 +378,7 @@ class Interpreter:
             self.slots[node.id] = slots
             fan_in = math.prod(slots[0].shape[1:]) if slots and slots[0].init == "fan_in" else 1
             for slot in slots:
-                self.tensors[f"{node.name}.{slot.name}"] = _initial(slot, fan_in, gen, self.dtype)
+                self.tensors[key(node, slot)] = _initial(slot, fan_in, gen, self.dtype)
 
     def _static_shapes(self) -> dict[int, tuple[int, ...]]:
         """Input shapes for sizing parameters: the declared input shapes, then the
@@ -408,7 +426,7 @@ class Interpreter:
         for node in self.graph.nodes:
             if node.op == "input":
                 continue
-            params = {s.name: self.tensors[f"{node.name}.{s.name}"] for s in self.slots[node.id]}
+            params = {s.name: self.tensors[key(node, s)] for s in self.slots[node.id]}
             values[node.id] = RULES[node.op].run([values[i] for i in node.inputs], node.args, params, training)
         return Trace(values, [values[p.node] for p in self.graph.outputs])
 

@@ -48,6 +48,7 @@ class T:
     shape: tuple[int, ...]
     sym: tuple[bool, ...]
     exact: tuple[str | None, ...] = ()
+    param: bool = False      # a block's `parameter`: no batch, read only by mul and add
 
 
 @dataclass
@@ -369,7 +370,7 @@ class Run:
         self.layers.append(Layer(op, args, tuple(t.node for t in inputs), tuple(shape), tuple(sym), label))
         if exact is None:
             exact = exact_dims(op, inputs, shape)
-        return T(len(self.layers) - 1, tuple(shape), tuple(sym), exact)
+        return T(len(self.layers) - 1, tuple(shape), tuple(sym), exact, op == "parameter")
 
 
 # Ops whose output has the input's sizes (all but the channels) whatever the input's sizes are.
@@ -479,7 +480,9 @@ class OpCall(Item):
         bound = bind_op(self.op, values)
         refs = [bound[a.name] for a in ops.OPS[self.op].args if a.kind == "tensor"]
         bound.update({a.name: bound[a.name].name for a in ops.OPS[self.op].args if a.kind == "tensor"})
-        inputs = [x, *(ref.t for ref in refs)]
+        inputs = [] if self.op == "parameter" else [x, *(ref.t for ref in refs)]   # a parameter reads no tensor
+        if any(t.param for t in inputs):
+            raise Reject("E218", f"{self.op} reads a parameter, which has no batch")
         shape, sym = infer(self.op, bound, inputs, b.run.symbolic)
         if label is not None:
             b.take_label(label)
@@ -607,6 +610,9 @@ def run_path(b: Body, x: T, stmts: list["Stmt"]) -> T:
 
 
 def merge(b: Body, op: str, inputs: list[T], label: str | None) -> T:
+    params = [x.param for x in inputs]
+    if any(params) and (op not in ("mul", "add") or all(params)):
+        raise Reject("E218", f"{op} of a parameter without a tensor that has the batch")
     shape, sym = merge_shape(op, inputs)
     if label is not None:
         b.take_label(label)
@@ -720,12 +726,51 @@ class Split(Stmt):
     def exec(self, b):
         x = run_chain(b, start_of(b, self.start), self.items, None)
         n = self.chunks.value(replace(b, cur=x))
+        if x.param:
+            raise Reject("E218", "chunk of a parameter, which has no batch")
         if n != len(self.targets):
             raise Reject("E218", "a chunk of another count than the names bound")
         for i, name in enumerate(self.targets):
             bound = bind_op("chunk", [(None, n), ("index", i)])
             shape, sym = infer("chunk", bound, [x], b.run.symbolic)
             bind_tensor(b, name, b.run.add("chunk", bound, [x], shape, sym, None))
+
+
+@dataclass
+class ParamGate(Stmt):
+    """`name = parameter([...], fill=v)`, then `[target =] mul(name, other)` (or add, either order):
+    a block's learnable tensor, named by its binding (its state_dict key), read by a merge that
+    broadcasts it over the batch."""
+
+    name: str
+    dims: list[Expr]
+    fill: float
+    op: str                  # "mul" or "add"
+    other: str               # the tensor it meets ("cur" for the current one)
+    first: bool = True       # the parameter is the merge's first input
+    target: str | None = None
+
+    def text(self, indent: str) -> str:
+        dims = ", ".join(d.text() for d in self.dims)
+        pair = [self.name, self.other] if self.first else [self.other, self.name]
+        use = f"{self.op}({', '.join(pair)})"
+        return (f"{self.name} = parameter([{dims}], fill={literal(self.fill)})\n{indent}" +
+                (f"{self.target} = {use}" if self.target else use))
+
+    def exec(self, b):
+        bound = bind_op("parameter", [(None, tuple(d.value(b) for d in self.dims)), ("fill", self.fill)])
+        shape, sym = infer("parameter", bound, [], b.run.symbolic)
+        b.take_label(self.name)              # the binding's name is the parameter's
+        param = b.run.add("parameter", bound, [], shape, sym, self.name)
+        cur = b.cur
+        bind_tensor(b, self.name, param)
+        b.cur = cur                          # a declaration leaves `cur` where it was
+        other = start_of(b, self.other)
+        x = merge(b, self.op, [param, other] if self.first else [other, param], None)
+        if self.target:
+            bind_tensor(b, self.target, x)
+        else:
+            b.cur = x
 
 
 def bind_tensor(b: Body, name: str, x: T) -> None:
@@ -885,7 +930,10 @@ class Output(Stmt):
         return "output " + ", ".join(self.names)
 
     def exec(self, b):
-        b.run.outputs.extend(start_of(b, n).node for n in self.names)
+        outputs = [start_of(b, n) for n in self.names]
+        if any(x.param for x in outputs):
+            raise Reject("E218", "a parameter as an output")
+        b.run.outputs.extend(x.node for x in outputs)
 
 
 # =========================================================================== definitions
@@ -997,6 +1045,8 @@ def execute(program: Program, symbolic: bool = False) -> Outcome:
         for stmt in program.body:
             stmt.exec(b)
         if not run.outputs and b.cur is not None:
+            if b.cur.param:
+                raise Reject("E218", "a parameter as the output")
             run.outputs.append(b.cur.node)
     except Reject as err:
         return Outcome(run.layers, run.outputs, err)
@@ -1145,6 +1195,9 @@ def _sizes(out: list[int]) -> None:
 
 
 def infer(op: str, a: dict, xs: list[T], symbolic: bool) -> tuple[tuple, tuple]:
+    if op == "parameter":   # the declared shape, of numbers
+        shape = (a["shape"],) if isinstance(a["shape"], int) else tuple(a["shape"])
+        return shape, (False,) * len(shape)
     x = xs[0]
     c, sizes, sym = x.shape[0], x.shape[1:], x.sym
     if op == "conv":
