@@ -32,7 +32,7 @@ ZOO = ROOT / "specs" / "torchvision"
 DOC = ROOT / "docs" / "torchvision.md"
 ROWS = {row["builder"]: row for row in csv.DictReader((ZOO / "models.tsv").open(encoding="utf-8"), delimiter="\t")}
 # One builder per family, and per kind of block where a family has two (BasicBlock, grouped Bottleneck).
-NUMERIC = ["alexnet", "densenet121", "efficientnet_b0", "efficientnet_v2_s", "mnasnet0_5", "mobilenet_v2",
+NUMERIC = ["alexnet", "convnext_tiny", "densenet121", "efficientnet_b0", "efficientnet_v2_s", "mnasnet0_5", "mobilenet_v2",
            "mobilenet_v3_small", "regnet_y_400mf", "resnet18", "resnext50_32x4d",
            "shufflenet_v2_x0_5", "squeezenet1_1", "vgg11_bn"]
 
@@ -101,14 +101,14 @@ SETTINGS = ("eps", "momentum", "p", "mode", "approximate", "negative_slope", "gr
             "dilation", "kernel_size", "ceil_mode", "output_size")
 
 
-def leaf_settings(model: nn.Module) -> dict[str, tuple]:
-    """{module name: (class, settings)} of the modules without children. Compared where both have the
-    name: torchvision calls some functions (torch.flatten) and builds modules it never calls
-    (efficientnet's stochastic_depth where a block has no residual)."""
+def leaf_settings(model: nn.Module) -> dict[str, dict]:
+    """{module name: settings} of the modules without children. Compared where both have the name:
+    torchvision calls some functions (torch.flatten) and builds modules it never calls (efficientnet's
+    stochastic_depth where a block has no residual); the classes may differ (convnext's nn.LayerNorm
+    after a Permute is archlang's layer norm over the channels)."""
     def pair(value):  # AdaptiveAvgPool2d keeps output_size as given: 7 and (7, 7) are one size
         return (value, value) if isinstance(value, int) else value
-    return {name: (type(m).__name__, {a: pair(getattr(m, a)) if a == "output_size" else getattr(m, a)
-                                      for a in SETTINGS if hasattr(m, a)})
+    return {name: {a: pair(getattr(m, a)) if a == "output_size" else getattr(m, a) for a in SETTINGS if hasattr(m, a)}
             for name, m in model.named_modules() if not list(m.children())}
 
 
@@ -119,10 +119,13 @@ def first_difference(mine: list[str], theirs: list[str]) -> str:
 
 def torchinfo_extra(graph) -> int:
     """What torchinfo counts beyond the weights' multiply-accumulates: a bias add per output
-    element of a conv or linear, and 2 * C per sample for a batch, group or layer norm."""
+    element of a conv or linear, and 2 * C per sample for a batch, group or layer norm; less, for
+    a linear over the channels (convnext's), which torchinfo counts once, not at every position."""
     extra = 0
     for node in graph.layers():
-        if node.op in ("conv", "linear") and node.args["bias"]:
+        if node.op == "channel_linear":  # torchinfo: an nn.Linear's weights once per sample, whatever the positions
+            extra += node.params - node.macs
+        elif node.op in ("conv", "linear") and node.args["bias"]:
             extra += math.prod(node.shape) if node.op == "conv" else node.shape[0]
         elif node.op in ("bn", "groupnorm", "layernorm") and node.args["affine"]:
             extra += 2 * node.shape[0]
