@@ -40,7 +40,7 @@ COVERED = {
     "size": "channel_shuffle", "floordiv": "channel_shuffle",
     "getattr": "PART 2: resize (input.shape[-2:])", "getitem": "PART 2: chunk's parts; resize's size",
     "GoogLeNetOutputs": "PART 2: train-only outputs", "InceptionOutputs": "PART 2: train-only outputs",
-    "layer_scale (a parameter)": "PART 2: a learnable parameter declared in a block",
+    "layer_scale (a parameter)": "parameter (a learnable tensor the block declares)",
 }
 
 

@@ -131,6 +131,7 @@ class Layer:
         if view is not None and math.prod(view) != math.prod(shape):
             raise ValueError(f"{full}: a view {tuple(view)} of {shape} must keep its size")
         self._lowering.params[full] = Param(full, shape, init, self.name, tuple(view) if view else None)
+        self._lowering.declared_by.setdefault(self._module, []).append(full)
         self._lowering.names.used.add(full)
         return full
 
@@ -160,6 +161,7 @@ class _Lowering:
         self.paths = module_paths(plan(graph))
         self.names = Names()
         self.params: dict[str, Param] = {}
+        self.declared_by: dict[str, list[str]] = {}       # module path -> the state_dict keys it declared
         self.constants: dict[str, Constant] = {}
         self.nodes: list[onnx.NodeProto] = []
         self.layer_of: dict[str, Node] = {}
@@ -184,6 +186,7 @@ class _Lowering:
                 self.values[node.id] = node.name      # so that the layers after it are checked too
         if problems:
             raise SpecError(problems)
+        self._in_state_dict_order()
         outputs = self._outputs()
         inputs = [(p.name, self._dims(g.nodes[p.node].shape)) for p in g.inputs]
         nodes = _needed(self.nodes, {name for name, _ in outputs})
@@ -209,6 +212,13 @@ class _Lowering:
                 n.metadata_props.add(key=SOURCE_KEY, value=location)
         self.nodes.extend(layer.nodes)
         self.values[node.id] = result
+
+    def _in_state_dict_order(self) -> None:
+        """Layers declare their entries as the graph runs; nn.Module lists a module's own parameters
+        (`parameter`) before its layers', which is the order of the module plan's paths."""
+        rank = {path: i for i, path in enumerate(self.paths.values())}
+        module = {key: layer_path for layer_path, keys in self.declared_by.items() for key in keys}
+        self.params = dict(sorted(self.params.items(), key=lambda item: rank.get(module[item[0]], -1)))
 
     def _outputs(self) -> list[tuple[str, list]]:
         """The graph outputs; an Identity where a port's value has another name (an input, a
