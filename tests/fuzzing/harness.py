@@ -103,7 +103,9 @@ network Warm {
     s3 = c -> crop(like=c4) resize(like=c, mode="trilinear")
     m = mul(b, b -> gap sigmoid)
     e, f = b -> chunk(2)
-    output w, v, p2, q2, r2, s1, s2, s3, m, e, f
+    g = parameter([4, 1, 1], fill=0.5)
+    m2 = mul(g, b)
+    output w, v, p2, q2, r2, s1, s2, s3, m, e, f, m2
 }
 """
 

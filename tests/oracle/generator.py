@@ -108,12 +108,15 @@ class Config:
 
 
 def generate(seed: int, config: Config | None = None) -> Case:
-    return _Generator(random.Random(seed), config or Config()).case(seed)
+    return _Generator(random.Random(seed), config or Config(), random.Random(f"parameter {seed}")).case(seed)
 
 
 class _Generator:
-    def __init__(self, rng: random.Random, config: Config) -> None:
+    def __init__(self, rng: random.Random, config: Config, params_rng: random.Random | None = None) -> None:
         self.rng = rng
+        # Parameters are drawn from a stream of their own, so that programs without one are the
+        # ones the seeds gave before parameters came (the suite's share keeps its coverage).
+        self.params_rng = params_rng or random.Random(0)
         self.config = config
         self.program: Program | None = None
         self.symbolic = False
@@ -243,12 +246,11 @@ class _Generator:
         deep = depth < self.config.max_depth
         kind = self.weighted({"chain": 8, "label": 2, "bind": 3, "merge": 3 if b.tensors else 0,
                               "head": 1 if b.tensors else 0, "repeat": 2 if deep else 0, "if": 2 if deep else 0,
-                              "let": 1, "expect": 1.5, "block": 3 if deep else 0, "split": 0.7, "function": 0.4,
-                              "param": 0.5 if b.tensors or b.cur is not None else 0})
+                              "let": 1, "expect": 1.5, "block": 3 if deep else 0, "split": 0.7, "function": 0.4})
+        if kind == "let" and self.params_rng.random() < 0.3:   # a share of the lets become parameters
+            return self.param_gate(b)
         if kind == "split":
             return self.split(b, depth)
-        if kind == "param":
-            return self.param_gate(b)
         if kind == "function":
             name = self.pick([n for n in ("f", "g", "half") if n not in b.names.maps[0]] or ["h"])
             params, body = self.pick(((["a"], Bin("+", Name("a"), Lit(self.pick((0, 1))))),
@@ -330,20 +332,22 @@ class _Generator:
     def param_gate(self, b: Body) -> ParamGate:
         """A learnable tensor declared and read by a mul (a size of 1 here and there) or an add (the
         other's shape), as convnext's layer_scale * block(x)."""
+        rng = self.params_rng
         others = [n for n, t in b.tensors.items() if not t.param and not any(t.sym)]
-        if b.cur is not None and not b.cur.param and not any(b.cur.sym) and self.chance(0.3):
+        if b.cur is not None and not b.cur.param and not any(b.cur.sym) and rng.random() < 0.3:
             others = ["cur"]
         if not others:
             raise Reject("GEN-RETRY", "no tensor of concrete sizes to meet a parameter")
-        other = self.pick(others)
+        other = rng.choice(others)
         shape = (b.cur if other == "cur" else b.tensors[other]).shape
-        op = self.pick(("mul", "add"))
-        dims = [size if op == "add" or self.chance(0.5) else 1 for size in shape]
+        op = rng.choice(("mul", "add"))
+        dims = [size if op == "add" or rng.random() < 0.5 else 1 for size in shape]
         names = [n for n in ("scale", "gamma", "layer_scale", "shift") if n not in b.tensors.maps[0]]
-        if not names:
+        free = [n for n in TENSOR_NAMES if n not in b.tensors.maps[0]]
+        if not names or not free:
             raise Reject("GEN-RETRY", "no free parameter name")
-        return ParamGate(self.pick(names), [Lit(d) for d in dims], self.pick((0.5, 1.0, 1e-6)), op, other,
-                         self.chance(0.5), self.tensor_name(b) if self.chance(0.5) else None)
+        return ParamGate(rng.choice(names), [Lit(d) for d in dims], rng.choice((0.5, 1.0, 1e-6)), op, other,
+                         rng.random() < 0.5, rng.choice(free) if rng.random() < 0.5 else None)
 
     def tensor_name(self, b: Body) -> str:
         free = [n for n in TENSOR_NAMES if n not in b.tensors.maps[0]]
