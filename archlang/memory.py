@@ -188,6 +188,8 @@ class _Model:
             # autocast casts the input first; the cast copy is what backward keeps
             self._add(("cast", node.id, item.index), Size(0, elements * width), node.id)
             return
+        if item.source == "input" and passes.is_parameter(self.graph.nodes[source]):
+            return   # a parameter (layer_scale) is kept as the parameter it is: no activation
         # a view (flatten, chunk, crop) keeps its root's whole storage alive
         root = self.root[source]
         self._add(("tensor", root), Size(0, numel(self.shapes[root]) * self.width[root]), node.id)
