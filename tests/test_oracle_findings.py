@@ -130,6 +130,28 @@ network Tiny(w = 1) {
     assert check_spec(spec, tmp_path) == []
 
 
+def test_a_repeat_whose_iterations_yield_a_tensor_from_before_it(tmp_path):
+    # Seed 15360: each iteration computes tanh and then goes on from `y`, bound before the loop,
+    # so the block's result is leaky_relu's. The generated class was an nn.Sequential of
+    # leaky_relu and the tanh, which returns tanh's output (values 0.4 off).
+    spec = """\
+block B(w) {
+    y = leaky_relu
+    repeat w {
+        z = tanh
+        y
+    }
+}
+
+network N {
+    input x: [4]
+    B(2)
+    gelu
+}
+"""
+    assert check_spec(spec, tmp_path) == []
+
+
 def test_a_mul_by_a_part_of_one_channel_takes_the_other_paths_channels(tmp_path):
     # `chunk(3)` of 3 channels is 1 channel, which broadcasts in the mul: its output has x's 3.
     # The generated class took the mul's channels from the first path's term, in_channels // 3,

@@ -110,6 +110,7 @@ class Loop:
     body: list | None             # None: no instance ran an iteration
     loops: list
     entry: Ref | None = None      # what the first iteration reads
+    result: Ref | None = None     # what an iteration yields to the next (a ref into the body, or its entry)
 
     def key(self) -> tuple:
         return ("loop", _key(self.count), self.index, self.counter)
@@ -436,23 +437,25 @@ class _InstanceBuilder:
     def kept_loop(self, loop: IRLoop, count, out: list, path: tuple, subst: dict) -> bool:
         here = path + (len(out),)
         inner = {**subst, loop.carried: _sub(loop.carried_value, subst)}
-        bodies = []
+        bodies, results = [], []
         self.in_loop = True
         try:
-            for iteration in loop.iterations:
+            for i, iteration in enumerate(loop.iterations):
                 self.refs[Entry(loop)] = ("iter", here)
                 body: list = []
                 self.items(iteration, body, here + ("body",), inner)
                 bodies.append(body)
+                results.append(self.ref(loop.exit_origins[i]))
         finally:
             self.in_loop = False
         body = bodies[0] if bodies else None
         if any(isinstance(item, (Loop, Branch)) for item in body or ()):
             return False
-        if not all(_unify(body, other) for other in bodies[1:]):
+        if not all(_unify(body, other) for other in bodies[1:]) or len(set(results)) > 1:
             return False
         entry = self.ref(loop.entry_origin) if loop.entry_origin is not None else None
-        made = Loop(count, loop.index, f".count{len(self.kept)}", body, [loop], entry)
+        made = Loop(count, loop.index, f".count{len(self.kept)}", body, [loop], entry,
+                    results[0] if results else None)
         out.append(made)
         self.kept.append(made)
         self.refs[loop] = ("item", here)
@@ -606,6 +609,8 @@ def _chain(items: list | None, current: Ref, path: tuple) -> Ref | None:
         elif isinstance(item, Loop):
             end = _chain(item.body, ("iter", here), here + ("body",))
             if end is None or (item.body and _first_input(item.body) != ("iter", here)):
+                return None
+            if item.result is not None and item.result != end:   # an iteration yields what its last module made
                 return None
             current = ("item", here)
         elif isinstance(item, Branch):
