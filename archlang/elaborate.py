@@ -88,7 +88,7 @@ class _Body:
     scope: Scope
     names: Names
     entry: Flow | None                 # `in`
-    kind: str                          # "network", "block" or "nested"
+    kind: str                          # "network", "network if" (its if branches), "block" or "nested"
     depth: int
     report: Reporter
     trace: list                        # where what runs is recorded (ir.py's trace)
@@ -215,6 +215,7 @@ class Elaborator:
             return graph
         self._unused_tensors()
         self._name_ports(graph)
+        graph.mark_training_nodes()
         passes.check(graph, self.collector, self.limits)
         return graph
 
@@ -342,24 +343,54 @@ class Elaborator:
         return True
 
     def _output(self, stmt: ast.Output, body: _Body, flow: Flow | None) -> Flow | None:
-        if body.kind != "network":
-            body.report.error("E218", "`output` belongs to a network body" +
+        if body.kind not in ("network", "network if"):
+            body.report.error("E218", "`output` belongs to a network body or its `if`" +
                               (", not to a block: a block yields its last tensor" if self.active_blocks else
-                               ", not inside a repeat, if or path"), stmt.span)
+                               ", not inside a repeat or path"), stmt.span)
             return flow
         seen = {p.name for p in self.graph.outputs}
-        for ident in stmt.names:
+        keys = stmt.keys or (None,) * len(stmt.names)
+        conditions = stmt.training or (None,) * len(stmt.names)
+        if not self._outputs_agree(stmt, keys, conditions, body):
+            return flow
+        taken_keys = {p.key for p in self.graph.outputs}
+        for ident, key, condition in zip(stmt.names, keys, conditions):
             target = self._tensor(ident, body, flow)
             if target is None:
                 continue
             if ident.name in seen:
                 body.report.error("E207", f"`{ident.name}` is output twice", ident.span)
                 continue
+            if key is not None and key.name in taken_keys:
+                body.report.error("E207", f"the output key `{key.name}` is given twice", key.span)
+                continue
             seen.add(ident.name)
+            taken_keys.add(key.name if key else None)
             if target.node is not None:
-                self.graph.outputs.append(Port(ident.name, target.node, ident.span))
+                self.graph.outputs.append(Port(ident.name, target.node, ident.span, key.name if key else None,
+                                               condition is not None))
                 self.graph.output_origins.append(target.origin)
         return flow
+
+    def _outputs_agree(self, stmt: ast.Output, keys: tuple, conditions: tuple, body: _Body) -> bool:
+        """E218 unless every output has a key or none has (a dict or a tuple), the only condition
+        is `training`, and some output exists in eval mode too."""
+        for condition in conditions:
+            if condition is not None and condition.name != "training":
+                body.report.error("E218", f"an output's condition is `training`, not `{condition.name}`",
+                                  condition.span, help="`output y, aux if training`: the only condition known when "
+                                                       "the network runs; decide others with `if` at build time")
+                return False
+        earlier = [p.key is not None for p in self.graph.outputs]
+        if len({k is not None for k in keys} | set(earlier)) > 1:
+            body.report.error("E218", "some outputs have a key and some have none", stmt.span,
+                              help="give every output a key (`output out: y, aux: a`, a dict) or none (a tuple)")
+            return False
+        if all(c is not None for c in conditions) and all(p.training for p in self.graph.outputs):
+            body.report.error("E218", "every output exists only in training: in eval mode the network would "
+                                      "return nothing", stmt.span, help="output the main result without `if training`")
+            return False
+        return True
 
     def _let(self, stmt: ast.Let, body: _Body, flow: Flow | None) -> Flow | None:
         if hides_tensor_word(stmt.name, "constant", body.report):
@@ -493,16 +524,24 @@ class Elaborator:
         items = branch.items if branch is not None else None
         result = flow
         if test:
-            result = self.run(stmt.then.stmts, self._nested(body, flow, stmt.span, items), flow)
+            result = self.run(stmt.then.stmts, self._branch(body, flow, stmt.span, items), flow)
         elif isinstance(stmt.orelse, ast.If):
             result = self._if(stmt.orelse, replace(body, trace=items) if branch is not None else body, flow)
         elif stmt.orelse is not None:
-            result = self.run(stmt.orelse.stmts, self._nested(body, flow, stmt.span, items), flow)
+            result = self.run(stmt.orelse.stmts, self._branch(body, flow, stmt.span, items), flow)
         if result is None or branch is None:
             return result
         branch.entry_origin = flow.origin if flow is not None else None
         branch.exit_origin = result.origin
         return result.made(body.variables.expand(result.channels), branch)
+
+    def _branch(self, body: _Body, flow: Flow | None, span: Span, trace: list | None) -> _Body:
+        """An if branch; in the network's own body (not a block's, path's or repeat's) it may say what
+        the network outputs (`if aux_loss { output out: y, aux: a } else { output out: y }`)."""
+        nested = self._nested(body, flow, span, trace)
+        if body.kind in ("network", "network if"):
+            nested.kind = "network if"
+        return nested
 
     def _layers(self, stmt: ast.Layers, body: _Body, flow: Flow | None) -> Flow | None:
         start, items = self._head(stmt.chain, body, flow)

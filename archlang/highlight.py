@@ -85,13 +85,16 @@ class ArchLexer(Lexer):
 
 def _labels(code: list) -> set[int]:
     """The offsets of the labels: a name, number or string before `:` (`stem:`, `0:`,
-    `"layer{i}":`, `block:`), outside `[ ]` (where `:` is a slice's) and not an input's name."""
+    `"layer{i}":`, `block:`), outside `[ ]` (where `:` is a slice's), not an input's name nor an
+    output's key."""
     found, depth = set(), 0
     for i, t in enumerate(code):
         depth += (t.kind == "LSQB") - (t.kind == "RSQB")
         if depth > 0 or t.kind not in ("NAME", "NUMBER", "STRING") or i + 1 == len(code):
             continue
-        if code[i + 1].kind == "COLON" and (i == 0 or code[i - 1].text != "input"):
+        # `input x:` names a tensor, `output out: y, aux: a` a dict's keys; no label follows a comma
+        if code[i + 1].kind == "COLON" and (i == 0 or (code[i - 1].text not in ("input", "output")
+                                                       and code[i - 1].kind != "COMMA")):
             found.add(t.start)
     return found
 

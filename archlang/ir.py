@@ -229,11 +229,19 @@ class Assumption:
 
 @dataclass(frozen=True)
 class Port:
-    """A named network input or output."""
+    """A named network input or output.
+
+    An output may have a `key` (`output out: y, aux: a`: the network returns a
+    dict, as torchvision's segmentation models do) and may exist only in
+    training (`output y, aux if training`: googlenet's and inception_v3's aux
+    heads; in eval mode the network returns the other outputs alone).
+    """
 
     name: str
     node: int
     span: Span | None = None
+    key: str | None = None
+    training: bool = False
 
 
 @dataclass
@@ -265,6 +273,8 @@ class Graph:
         self.root = Scope(path="", block=name, call=name, span=None, parent=None)
         self.inputs: list[Port] = []
         self.outputs: list[Port] = []
+        # The nodes only outputs `if training` need: not run in eval mode, nor exported.
+        self.training_nodes: frozenset[int] = frozenset()
         self.symbols: list[str] = []               # symbolic input dims, in order of appearance
         self.constraints: list[Constraint] = []     # conditions on the symbols
         self.diagnostics: list[Diagnostic] = []     # everything found for this network
@@ -349,7 +359,30 @@ class Graph:
 
     @property
     def macs_total(self) -> int:
-        return sum(n.macs for n in self.nodes)
+        """The MACs of inference (eval mode): the layers only training outputs need are left out."""
+        return sum(n.macs for n in self.nodes if n.id not in self.training_nodes)
+
+    @property
+    def training_macs(self) -> int:
+        """The MACs the outputs that exist only in training add."""
+        return sum(self.nodes[i].macs for i in self.training_nodes)
+
+    def mark_training_nodes(self) -> None:
+        """Find the nodes that only outputs `if training` read (directly or through others):
+        a node some other output needs, or none at all (W504: it still runs), is not one."""
+        wanted = {False: set(), True: set()}   # by `training`: the outputs' nodes and their ancestors
+        for port in self.outputs:
+            wanted[port.training].add(port.node)
+        for node in reversed(self.nodes):      # creation order is topological
+            for training in (False, True):
+                if node.id in wanted[training]:
+                    wanted[training].update(node.inputs)
+        self.training_nodes = frozenset(wanted[True] - wanted[False] - {p.node for p in self.inputs})
+
+    @property
+    def returns_dict(self) -> bool:
+        """Whether the network returns a dict (`output out: y, aux: a`)."""
+        return any(p.key is not None for p in self.outputs)
 
     @property
     def flops_total(self) -> int:

@@ -723,7 +723,18 @@ class _Builder:
         return ast.Input(name, c[-1], span=self._span(c[0], c[-1]))
 
     def output_stmt(self, c):
-        return ast.Output(tuple(self._ident(t) for t in c[1:]), span=self._span(c[0], c[-1]))
+        items = c[1:]
+        keys, training = tuple(i[1] for i in items), tuple(i[2] for i in items)
+        # () when none has a key or a condition: `output a, b` stays what it was
+        return ast.Output(tuple(i[0] for i in items), keys if any(keys) else (), training if any(training) else (),
+                          span=self._span(c[0], items[-1][3]))
+
+    def output_item(self, c):
+        """(tensor, key or None, `training` word or None, last token) of `key: name if training`."""
+        condition = self._ident(c[-1]) if len(c) >= 3 and c[-2].type == "IF" else None
+        names = c[:-2] if condition is not None else c
+        key = self._ident(names[0]) if len(names) == 2 else None
+        return self._ident(names[-1]), key, condition, c[-1]
 
     def repeat_stmt(self, c):
         var = self._ident(c[3]) if len(c) == 5 else None

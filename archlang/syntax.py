@@ -227,7 +227,12 @@ class Input:
 
 @dataclass(frozen=True)
 class Output:
+    """`output out: y, aux: a if training`: the tensors, and for each its key (a dict's, or
+    None) and its `training` word (an output only in training, or None)."""
+
     names: tuple[Ident, ...]
+    keys: tuple[Ident | None, ...] = ()
+    training: tuple[Ident | None, ...] = ()
     span: Span = _span()
 
 
@@ -439,7 +444,10 @@ def _stmt(stmt, level: int) -> str:
         name = f"{stmt.name.name}: " if stmt.name else ""
         return f"input {name}{expr_text(stmt.shape)}"
     if isinstance(stmt, Output):
-        return "output " + ", ".join(n.name for n in stmt.names)
+        keys = stmt.keys or (None,) * len(stmt.names)
+        training = stmt.training or (None,) * len(stmt.names)
+        return "output " + ", ".join((f"{k.name}: " if k else "") + n.name + (f" if {t.name}" if t else "")
+                                     for n, k, t in zip(stmt.names, keys, training))
     if isinstance(stmt, Repeat):
         var = f" as {stmt.var.name}" if stmt.var else ""
         return f"repeat {expr_text(stmt.count)}{var} {_body(stmt.body, level)}"

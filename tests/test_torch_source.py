@@ -8,6 +8,7 @@ is laid out as black lays it out.
 from __future__ import annotations
 
 import ast
+import csv
 import importlib.util
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import torch
 
 import archlang
 from archlang.backends import torch_module, torch_source
+from archlang.commands.common import parse_sets
 
 ROOT = Path(__file__).resolve().parent.parent
 # Every network of every spec: (file name, network name).
@@ -85,18 +87,33 @@ def test_depends_on_torch_only_and_lines_fit(spec):
             assert len(line) <= 88, f"line {number} is {len(line)} long: {line}"
 
 
-# The first network of each zoo spec, as the zoo's table builds it (several blocks, ifs and loops each).
-ZOO = [("torchvision/" + p.name, network) for p in sorted((ROOT / "specs" / "torchvision").glob("*.arch"))
-       for network in archlang.load(p).networks]   # every network of a family file (efficientnet has two)
+# Each network of the zoo, at the settings of its first row in models.tsv (several blocks, ifs and loops
+# each; some networks, as RegNet, have no defaults): (file, network, settings as --set writes them).
+ZOO_ROWS: dict[tuple[str, str], str] = {}
+for _row in csv.DictReader((ROOT / "specs" / "torchvision" / "models.tsv").open(encoding="utf-8"), delimiter="\t"):
+    ZOO_ROWS.setdefault((_row["file"], _row["network"]), _row["settings"])
+for _file in sorted((ROOT / "specs" / "torchvision").glob("*.arch")):   # and any network no row names
+    for _network in archlang.load(_file).networks:
+        ZOO_ROWS.setdefault((_file.name, _network), "")
 ALL_SOURCES = """
 import sys
 import archlang
 from archlang.backends import torch_source
-for spec in sys.argv[1:]:
-    program = archlang.load(f"specs/{spec}")
-    for network in program.networks:
-        sys.stdout.write(torch_source.generate(program.network(network)))
+from archlang.commands.common import parse_sets
+for spec, network, settings in zip(*[iter(sys.argv[1:])] * 3):
+    sets = parse_sets(settings.split()) if settings else {}
+    sys.stdout.write(torch_source.generate(archlang.load(f"specs/{spec}").network(network, **sets)))
 """
+
+
+def every_network(papers: bool = False) -> list[tuple[str, str, str]]:
+    """(spec, network, settings): every network of specs/ (and specs/papers/), and the zoo's as
+    models.tsv sets them."""
+    own = [(spec, network, "") for spec, network in NETWORKS]
+    if papers:
+        own += [(p.relative_to(ROOT / "specs").as_posix(), name, "")
+                for p in sorted((ROOT / "specs" / "papers").glob("*.arch")) for name in archlang.load(p).networks]
+    return own + [("torchvision/" + file, network, settings) for (file, network), settings in ZOO_ROWS.items()]
 
 
 def test_every_spec_is_byte_identical_across_processes():
@@ -104,21 +121,22 @@ def test_every_spec_is_byte_identical_across_processes():
     import subprocess
     import sys
 
-    specs = [p.relative_to(ROOT / "specs").as_posix() for p in sorted((ROOT / "specs").rglob("*.arch"))]
-    runs = [subprocess.run([sys.executable, "-c", ALL_SOURCES, *specs], cwd=ROOT, capture_output=True, text=True,
-                           env={"PYTHONPATH": str(ROOT), "PYTHONHASHSEED": seed}, timeout=300) for seed in ("1", "2")]
+    networks = every_network(papers=True)
+    runs = [subprocess.run([sys.executable, "-c", ALL_SOURCES, *(a for row in networks for a in row)], cwd=ROOT,
+                           capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PYTHONHASHSEED": seed},
+                           timeout=300) for seed in ("1", "2")]
     assert runs[0].returncode == 0, runs[0].stderr
     assert runs[0].stdout == runs[1].stdout   # different hash seeds change set orders: the text must not move
-    here = "".join(torch_source.generate(graph_of(spec, network)) for spec in specs
-                   for network in archlang.load(f"specs/{spec}").networks)
+    here = "".join(torch_source.generate(graph_of(spec, network, **(parse_sets(settings.split()) if settings else {})))
+                   for spec, network, settings in networks)
     assert runs[0].stdout == here
 
 
-@pytest.mark.parametrize(("spec", "network"), NETWORKS + ZOO)
-def test_black_would_not_change_it(spec, network):
+@pytest.mark.parametrize(("spec", "network", "settings"), every_network())
+def test_black_would_not_change_it(spec, network, settings):
     import black  # a test dependency (pyproject's `test` extra)
 
-    text = torch_source.generate(graph_of(spec, network))
+    text = torch_source.generate(graph_of(spec, network, **(parse_sets(settings.split()) if settings else {})))
     assert black.format_str(text, mode=black.Mode()) == text, spec
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 from pathlib import Path
 from unittest import mock
 
@@ -32,9 +33,11 @@ ZOO = ROOT / "specs" / "torchvision"
 DOC = ROOT / "docs" / "torchvision.md"
 ROWS = {row["builder"]: row for row in csv.DictReader((ZOO / "models.tsv").open(encoding="utf-8"), delimiter="\t")}
 # One builder per family, and per kind of block where a family has two (BasicBlock, grouped Bottleneck).
-NUMERIC = ["alexnet", "convnext_tiny", "densenet121", "efficientnet_b0", "efficientnet_v2_s", "mnasnet0_5", "mobilenet_v2",
-           "mobilenet_v3_small", "regnet_y_400mf", "resnet18", "resnext50_32x4d",
-           "shufflenet_v2_x0_5", "squeezenet1_1", "vgg11_bn"]
+NUMERIC = ["alexnet", "convnext_tiny", "deeplabv3_resnet50", "densenet121", "efficientnet_b0", "efficientnet_v2_s",
+           "fcn_resnet50", "googlenet", "inception_v3", "mnasnet0_5", "mobilenet_v2", "mobilenet_v3_small",
+           "regnet_y_400mf", "resnet18", "resnext50_32x4d", "shufflenet_v2_x0_5", "squeezenet1_1", "vgg11_bn"]
+# The segmentation builders' default weights_backbone downloads ImageNet weights: the rows are at None.
+SEGMENTATION = set(models.list_models(module=models.segmentation))
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -53,10 +56,14 @@ def on_meta(row: dict) -> tuple[nn.Module, nn.Module, object]:
 
 
 def torchvisions(builder: str) -> nn.Module:
-    """torchvision's model at its defaults, on the current device (meta here). RegNet computes its widths
-    with torch tensors it turns into lists (BlockParams), which the meta device cannot: on the CPU."""
+    """torchvision's model at its defaults (weights=None; weights_backbone=None for segmentation), on the
+    current device (meta here). RegNet computes its widths with torch tensors it turns into lists
+    (BlockParams), which the meta device cannot: on the CPU."""
+    extra = {"weights_backbone": None} if builder in SEGMENTATION else {}
     with mock.patch.object(regnet.BlockParams, "from_init_params", classmethod(block_params_on_cpu)):
-        return models.get_model(builder, weights=None)
+        with warnings.catch_warnings():   # googlenet's and inception_v3's FutureWarning on init_weights
+            warnings.simplefilter("ignore", FutureWarning)
+            return models.get_model(builder, weights=None, **extra)
 
 
 def block_params_on_cpu(cls, *args, **kwargs):
@@ -68,7 +75,7 @@ BLOCK_PARAMS = regnet.BlockParams.from_init_params.__func__
 
 
 def test_the_table_lists_each_builder_once_with_a_spec_that_exists():
-    listed = set(models.list_models(module=models))
+    listed = set(models.list_models(module=models)) | SEGMENTATION
     for builder, row in ROWS.items():
         assert builder in listed, builder
         assert (ZOO / row["file"]).is_file(), row["file"]
@@ -123,6 +130,8 @@ def torchinfo_extra(graph) -> int:
     a linear over the channels (convnext's), which torchinfo counts once, not at every position."""
     extra = 0
     for node in graph.layers():
+        if node.id in graph.training_nodes:              # torchinfo runs eval mode, as our MACs count
+            continue
         if node.op == "channel_linear":  # torchinfo: an nn.Linear's weights once per sample, whatever the positions
             extra += node.params - node.macs
         elif node.op in ("conv", "linear") and node.args["bias"]:
@@ -162,6 +171,36 @@ def test_outputs_equal_torchvisions_in_eval_mode(builder):
     ours.load_state_dict(theirs.state_dict(), strict=True)
     x = torch.randn(2, *graph.nodes[graph.inputs[0].node].shape, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
+        expected, got = theirs(x), ours(x)
+        if builder in SEGMENTATION:                      # a dict, {"out": ...}
+            assert list(got) == list(expected)
+            expected, got = expected["out"], got["out"]
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5 * float(expected.abs().max()))
+    assert float(expected.std()) > 1e-3                  # a real signal, not two vanishing outputs
+
+
+@pytest.mark.parametrize("builder", ["googlenet", "inception_v3"])
+def test_training_mode_returns_the_aux_heads_as_torchvision_does(builder):
+    # (logits, aux2, aux1) for googlenet, (logits, aux) for inception_v3, on the meta device.
+    row = ROWS[builder]
+    graph = graph_of(row, small_input=True)
+    with torch.device("meta"):
+        ours, theirs = build_module(graph).train(), torchvisions(builder).train()
+        x = torch.empty(2, *graph.nodes[graph.inputs[0].node].shape)
+        expected, got = theirs(x), ours(x)
+    assert type(got) is tuple and len(got) == len(expected)
+    assert [tuple(t.shape) for t in got] == [tuple(t.shape) for t in expected]
+    assert [p.training for p in graph.outputs] == [False] + [True] * (len(got) - 1)
+
+
+def test_transform_input_is_torchvisions():
+    # googlenet with transform_input=True (the default of its ImageNet weights): scale_shift per channel.
+    ours = archlang.compile(ZOO / "googlenet.arch", input=[3, 64, 64], transform_input=True).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        theirs = randomised(models.googlenet(weights=None, transform_input=True, init_weights=False)).eval()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
         expected = theirs(x)
         torch.testing.assert_close(ours(x), expected, rtol=1e-5, atol=1e-5 * float(expected.abs().max()))
-    assert float(expected.std()) > 1e-3                  # a real signal, not two vanishing outputs

@@ -266,6 +266,8 @@ class _Drawing:
             attrs.update(_UNKNOWN)
         elif codes:  # its shape is known, but an error points here (a failed expect after it, a path to blame)
             attrs.update(_BLAMED)
+        elif node.id in self.graph.training_nodes:   # runs only in training (an aux head)
+            attrs["style"] = "rounded,dashed,filled"
         g.node(f"n{node.id}", _label(*lines), tooltip=_label(f"{node.name} ({_where(node)})"), **attrs)
 
     def _emit_box(self, g: graphviz.Digraph, box: str) -> None:
@@ -300,8 +302,13 @@ class _Drawing:
     def _emit_outputs(self, g: graphviz.Digraph) -> None:
         for index, port in enumerate(self.graph.outputs):
             node = self.graph.nodes[port.node]
-            g.node(f"out{index}", _label(f"output {port.name}"), shape="oval", fillcolor=_FILL_PORT)
-            g.edge(self.rep(node), f"out{index}", label=_edge_label(node))
+            title = f"output {port.key}: {port.name}" if port.key is not None else f"output {port.name}"
+            # An output only in training (an aux head) is dashed, as are the layers only it needs.
+            extra = {"style": "dashed,filled"} if port.training else {}
+            g.node(f"out{index}", _label(title + (" (training)" if port.training else "")), shape="oval",
+                   fillcolor=_FILL_PORT, **extra)
+            g.edge(self.rep(node), f"out{index}", label=_edge_label(node), **({"style": "dashed"} if port.training
+                                                                              else {}))
 
 
 # -- helpers ----------------------------------------------------------------------------

@@ -153,6 +153,16 @@ def lower(graph: Graph, opset: int, batch: int | None = None) -> Lowered:
     return _Lowering(graph, opset, batch).run()
 
 
+def exported_outputs(graph: Graph) -> list:
+    """The outputs of eval mode, which the export is of: those `if training` are left out."""
+    return [p for p in graph.outputs if not p.training]
+
+
+def output_name(port) -> str:
+    """An output's ONNX name: its key where the network returns a dict (`out`, `aux`), else its name."""
+    return port.key or port.name
+
+
 class _Lowering:
     def __init__(self, graph: Graph, opset: int, batch: int | None) -> None:
         self.graph = graph
@@ -172,13 +182,13 @@ class _Lowering:
         for port in g.inputs:
             self.values[port.node] = self.names.take(port.name)
         out_port = {}                                     # a node that is an output: its first port's name
-        for port in g.outputs:
-            out_port.setdefault(port.node, port.name)
-            self.names.used.add(port.name)
+        for port in exported_outputs(g):
+            out_port.setdefault(port.node, output_name(port))
+            self.names.used.add(output_name(port))
         problems = []
         for node in g.nodes:
-            if node.op == "input":
-                continue
+            if node.op == "input":   # layers only outputs `if training` read are lowered (their
+                continue             # weights are the state_dict's) and left out by `_needed`
             try:
                 self._lower_layer(node, out_port.get(node.id))
             except Refusal as refusal:
@@ -224,11 +234,11 @@ class _Lowering:
         """The graph outputs; an Identity where a port's value has another name (an input, a
         value that is two outputs, a layer that passes its input through)."""
         out = []
-        for port in self.graph.outputs:
-            value = self.values[port.node]
-            if value != port.name:
-                self.nodes.append(helper.make_node("Identity", [value], [port.name], name=port.name))
-            out.append((port.name, self._dims(self.graph.nodes[port.node].shape)))
+        for port in exported_outputs(self.graph):
+            value, name = self.values[port.node], output_name(port)
+            if value != name:
+                self.nodes.append(helper.make_node("Identity", [value], [name], name=name))
+            out.append((name, self._dims(self.graph.nodes[port.node].shape)))
         return out
 
     def _dims(self, shape) -> list:

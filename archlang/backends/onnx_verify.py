@@ -71,4 +71,7 @@ def _largest_difference(expected: np.ndarray, got: np.ndarray) -> float:
 
 
 def _as_list(output) -> list[torch.Tensor]:
+    """A module's outputs in the order of the file's: a dict's values in key order (`out`, `aux`)."""
+    if isinstance(output, dict):
+        return list(output.values())
     return list(output) if isinstance(output, (tuple, list)) else [output]

@@ -44,6 +44,7 @@ class Row:
     flops: int = 0
     rf: receptive.Summary | None = None      # its receptive field and stride (the rf, stride columns)
     saved: int | None = None                   # bytes its backward keeps (with Extras.memory)
+    training: bool = False   # only outputs `if training` need it (not run in eval mode)
 
     @property
     def local_name(self) -> str:
@@ -119,6 +120,7 @@ class _Sums:
     failed: bool = False
     members: list[str] | None = None   # a labelled chain's layers, as its Op column
     first: Node | None = None
+    training: bool = True              # every layer inside runs only in training
 
 
 def _scope_totals(graph: Graph, saved: dict[int, int] | None = None) -> dict[int, _Sums]:
@@ -138,6 +140,7 @@ def _scope_totals(graph: Graph, saved: dict[int, int] | None = None) -> dict[int
             if saved is not None:
                 t.saved = (t.saved or 0) + saved.get(node.id, 0)
             t.failed = t.failed or node.failed
+            t.training = t.training and node.id in graph.training_nodes
         if chain and _is_group(chain[-1]):
             sums[id(chain[-1])].members.append(call_text(node))
     return sums
@@ -154,7 +157,8 @@ def _node_row(graph: Graph, node: Node, level: int, fields: dict, saved: dict[in
                shape=node.shape, params=node.params, trainable=node.trainable_params, macs=node.macs,
                source=node.span.location() if node.span is not None else "", status=_status(graph, node),
                flops=node.flops, rf=fields.get(node.id),
-               saved=None if saved is None else saved.get(node.id, 0))
+               saved=None if saved is None else saved.get(node.id, 0),
+               training=node.id in graph.training_nodes)
 
 
 def _block_row(graph: Graph, scope: Scope, level: int, sums: _Sums, fields: dict) -> Row:
@@ -166,7 +170,7 @@ def _block_row(graph: Graph, scope: Scope, level: int, sums: _Sums, fields: dict
     return Row(kind="block", name=scope.path, level=level, op=scope.block, call=call,
                shape=shape, params=sums.params, trainable=sums.trainable, macs=sums.macs,
                source=where.location() if where is not None else "", status=status, flops=sums.flops,
-               rf=fields.get(scope.exit) if exit_node is not None else None, saved=sums.saved)
+               rf=fields.get(scope.exit) if exit_node is not None else None, saved=sums.saved, training=sums.training)
 
 
 def _status(graph: Graph, node: Node) -> str:
@@ -288,7 +292,8 @@ def _saved_cell(row: Row) -> str:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("Layer", "<", lambda r: "  " * r.level + r.local_name, lambda r: r.name),
+    Column("Layer", "<", lambda r: "  " * r.level + r.local_name + (" (training)" if r.training else ""),
+           lambda r: r.name),
     Column("Kind", "<", lambda r: r.kind, lambda r: r.kind, formats=("csv",)),
     Column("Op", "<", lambda r: r.call, lambda r: r.call, width=40),
     Column("Output", "<", _shape_cell, lambda r: "" if r.shape is UNKNOWN else format_shape(r.shape)),
@@ -364,6 +369,9 @@ def footer_lines(graph: Graph, extras: Extras = NO_EXTRAS) -> list[str]:
     out.append(f"Params: {_both(t.params)}; trainable {exact(t.trainable)}, non-trainable {exact(t.non_trainable)}")
     out.append(f"Multiply-accumulates per sample (conv + linear){at}: {_both(t.macs)}")
     out.append(f"FLOPs per sample (2 per MAC, bias, norms, activations, pooling, adds){at}: {_both(t.flops)}")
+    if graph.training_nodes:
+        out.append(f"Outputs only in training: {_training_outputs(graph)}; their layers add "
+                   f"{_both(graph.training_macs)} MACs in training")
     if t.activations_expr is not None:
         out.append(f"Activations per sample: {t.activations_expr} elements")
     out.append(f"Activations per sample{at}: {exact(t.activations)} elements, "
@@ -395,6 +403,10 @@ def memory_lines(m: memory.Estimate, budget: int | None, at: str = "") -> list[s
             out.append(f"Does NOT fit in the budget of {human_bytes(budget)} ({share} of it at the peak), "
                        f"not even at batch 1")
     return out
+
+
+def _training_outputs(graph: Graph) -> str:
+    return ", ".join(p.key or p.name for p in graph.outputs if p.training)
 
 
 def _symbolic_line(graph: Graph) -> str:
@@ -476,7 +488,12 @@ def dump_json(data: dict, rows_key: str = "layers") -> str:
 
 def _port_json(graph: Graph, port) -> dict:
     shape = graph.nodes[port.node].shape
-    return {"name": port.name, "shape": shape_json(shape)}
+    out = {"name": port.name, "shape": shape_json(shape)}
+    if port.key is not None:      # the network returns a dict
+        out["key"] = port.key
+    if port.training:
+        out["training"] = True
+    return out
 
 
 def _row_json(row: Row, extras: Extras) -> dict:
@@ -499,4 +516,6 @@ def _row_json(row: Row, extras: Extras) -> dict:
         out["saved"] = row.saved
     out["source"] = row.source or None
     out["status"] = row.status
+    if row.training:              # only outputs `if training` need it; "macs" of the totals leaves it out
+        out["training"] = True
     return out

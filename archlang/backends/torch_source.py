@@ -17,6 +17,7 @@ this same text, so the generated classes and `archlang.compile` agree.
 """
 from __future__ import annotations
 
+import ast
 import builtins
 import inspect
 import keyword
@@ -667,8 +668,38 @@ class _Forward:
 
     def lines(self) -> list[str]:
         out = self.block(self.cls.items, (), 2, set(self.cls.result))
-        out.append(f"{INDENT * 2}return {', '.join(self.var[r] for r in self.cls.result)}")
-        return out
+        return out + self.returns()
+
+    def returns(self) -> list[str]:
+        """`return x`, `return x, y`, `return {"out": x, "aux": y}`; with outputs `if training`,
+        all of them in training and the others in eval mode (as googlenet's `eager_outputs`)."""
+        variables = [self.var[r] for r in self.cls.result]
+        ports = self.graph.outputs if self.w.network else []
+        keyed = bool(ports) and ports[0].key is not None
+
+        def value(chosen: list[int]) -> str:
+            if keyed:
+                return "{" + ", ".join(f"{literal(ports[i].key)}: {variables[i]}" for i in chosen) + "}"
+            return ", ".join(variables[i] for i in chosen)
+
+        every = list(range(len(variables)))
+        evaluated = [i for i in every if not (ports and ports[i].training)]
+        if evaluated == every:
+            return [f"{INDENT * 2}return {value(every)}"]
+        return [f"{INDENT * 2}if self.training:", f"{INDENT * 3}return {value(every)}",
+                f"{INDENT * 2}return {value(evaluated)}"]
+
+    def training(self, item, path: tuple) -> bool:
+        """Whether a step of the network's own body makes only what outputs `if training` need
+        (torchvision's aux heads): it goes under `if self.training:`, so eval mode skips it."""
+        only = self.graph.training_nodes
+        if path or not self.w.network or not only:
+            return False
+        if isinstance(item, (Layer, Merge)):
+            return all(n.id in only for n in item.nodes)
+        if isinstance(item, Call):
+            return all(s.exit in only for s in item.scopes)
+        return False
 
     # -- liveness ---------------------------------------------------------------------------------
     def reads(self, item, here: tuple) -> set:
@@ -689,6 +720,7 @@ class _Forward:
         reads = [self.reads(item, path + (i,)) for i, item in enumerate(items)]
         needed = self._needed(items, path, live_after)
         out: list[str] = []
+        group = _TrainingGroup(out, depth)
         for i, item in enumerate(items):
             here = path + (i,)
             later = set().union(*reads[i + 1:], live_after)
@@ -696,6 +728,9 @@ class _Forward:
                 continue
             if isinstance(item, Merge) and ("item", here) not in needed:
                 continue
+            training = self.training(item, path)
+            group.enter(training)
+            depth_here = depth + 1 if training else depth
             # A tensor dies here when nothing after reads it; its variable is free once no tensor
             # read later has it too (an `if` that made nothing yields its input's variable).
             held = {self.var[r] for r in later if r in self.var}
@@ -703,9 +738,10 @@ class _Forward:
             dying = [r for r in dict.fromkeys(getattr(item, "inputs", ())) if r not in later
                      and self.var[r] not in held and self.var[r] not in self.parameters]
             if isinstance(item, Branch):
-                out += self.branch(item, here, depth, later)
+                out += self.branch(item, here, depth_here, later)
             else:
-                out += self.step(item, here, depth, dying, ("item", here) in needed or ("item", here) in later)
+                out += self.step(item, here, depth_here, dying, ("item", here) in needed or ("item", here) in later)
+        group.close()
         return out
 
     def _needed(self, items: list, path: tuple, live_after: set) -> set:
@@ -735,9 +771,10 @@ class _Forward:
                 self.live.add(var)
                 return statement(other, f"{var} += ", comment, depth)
             # An op that is no module (merges, chunk, resize): the expression the op table writes.
-            value: Any = ops.OPS[item.op].expression(in_vars, item.nodes[0].args)
-            if "torch." in value:
+            expression = ops.OPS[item.op].expression(in_vars, item.nodes[0].args)
+            if "torch." in expression:
                 self.w.file.uses_torch = True
+            value: Any = _as_call(expression)
         elif item.cls == class_plan.PARAMETER:   # read where it is used, as `self.layer_scale`
             self.var[ref] = _member(self.w_attr(item))
             self.parameters.add(self.var[ref])
@@ -799,6 +836,48 @@ class _Forward:
         if then:
             return [f"{INDENT * depth}if {test}:", *then, *([f"{INDENT * depth}else:", *orelse] if orelse else [])]
         return [f"{INDENT * depth}if {negated}:", *orelse]
+
+
+class _TrainingGroup:
+    """`if self.training:` around a run of steps only training outputs need, written before the
+    run's first line once the run ends (a run that wrote nothing needs no `if`)."""
+
+    def __init__(self, out: list[str], depth: int) -> None:
+        self.out = out
+        self.depth = depth
+        self.open = False
+        self.opened_at = -1
+
+    def enter(self, training: bool) -> None:
+        if training and not self.open:
+            self.opened_at = len(self.out)
+        elif not training and self.open:
+            self._close()
+        self.open = training
+
+    def _close(self) -> None:
+        if len(self.out) > self.opened_at:
+            self.out.insert(self.opened_at, f"{INDENT * self.depth}if self.training:")
+
+    def close(self) -> None:
+        if self.open:
+            self._close()
+        self.open = False
+
+
+def _as_call(text: str) -> Any:
+    """An op table's expression, a call made a Bracket where it is one, so that a line too long
+    is wrapped as black wraps it (`F.interpolate(...)` at a deep indent)."""
+    tree = ast.parse(text, mode="eval").body
+    if not isinstance(tree, ast.Call) or any(isinstance(a, ast.Starred) for a in tree.args):
+        return text
+
+    def segment(node) -> str:
+        return ast.get_source_segment(text, node)
+
+    args = [segment(a) for a in tree.args]
+    args += [f"{k.arg}={segment(k.value)}" if k.arg else f"**{segment(k.value)}" for k in tree.keywords]
+    return call(segment(tree.func), args)
 
 
 def _within(ref: tuple, path: tuple) -> bool:
@@ -980,7 +1059,8 @@ def _call_args(params: dict[str, Any]) -> str:
 
 def _ports_summary(g: Graph) -> str:
     ins = ", ".join(f"{p.name} {_spec_shape(g.nodes[p.node].shape)}" for p in g.inputs)
-    outs = ", ".join(f"{p.name} {_spec_shape(g.nodes[p.node].shape)}" for p in g.outputs)
+    outs = ", ".join(f"{p.key or p.name} {_spec_shape(g.nodes[p.node].shape)}" + (" (training)" if p.training else "")
+                     for p in g.outputs)
     return f"{ins} -> {outs}"
 
 

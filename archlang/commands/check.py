@@ -82,10 +82,13 @@ def summary(graph) -> str:
 
 
 def _ports(graph, ports, format_shape) -> str:
+    """`[10]`; `(a: [10], b: [5])`; a dict's keys (`{out: [21, H, W]}`); `aux ... if training`."""
     shapes = [format_shape(graph.nodes[p.node].shape) for p in ports]
-    if len(ports) == 1:
+    if len(ports) == 1 and ports[0].key is None:
         return shapes[0]
-    return "(" + ", ".join(f"{p.name}: {s}" for p, s in zip(ports, shapes)) + ")"
+    items = [f"{p.key or p.name}: {s}" + (" if training" if p.training else "") for p, s in zip(ports, shapes)]
+    dict_like = any(p.key is not None for p in ports)
+    return ("{" if dict_like else "(") + ", ".join(items) + ("}" if dict_like else ")")
 
 
 def _report(fmt: str, diags: list[Diagnostic], summaries: list[str], problems: list[str]) -> None:
