@@ -152,6 +152,31 @@ network N {
     assert check_spec(spec, tmp_path) == []
 
 
+def test_a_let_a_written_out_loop_makes_constant_and_then_computes(tmp_path):
+    # mobilenet_v3's `let d = 2 if dilated and i >= rows - 3 else 1`: 1 in the first iterations (a
+    # constant, substituted), `2 if dilated else 1` in the last ones. The generated class kept
+    # substituting the constant 1 after it wrote `d = 2 if dilated else 1`: the built
+    # deeplabv3_mobilenet_v3_large backbone strided where it should dilate.
+    spec = """\
+block B(d) {
+    conv(2, k=3, p=d, d=d)
+}
+
+block Stack(dilated) {
+    repeat 3 as i {
+        let d = 2 if dilated and i >= 1 else 1
+        "{i}": B(d)
+    }
+}
+
+network N {
+    input [2, 8, 8]
+    Stack(true)
+}
+"""
+    assert check_spec(spec, tmp_path) == []
+
+
 def test_a_mul_by_a_part_of_one_channel_takes_the_other_paths_channels(tmp_path):
     # `chunk(3)` of 3 channels is 1 channel, which broadcasts in the mul: its output has x's 3.
     # The generated class took the mul's channels from the first path's term, in_channels // 3,

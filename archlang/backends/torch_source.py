@@ -351,7 +351,11 @@ class _ClassWriter:
             if isinstance(item, Let):
                 if not self.symbolic(item.term):   # the network's, of built-in parameters: a constant
                     self.fixed[item.var] = terms.substitute(item.term, self.fixed)
-                elif item.var in self.used:
+                    continue
+                # A variable a written-out loop made constant in one iteration (`d = 1`) and computes in
+                # a later one (`d = 2 if dilated else 1`) is that computation from here on.
+                self.fixed.pop(item.var, None)
+                if item.var in self.used:
                     out += layout(self.text(item.term), depth, f"{self.names[item.var]} = ", "")
             elif isinstance(item, Layer):
                 method = "self.register_parameter" if item.cls == class_plan.PARAMETER else "self.add_module"
