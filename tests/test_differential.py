@@ -84,6 +84,7 @@ def test_the_generator_reaches_the_whole_language():
         "concat paths", "add paths", "empty path", "identity", "residual", "residual shortcut", "one-input add",
         "one-input concat", "nested merges", "cur.c", "in.c", "cur.size", "in.size", "import", "symbolic sizes",
         "--set", "two inputs", "symbol in the body", "label near a reserved name", "prelude override",
+        "prelude override another file does not see",   # issue 10, case 5: a library's call keeps the prelude's
         # issue 10's front-end cases, planted: each must be rejected
         "fault op bad-value", "fault empty input", "fault unnameable label", "fault op symbolic-width",
         "number label", "computed label", "keyword label", "chain label", "bind label", "mul paths", "mul() of 2",
