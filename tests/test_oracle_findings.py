@@ -177,6 +177,32 @@ network N {
     assert check_spec(spec, tmp_path) == []
 
 
+def test_a_group_calls_a_block_whose_class_comes_to_read_its_input_channels(tmp_path):
+    # Seed 31403: Cell's `if cur.c <= 3` took one side in the first instance and the other in the
+    # second, so Cell's class came to read its input channels only once the second merged; the
+    # group `stem`'s call, made before that, had no argument for it: build and compile raised
+    # KeyError 'in_channels'.
+    spec = """\
+block Cell {
+    add {
+      |
+    }
+    if cur.c <= 3 { } else { }
+}
+
+block Stage {
+    stem: chunk(1, index=0) -> Cell()
+}
+
+network N {
+    input [3, 3, 3]
+    conv(4, k=1) -> Stage() -> conv(2, k=1)
+    Stage()
+}
+"""
+    assert check_spec(spec, tmp_path) == []
+
+
 def test_a_mul_by_a_part_of_one_channel_takes_the_other_paths_channels(tmp_path):
     # `chunk(3)` of 3 channels is 1 channel, which broadcasts in the mul: its output has x's 3.
     # The generated class took the mul's channels from the first path's term, in_channels // 3,

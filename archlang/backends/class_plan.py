@@ -88,6 +88,7 @@ class Call:
     inputs: tuple
     scopes: list
     channels: Any = None
+    group_subst: dict | None = None   # a group's: the substitution its variables are read under here
 
     def key(self) -> tuple:
         return ("call", self.attr, id(self.cls), _key(self.args), self.inputs)
@@ -248,6 +249,7 @@ class _Planner:
         for scope in _post_order(self.graph.root):
             if scope is self.graph.root or id(scope) in self.has_nodes:  # an empty block is no module
                 self.class_of[id(scope)] = self._place(scope)
+        _complete_group_arguments(self.classes)
         network = self.class_of[id(self.graph.root)]
         return Plan(self.classes, network, self.class_of, self.unrolled, self.extras)
 
@@ -401,7 +403,8 @@ class _InstanceBuilder:
             args[child.names.input] = _sub(child.in_channels, subst)
         outside = {**child.arg_terms, child.names.input: child.in_channels} if child.kind != "group" else {}
         channels = terms.substitute(child.names.expand(child.exit_channels), outside)
-        out.append(Call(self.name(child), cls, args, inputs, [child], _sub(channels, subst)))
+        out.append(Call(self.name(child), cls, args, inputs, [child], _sub(channels, subst),
+                        subst if child.kind == "group" else None))
         self.refs[child] = ("item", here)
 
     def name(self, made) -> "str | Auto":
@@ -482,6 +485,22 @@ class _InstanceBuilder:
             made.orelse, made.else_result = side, result
         out.append(made)
         self.refs[branch] = ("item", here)
+
+
+def _complete_group_arguments(classes: list[ClassPlan]) -> None:
+    """A group reads its block's variables, as many as its class reads once every instance has
+    merged: a class it calls may have come to read one more (an `if` on the input channels, both
+    of whose sides a later instance took) after the call was made. Until none is missing."""
+    missing = True
+    while missing:
+        missing = False
+        for cls in classes:
+            for item in walk(cls.items):
+                if isinstance(item, Call) and item.group_subst is not None:
+                    for v in item.cls.variables():
+                        if v not in item.args:
+                            item.args[v] = _sub(_variable(v, item.cls), item.group_subst)
+                            missing = True
 
 
 def _variable(name: str, cls: ClassPlan):
