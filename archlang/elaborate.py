@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterable
 from . import calls, passes, syntax as ast, terms
 from .diagnostics import Collector
 from .expressions import EvalContext, Evaluator, let_value
-from .ir import Assumption, Branch, Entry, Graph, LetItem, Loop, Port, Scope, TermNames
+from .ir import Assumption, Branch, Entry, Graph, LetItem, Loop, Part, Port, Scope, TermNames
 from .limits import DEFAULT_LIMITS, Limits
 from .naming import Names, automatic_base, bad_label_text, hides_tensor_word, join, label_part, labels_in
 from .ops import OPS, bind_actuals, broadcast_channels, same_channels
@@ -93,6 +93,7 @@ class _Body:
     report: Reporter
     trace: list                        # where what runs is recorded (ir.py's trace)
     variables: TermNames               # the variables of the terms here: the block instance's
+    given: list = field(default_factory=list)   # a block body's `output`s: (name, Flow), in order
 
     def child(self, entry: Flow | None, trace: list | None = None) -> "_Body":
         return _Body(Env(self.env), {}, self, self.scope, self.names, entry, "nested", self.depth + 1, self.report,
@@ -174,6 +175,11 @@ class Elaborator:
         # the size that `--input` (or the API's `input=`) gave its place in the shape.
         self.symbols: dict[str, Any] = {}
         self.block_labels: dict[int, set[str]] = {}  # id of a block -> the labels in its body
+        # A binding of several names that ends in a block call (`low, high = Backbone()`): id of
+        # that call -> how many tensors the names take; every other call wants one. The call
+        # leaves the tensors it gave in `parts` for the binding.
+        self.wanted: dict[int, int] = {}
+        self.parts: list[Flow] | None = None
 
     # -- the network ------------------------------------------------------------------------------
     def network(self, net: ast.NetworkDef, overrides: dict[str, Any], input_shape: list | None) -> Graph:
@@ -343,10 +349,13 @@ class Elaborator:
         return True
 
     def _output(self, stmt: ast.Output, body: _Body, flow: Flow | None) -> Flow | None:
+        if body.kind == "block":
+            return self._block_output(stmt, body, flow)
         if body.kind not in ("network", "network if"):
-            body.report.error("E218", "`output` belongs to a network body or its `if`" +
-                              (", not to a block: a block yields its last tensor" if self.active_blocks else
-                               ", not inside a repeat or path"), stmt.span)
+            body.report.error("E218", "`output` belongs to a network body, its `if`, or a block's own body" +
+                              (", not inside a repeat, path or `if` of a block" if self.active_blocks else
+                               ", not inside a repeat or path"), stmt.span,
+                              help="bind the tensor (`a = ...`) and name it in an `output` outside")
             return flow
         seen = {p.name for p in self.graph.outputs}
         keys = stmt.keys or (None,) * len(stmt.names)
@@ -370,6 +379,28 @@ class Elaborator:
                 self.graph.outputs.append(Port(ident.name, target.node, ident.span, key.name if key else None,
                                                condition is not None))
                 self.graph.output_origins.append(target.origin)
+        return flow
+
+    def _block_output(self, stmt: ast.Output, body: _Body, flow: Flow | None) -> Flow | None:
+        """`output low, high` in a block: the tensors the block gives, in order (its caller binds
+        them: `low, high = Backbone()`). Keys and `if training` are a network's."""
+        extra = next((k for k in stmt.keys if k is not None), None) or \
+            next((c for c in stmt.training if c is not None), None)
+        if extra is not None:
+            what = "a key" if extra in stmt.keys else "`if training`"
+            body.report.error("E218", f"a block's output takes no {what.removeprefix('a ')}: keys and `if training` "
+                                      f"belong to a network's outputs", extra.span,
+                              help="a block gives its tensors in order (`output low, high`); the network's "
+                                   "`output` names keys and training-only outputs")
+            return flow
+        for ident in stmt.names:
+            target = self._tensor(ident, body, flow)
+            if target is None:
+                continue
+            if any(name == ident.name for name, _ in body.given):
+                body.report.error("E207", f"`{ident.name}` is output twice", ident.span)
+                continue
+            body.given.append((ident.name, target))
         return flow
 
     def _outputs_agree(self, stmt: ast.Output, keys: tuple, conditions: tuple, body: _Body) -> bool:
@@ -559,12 +590,17 @@ class Elaborator:
         if start is None:
             return self._no_input(stmt, body)
         parts = None
-        if stmt.more:  # `a, b = x -> chunk(2)`: the last layer makes the tensors
-            split = items[-1] if items else None
+        split = items[-1] if items else None
+        gives = stmt.more and isinstance(split, ast.Call) and self.defs.block(split.callee.name, split.span) is not None
+        if gives:  # `low, high = Backbone()`: the block gives the tensors
+            self.wanted[id(split)] = len(stmt.targets)
+            self.parts = None
+        elif stmt.more:  # `a, b = x -> chunk(2)`: the last layer makes the tensors
             if not (isinstance(split, ast.Call) and split.callee.name == "chunk"):
                 body.report.error("E218", f"{len(stmt.targets)} names are bound, but the chain makes one tensor",
                                   stmt.span, help=f"end the chain in chunk({len(stmt.targets)}), which splits the "
-                                                  f"channels into {len(stmt.targets)} tensors")
+                                                  f"channels into {len(stmt.targets)} tensors, or in a block "
+                                                  f"whose body says `output` with {len(stmt.targets)} tensors")
                 return flow
             items = items[:-1]
         declares = stmt.label is None and not stmt.more and self._declares_parameter(items)
@@ -576,7 +612,11 @@ class Elaborator:
             result = self._chain_items(items, body, start)
         else:
             result = self._labelled(stmt.label, items, body, start, stmt.chain)
-        if stmt.more:
+        if gives:
+            self.wanted.pop(id(split), None)   # a call that never ran (an earlier layer failed) took nothing
+            parts = self.parts or [result.fail()] * len(stmt.targets)
+            self.parts = None
+        elif stmt.more:
             parts = self._chunks(split, body, result, len(stmt.targets))
         for target, part in zip(stmt.targets, parts or [result]):
             if not self._bound_twice(target, body):
@@ -794,6 +834,7 @@ class Elaborator:
 
     def _call_block(self, block: ast.BlockDef, call: ast.Call, body: _Body, flow: Flow, label: str | None) -> Flow:
         name = block.name.name
+        wanted = self.wanted.pop(id(call), 1)
         if any(active is block for active in self.active_blocks):
             names = [b.name.name for b in self.active_blocks]
             first = next(i for i, b in enumerate(self.active_blocks) if b is block)
@@ -839,12 +880,49 @@ class Elaborator:
             result = self.run(block.body.stmts, inner, start)
         finally:
             self.active_blocks.pop()
+        given = [f for _, f in inner.given]
+        if len(given) == 1:   # `output x`: the block gives x
+            result = given[0]
+        if len(given) > 1:
+            return self._results(block, call, inner, flow, given, wanted, body)
+        if wanted != 1:
+            body.report.error("E218", f"{wanted} names are bound, but block {name} gives one tensor", call.span,
+                              help=f"say which {wanted} tensors it gives with `output` in its body, or bind one name")
+            self.parts = [result.fail()] * wanted
+            return result.fail()
         scope.exit = result.node
         if not self.staged:
             return result
         scope.exit_channels, scope.exit_origin = result.channels, result.origin
         outside = {**scope.arg_terms, scope.names.input: flow.channels}
         return result.made(terms.substitute(scope.names.expand(result.channels), outside), scope)
+
+    def _results(self, block: ast.BlockDef, call: ast.Call, inner: _Body, flow: Flow, given: list[Flow],
+                 wanted: int, body: _Body) -> Flow:
+        """A call of a block that gives several tensors: they go to the binding that asked for as
+        many (`self.parts`); anywhere else one tensor is expected, which is E218."""
+        name, scope, count = block.name.name, inner.scope, len(given)
+        shown = ", ".join(n for n, _ in inner.given)
+        if wanted != count:
+            if wanted == 1:
+                body.report.error("E218", f"block {name} gives {count} tensors ({shown}), but one is expected here",
+                                  call.span, label=f"gives {count} tensors",
+                                  help=f"bind them, as in `{shown} = {name}(...)`, and use each by name")
+            else:
+                body.report.error("E218", f"{wanted} names are bound, but block {name} gives {count} tensors "
+                                          f"({shown})", call.span, help=f"bind {count} names: `{shown} = ...`")
+            self.parts = [f.fail() for f in given[:wanted]] + [given[-1].fail()] * max(0, wanted - count)
+            return given[-1].fail()
+        scope.results = tuple(f.node for f in given)
+        scope.result_names = tuple(n for n, _ in inner.given)
+        if self.staged:
+            scope.result_channels = tuple(f.channels for f in given)
+            scope.result_origins = tuple(f.origin for f in given)
+            outside = {**scope.arg_terms, scope.names.input: flow.channels}
+            given = [f.made(terms.substitute(scope.names.expand(f.channels), outside), Part(scope, k))
+                     for k, f in enumerate(given)]
+        self.parts = given
+        return given[-1]
 
     def _paths(self, paths: ast.Paths, body: _Body, flow: Flow, label: str | None) -> Flow:
         op = paths.op

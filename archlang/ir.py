@@ -35,7 +35,10 @@ class Scope:
     `path` is its dotted module path ("" for the network itself). `key` is the
     block name with its bound arguments and input shape: two instances with the
     same key have the same structure, so a code generator may reuse one class.
-    `entry` is the node the block was called on; `exit` the node it yields.
+    `entry` is the node the block was called on; `exit` the node it yields. A
+    block that gives several tensors (`output low, high` in its body) has
+    `results`, their nodes in order, and no `exit`: its caller binds them
+    (`low, high = Backbone()`), each tensor's origin a `Part` of the scope.
     """
 
     path: str
@@ -59,6 +62,10 @@ class Scope:
     entry_origin: Any = field(default=None, repr=False)   # what made the entry, on the caller's side
     exit_channels: Any = None           # the result's channel count, a term of this scope's
     exit_origin: Any = field(default=None, repr=False)    # what made the result, inside
+    results: tuple[int, ...] = ()       # several results (`output a, b`): their nodes; then `exit` is None
+    result_names: tuple[str, ...] = ()  # the names its `output` gives them
+    result_channels: tuple = ()         # staged: each result's channel count, a term of this scope's
+    result_origins: tuple = field(default=(), repr=False)   # staged: what made each result, inside
     body: list = field(default_factory=list, repr=False)      # the trace
     names: "TermNames | None" = field(default=None, repr=False)   # its terms' variables (a group shares its block's)
 
@@ -69,6 +76,11 @@ class Scope:
     @property
     def local_name(self) -> str:
         return self.path.rsplit(".", 1)[-1]
+
+    @property
+    def gives(self) -> tuple[int, ...]:
+        """The nodes it yields: its `results`, else its `exit` (none where elaboration failed first)."""
+        return self.results or (() if self.exit is None else (self.exit,))
 
     def ancestors(self) -> Iterator["Scope"]:
         """This scope and its parents, innermost first."""
@@ -169,6 +181,15 @@ class Entry:
     iteration's result)."""
 
     of: Any   # a Scope or a Loop
+
+
+@dataclass(frozen=True)
+class Part:
+    """One of the tensors a block that gives several yields, as a source on the caller's
+    side: the scope and the result's index (`low, high = Backbone()`: `high` is Part(scope, 1))."""
+
+    of: Scope
+    index: int
 
 
 @dataclass(eq=False)

@@ -29,10 +29,11 @@ from typing import Any, Iterator
 
 from .. import ops, terms
 from ..shapes import Expr
-from ..ir import Assumption, Branch as IRBranch, Entry, Graph, LetItem, Loop as IRLoop, Node, Scope
+from ..ir import Assumption, Branch as IRBranch, Entry, Graph, LetItem, Loop as IRLoop, Node, Part, Scope
 from .module_plan import MERGES, plan as module_plan
 
-Ref = tuple   # ("in", k): an input; ("item", path): what an item made; ("iter", path): an iteration's input
+Ref = tuple   # ("in", k): an input; ("item", path): what an item made; ("iter", path): an iteration's input;
+#               ("part", path, k): the k-th tensor a call of a block that gives several made
 
 # nn.Sequential's own public names: a member named so would hide the method, so such a class is no Sequential.
 SEQUENTIAL_ATTRIBUTES = frozenset({"append", "extend", "insert", "pop"})
@@ -201,7 +202,8 @@ class ClassPlan:
     block: str                    # the block's name (a group's label, the network's name)
     definition: tuple
     items: list
-    result: tuple                 # the refs it returns (one; a network, one per output)
+    result: tuple                 # the refs it returns (one; a network, one per output; a block whose
+                                  # body says `output a, b`, one per tensor it gives)
     inputs: int                   # tensors its forward takes
     params: tuple                 # the declared parameters, in order (a network's too)
     input_var: str                # the variable of its input's channels ("" for a network)
@@ -315,6 +317,9 @@ class _InstanceBuilder:
         if scope.kind == "network":
             result = tuple(self.ref(origin) for origin in graph.output_origins)
             inputs = len(graph.inputs)
+        elif scope.results:
+            result = tuple(self.ref(origin) for origin in scope.result_origins)
+            inputs = 1 + len(self.extra)
         else:
             result = (self.ref(scope.exit_origin),)
             inputs = 1 + len(self.extra)
@@ -389,8 +394,10 @@ class _InstanceBuilder:
         self.refs[node] = ("item", here)
 
     def call(self, child: Scope, out: list, here: tuple, subst: dict) -> None:
-        if id(child) not in self.planner.has_nodes:
+        if id(child) not in self.planner.has_nodes:   # an empty block gives its input, however many times
             self.refs[child] = self.ref(child.entry_origin)
+            for k in range(len(child.results)):
+                self.refs[Part(child, k)] = self.refs[child]
             return
         cls = self.planner.class_of[id(child)]
         inputs = (self.ref(child.entry_origin),)
@@ -402,6 +409,11 @@ class _InstanceBuilder:
             args = {p: _sub(child.arg_terms[p], subst) for p in child.params}
             args[child.names.input] = _sub(child.in_channels, subst)
         outside = {**child.arg_terms, child.names.input: child.in_channels} if child.kind != "group" else {}
+        if child.results:   # several tensors: each read as a part of the call (the comment shows their shapes)
+            out.append(Call(self.name(child), cls, args, inputs, [child], None))
+            for k in range(len(child.results)):
+                self.refs[Part(child, k)] = ("part", here, k)
+            return
         channels = terms.substitute(child.names.expand(child.exit_channels), outside)
         out.append(Call(self.name(child), cls, args, inputs, [child], _sub(channels, subst),
                         subst if child.kind == "group" else None))

@@ -45,6 +45,7 @@ class Row:
     rf: receptive.Summary | None = None      # its receptive field and stride (the rf, stride columns)
     saved: int | None = None                   # bytes its backward keeps (with Extras.memory)
     training: bool = False   # only outputs `if training` need it (not run in eval mode)
+    results: tuple = ()      # a block that gives several tensors: (name, shape) of each; `shape` is the last's
 
     @property
     def local_name(self) -> str:
@@ -162,7 +163,9 @@ def _node_row(graph: Graph, node: Node, level: int, fields: dict, saved: dict[in
 
 
 def _block_row(graph: Graph, scope: Scope, level: int, sums: _Sums, fields: dict) -> Row:
-    exit_node = graph.nodes[scope.exit] if scope.exit is not None and scope.exit < len(graph.nodes) else None
+    gives = [i for i in scope.gives if i is not None and i < len(graph.nodes)]
+    exit_node = graph.nodes[gives[-1]] if gives and len(gives) == len(scope.gives) else None
+    results = tuple(zip(scope.result_names, (graph.nodes[i].shape for i in gives))) if scope.results else ()
     shape = exit_node.shape if exit_node is not None else UNKNOWN
     status = "ok" if exit_node is not None and exit_node.known and not sums.failed else "unknown"
     call = " ".join(sums.members) if sums.members is not None else scope.call
@@ -170,7 +173,8 @@ def _block_row(graph: Graph, scope: Scope, level: int, sums: _Sums, fields: dict
     return Row(kind="block", name=scope.path, level=level, op=scope.block, call=call,
                shape=shape, params=sums.params, trainable=sums.trainable, macs=sums.macs,
                source=where.location() if where is not None else "", status=status, flops=sums.flops,
-               rf=fields.get(scope.exit) if exit_node is not None else None, saved=sums.saved, training=sums.training)
+               rf=fields.get(exit_node.id) if exit_node is not None else None, saved=sums.saved, training=sums.training,
+               results=results)
 
 
 def _status(graph: Graph, node: Node) -> str:
@@ -274,6 +278,13 @@ def _shape_cell(row: Row) -> str:
         return "error"
     if row.shape is UNKNOWN:
         return "?"
+    return _shape_text(row)
+
+
+def _shape_text(row: Row) -> str:
+    """`[4, 8, 8]`; a block that gives several tensors, each by name: `low [4, 8, 8], high [8, 4, 4]`."""
+    if row.results:
+        return ", ".join(f"{name} {format_shape(shape)}" for name, shape in row.results)
     return format_shape(row.shape)
 
 
@@ -296,7 +307,7 @@ COLUMNS: tuple[Column, ...] = (
            lambda r: r.name),
     Column("Kind", "<", lambda r: r.kind, lambda r: r.kind, formats=("csv",)),
     Column("Op", "<", lambda r: r.call, lambda r: r.call, width=40),
-    Column("Output", "<", _shape_cell, lambda r: "" if r.shape is UNKNOWN else format_shape(r.shape)),
+    Column("Output", "<", _shape_cell, lambda r: "" if r.shape is UNKNOWN else _shape_text(r)),
     Column("Params", ">", lambda r: _count_cell(r.params, r), lambda r: str(r.params)),
     Column("MACs", ">", lambda r: _count_cell(r.macs, r), lambda r: str(r.macs)),
     Column("FLOPs", ">", lambda r: _count_cell(r.flops, r), lambda r: str(r.flops), key="flops"),
@@ -504,6 +515,7 @@ def _row_json(row: Row, extras: Extras) -> dict:
         "op": row.op,
         "call": row.call,
         "output": shape_json(row.shape),
+        **({"results": [{"name": n, "shape": shape_json(s)} for n, s in row.results]} if row.results else {}),
         "params": row.params,
         "macs": row.macs,
         "flops": row.flops,

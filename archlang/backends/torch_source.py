@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import ops, terms
-from ..ir import Graph
+from ..ir import Graph, Part
 from ..shapes import Expr
 from . import class_plan, network_params, specialise, torch_layers
 from .network_params import arch_literal
@@ -274,8 +274,8 @@ class _ClassWriter:
             on = f"on {_spec_shape(g.nodes[scopes[0].entry].shape)}"
             return docstring([f"{head} {on}" + (f"; {called}." if called else "."), f"{head} {on}.",
                               f"Called at {sites}." if sites else ""], 1)
-        calls = [f"{s.path} {_spec_shape(g.nodes[s.entry].shape)} -> {_spec_shape(g.nodes[s.exit].shape)}"
-                 for s in scopes[:3]]
+        calls = [f"{s.path} {_spec_shape(g.nodes[s.entry].shape)} -> "
+                 + ", ".join(_spec_shape(g.nodes[i].shape) for i in s.gives) for s in scopes[:3]]
         more = len(scopes) - len(calls)
         text = f"{len(scopes)} instances" + (f" ({called})" if called else "") + ": " + "; ".join(calls) + \
             (f"; and {more} more." if more else ".")
@@ -702,7 +702,7 @@ class _Forward:
         if isinstance(item, (Layer, Merge)):
             return all(n.id in only for n in item.nodes)
         if isinstance(item, Call):
-            return all(s.exit in only for s in item.scopes)
+            return all(i in only for s in item.scopes for i in s.gives)
         return False
 
     # -- liveness ---------------------------------------------------------------------------------
@@ -743,6 +743,9 @@ class _Forward:
                      and self.var[r] not in held and self.var[r] not in self.parameters]
             if isinstance(item, Branch):
                 out += self.branch(item, here, depth_here, later)
+            elif isinstance(item, Call) and _gives_several(item):
+                wanted = needed | later
+                out += self.unpack(item, here, depth_here, dying, [r in wanted for r in _parts(item, here)])
             else:
                 out += self.step(item, here, depth_here, dying, ("item", here) in needed or ("item", here) in later)
         group.close()
@@ -791,6 +794,23 @@ class _Forward:
         self.var[ref] = var
         self.live.add(var)
         return statement(value, f"{var} = ", comment, depth)
+
+    def unpack(self, item: Call, here: tuple, depth: int, dying: list, used: list[bool]) -> list[str]:
+        """`low, high = self.backbone(x)`: a call of a block that gives several tensors, each part
+        a variable of its own (`_` for one nothing reads)."""
+        in_vars = [self.var[r] for r in item.inputs]
+        for r in dying:
+            self.live.discard(self.var[r])
+        names = []
+        for ref, wanted in zip(_parts(item, here), used):
+            if not wanted:
+                names.append("_")
+                continue
+            self.var[ref] = self.fresh(ref)
+            self.live.add(self.var[ref])
+            names.append(self.var[ref])
+        comment = self.shapes.comment(item, self.w)
+        return statement(call(_member(self.w_attr(item)), in_vars), f"{', '.join(names)} = ", comment, depth)
 
     def w_attr(self, item) -> str:
         return item.attr if isinstance(item.attr, str) else f"{item.attr.base}{item.attr.number}"
@@ -884,8 +904,17 @@ def _as_call(text: str) -> Any:
     return call(segment(tree.func), args)
 
 
+def _gives_several(item: Call) -> bool:
+    return len(item.cls.result) > 1
+
+
+def _parts(item: Call, here: tuple) -> list[tuple]:
+    """The refs of the tensors a call of a block that gives several made."""
+    return [("part", here, k) for k in range(len(item.cls.result))]
+
+
 def _within(ref: tuple, path: tuple) -> bool:
-    return ref[0] in ("item", "iter") and ref[1][:len(path)] == path and len(ref[1]) > len(path)
+    return ref[0] in ("item", "iter", "part") and ref[1][:len(path)] == path and len(ref[1]) > len(path)
 
 
 def _roles(cls: ClassPlan, inplace: _InPlace, graph: Graph) -> dict:
@@ -897,6 +926,11 @@ def _roles(cls: ClassPlan, inplace: _InPlace, graph: Graph) -> dict:
         origin = _origin(item)
         if origin is not None and origin in graph.tensor_names and ref[0] == "item":
             roles[ref] = graph.tensor_names[origin]
+        if isinstance(item, Call) and _gives_several(item) and ref[0] == "item":   # `low, high = ...`: their names
+            for k, part in enumerate(_parts(item, ref[1])):
+                named = graph.tensor_names.get(Part(item.scopes[0], k))
+                if named is not None:
+                    roles[part] = named
     if cls.kind == "network":
         for port, ref in zip(graph.outputs, cls.result):
             roles.setdefault(ref, port.name)
@@ -973,6 +1007,8 @@ class _Shapes:
             self.symbolic[node.id] = shape
 
     def comment(self, item, writer: _ClassWriter) -> str:
+        if isinstance(item, Call) and _gives_several(item):
+            return self._several(item)
         made = item.nodes if isinstance(item, (Layer, Merge)) else [self.graph.nodes[s.exit] for s in item.scopes]
         first = made[0]
         if not first.known:
@@ -985,6 +1021,22 @@ class _Shapes:
         span = first.span if isinstance(item, (Layer, Merge)) else item.scopes[0].span
         text = "# (" + ", ".join(["N", channels, *spatial]) + ")"
         return text + (f"  {_location(span)}" if span is not None else "")
+
+    def _several(self, item: Call) -> str:
+        """The shapes a call of a block that gives several tensors made: `# (N, 40, 4, 4), (N, 960, 2, 2)`,
+        the numbers its instances agree on."""
+        texts = []
+        for k in range(len(item.cls.result)):
+            made = [self.graph.nodes[s.results[k]] for s in item.scopes]
+            if not all(n.known for n in made):
+                return ""
+            texts.append("(" + ", ".join(["N", *self._numbers([tuple(n.shape) for n in made])]) + ")")
+        span = item.scopes[0].span
+        return "# " + ", ".join(texts) + (f"  {_location(span)}" if span is not None else "")
+
+    @staticmethod
+    def _numbers(shapes: list) -> list[str]:
+        return [str(d) for d in shapes[0]] if len(set(shapes)) == 1 else ["..."]
 
     def _spatial(self, made: list) -> list[str]:
         forms = {tuple(str(d) for d in self.symbolic[n.id][1:]) if n.id in self.symbolic else None for n in made}
