@@ -32,6 +32,37 @@ network N {
     assert check_spec(spec, tmp_path) == []
 
 
+def test_a_block_that_gives_several_tensors(tmp_path):
+    # `output a, b` in a block, bound by the caller: the tensors come back in order, one of
+    # them an intermediate the block also reads on, through a nested block that gives two,
+    # a part nothing reads (`_`), and the same block twice (one class).
+    spec = """\
+block Two(c) {
+    a = conv(c, k=3, p=1) relu
+    b = a -> conv(c, k=3, s=2, p=1) bn
+    output a, b
+}
+
+block Wrap {
+    p, q = inner: Two(3)
+    s = p -> maxpool(2)
+    output q, s
+}
+
+network N {
+    input x: [2, 6, 6]
+    u, v = first: Two(2)
+    w = v -> resize(like=u)
+    y = add(u, w)
+    m, n = y -> Wrap
+    z = cat(m, n) -> conv(2, k=1)
+    _, r = z -> second: Two(2)
+    output y, r
+}
+"""
+    assert check_spec(spec, tmp_path) == []
+
+
 def test_nested_groups_pass_outside_tensors_down(tmp_path):
     spec = """\
 network N {
