@@ -408,7 +408,7 @@ def test_expression_errors(expr: str, message: str) -> None:
 
 
 def test_statements_in_the_wrong_place() -> None:
-    blocks = "block B(c) { input [3, 8, 8] }\nblock O(c) { output cur }"
+    blocks = "block B(c) { input [3, 8, 8] }\nblock O(c) { output y: cur }"   # a block's output takes no key
     graph = graph_of("input [3, 8, 8]\nB(1)\nO(1)\nrepeat 1 { output x }", blocks)
     assert codes(graph) == ["E215", "E218", "E218"]
 
