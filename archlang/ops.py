@@ -586,6 +586,16 @@ def infer_groupnorm(ctx: InferContext) -> Shape:
     if c % groups:
         raise ctx.fail("E308", f"groups={groups} does not divide the channels ({c})",
                        help=f"groupnorm's groups must divide the channels: one of {_divisors(c)}")
+    # A group of one value normalises it to 0 (the output is the shift alone), and PyTorch refuses
+    # such a group norm on a batch of one, in eval mode too ("more than 1 value per channel").
+    values = numel((c // groups, *ctx.x[1:]))
+    if isinstance(values, int):
+        if values == 1:
+            raise ctx.fail("E308", f"groups={groups} of {c} channels leaves one value per group",
+                           help="each value would normalise to 0, and PyTorch refuses it on a batch of one: "
+                                "fewer groups (groupnorm(1) normalises all channels together)")
+    else:
+        ctx.require("E308", values, ">=", 2)
     return ctx.x
 
 

@@ -1228,6 +1228,8 @@ def infer(op: str, a: dict, xs: list[T], symbolic: bool) -> tuple[tuple, tuple]:
             raise Reject("E302", "channel_shuffle on [F]")
         if c % a["groups"]:
             raise Reject("E308", f"{op}'s groups do not divide the channels")
+        if op == "groupnorm" and math.prod(x.shape) // a["groups"] == 1:   # torch refuses it at batch 1
+            raise Reject("E308", "groupnorm of one value per group")
         return x.shape, sym
     if op == "channel_linear":
         return (a["out"], *sizes), (False, *sym[1:])
