@@ -130,6 +130,31 @@ network N {
     assert check_spec(spec, tmp_path, build=False) == []
 
 
+def test_the_weight_gradient_of_a_layernorm_over_one_feature_allows_for_its_rounding(tmp_path):
+    # The 100,000 run's seed 76582: a layernorm over one feature normalises each value to 0 up to
+    # rounding, divided by sqrt(eps); its weight's gradient sums those values times the gradient
+    # the batch norms after it amplify: 2.9e-8 in compile, exactly 0 in the oracle. Both right.
+    spec = """\
+block Unit {
+    bn
+}
+
+block Stage {
+    e1 = features: Unit()
+    Unit()
+}
+
+network N {
+    input [2]
+    linear(1)
+    layernorm
+    Stage()
+    bn(0.001, momentum=0.5)
+}
+"""
+    assert check_spec(spec, tmp_path, build=False) == []
+
+
 def test_a_channel_linear_after_a_batch_norm_of_a_volume(tmp_path):
     # Seed 3555: the oracle's channel_linear was an einsum, whose backward gives the batch norm
     # before it a gradient strided as channels_last_3d (depth 1); PyTorch's CPU batch norm
