@@ -173,3 +173,26 @@ def test_keys_and_training_stay_a_networks(text, message):
     errors = [d for d in archlang.check(spec) if d.is_error]
     assert [(d.code, d.message.split(":")[0]) for d in errors] == [("E218", message)]
     assert errors[0].span.line == 3
+
+
+def test_a_block_may_give_a_parameter_it_declares():
+    spec = """
+block Gate {
+    s = parameter([4, 1, 1], fill=0.5)
+    y = conv(4, k=1)
+    output s, y
+}
+
+network N {
+    input [3, 5, 5]
+    s, y = Gate
+    mul(y, s)
+}
+"""
+    module = archlang.compile(spec)
+    p = dict(module.state_dict())
+    x = torch.randn(2, 3, 5, 5, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        torch.testing.assert_close(module(x), F.conv2d(x, p["gate1.conv1.weight"], p["gate1.conv1.bias"]) * p["gate1.s"])
+    # the call's comment: a parameter has no batch
+    assert "s, y = self.gate1(x)  # (4, 1, 1), (N, 4, 5, 5)" in torch_source.generate(archlang.load(spec).network())

@@ -63,6 +63,24 @@ network N {
     assert check_spec(spec, tmp_path) == []
 
 
+def test_a_block_may_give_its_input(tmp_path):
+    # Found by the generator's `p, q = Block()`: a block that gives its `in` beside its last
+    # tensor; build looked its input node up in the op table for the call's comment (KeyError).
+    spec = """\
+block B {
+    conv(2, k=1)
+    output cur, in
+}
+
+network N {
+    input x: [4, 6, 6]
+    y, b = x -> relu -> B
+    output b, y
+}
+"""
+    assert check_spec(spec, tmp_path) == []
+
+
 def test_nested_groups_pass_outside_tensors_down(tmp_path):
     spec = """\
 network N {

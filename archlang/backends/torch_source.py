@@ -1030,7 +1030,9 @@ class _Shapes:
             made = [self.graph.nodes[s.results[k]] for s in item.scopes]
             if not all(n.known for n in made):
                 return ""
-            texts.append("(" + ", ".join(["N", *self._numbers([tuple(n.shape) for n in made])]) + ")")
+            spec = ops.OPS.get(made[0].op)   # none for an input: a block may give its `in`
+            batch = [] if spec is not None and spec.parameter else ["N"]   # a parameter has no batch
+            texts.append("(" + ", ".join([*batch, *self._numbers([tuple(n.shape) for n in made])]) + ")")
         span = item.scopes[0].span
         return "# " + ", ".join(texts) + (f"  {_location(span)}" if span is not None else "")
 
