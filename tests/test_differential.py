@@ -16,7 +16,7 @@ from collections import Counter
 import pytest
 
 from oracle.differential import Invocation, check, write
-from oracle.generator import features, generate
+from oracle.generator import Config, features, generate
 from oracle.shrink import shrink
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -52,6 +52,21 @@ def test_generated_programs_agree_on_every_path(chunk, tmp_path):
     built = lambda seed: (seed // CHUNKS) % BUILD_EVERY == 0  # noqa: E731 - spread over the chunks
     failures = run_seeds([s for s in seeds if not built(s)], tmp_path, build=False)
     failures += run_seeds([s for s in seeds if built(s)], tmp_path, build=True)
+    assert not failures, report(failures)
+
+
+def test_blocks_that_give_several_tensors_agree_on_every_path(tmp_path):
+    """The generator with `p, q = Block()` on (Config.results_rate): each program with such a
+    binding, against the interpreter, compile and (every other one) the built file."""
+    config = Config(results_rate=0.3)
+    cases = [c for c in (generate(s, config) for s in range(80)) if any(
+        f.startswith("block giving") for f in features(c))][:12]
+    assert len(cases) == 12
+    failures = []
+    for k, case in enumerate(cases):
+        found = check(case, tmp_path / str(case.seed), build=k % 2 == 0)
+        if found:
+            failures.append((case.seed, found[0], None))
     assert not failures, report(failures)
 
 

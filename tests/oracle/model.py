@@ -402,6 +402,7 @@ class Body:
     kind: str                  # "network", "block" or "nested"
     file: str                  # whose blocks a call resolves to: "main" or "lib"
     active: tuple[str, ...] = ()
+    given: list | None = None  # a block's body: what its `output` gives, (name, tensor) in order
 
     def child(self, entry: T | None) -> "Body":
         return Body(self.run, self.names.new_child(), self.tensors.new_child(), entry, entry, self.labels,
@@ -417,10 +418,12 @@ class Body:
     def snapshot(self):
         """What executing a statement here may change, to undo a rejected candidate."""
         return (len(self.run.layers), dict(self.names.maps[0]), dict(self.tensors.maps[0]), self.cur,
-                set(self.labels), list(self.run.outputs))
+                set(self.labels), list(self.run.outputs), list(self.given or ()))
 
     def restore(self, snap) -> None:
-        n, names, tensors, cur, labels, outputs = snap
+        n, names, tensors, cur, labels, outputs, given = snap
+        if self.given is not None:
+            self.given[:] = given
         del self.run.layers[n:]
         self.names.maps[0].clear()
         self.names.maps[0].update(names)
@@ -522,7 +525,8 @@ class BlockCall(Item):
     def text(self, indent: str) -> str:
         return f"{self.name}({_args_text(self.args)})"
 
-    def exec(self, b, x, label):
+    def results(self, b, x, label) -> list[T]:
+        """The tensors the block gives: those its `output` names, else its last."""
         block = b.run.program.resolve(self.name, b.file)
         if block is None:
             raise Reject("E201", f"unknown block {self.name}")
@@ -557,10 +561,16 @@ class BlockCall(Item):
         if label is not None:
             b.take_label(label)
         inner = Body(b.run, ChainMap(values, consts), ChainMap({}), x, x, set(), "block", block.file,
-                     b.active + (self.name,))
+                     b.active + (self.name,), [])
         for stmt in block.body:
             stmt.exec(inner)
-        return inner.cur
+        return [t for _, t in inner.given] or [inner.cur]
+
+    def exec(self, b, x, label):
+        results = self.results(b, x, label)
+        if len(results) > 1:
+            raise Reject("E218", "a block that gives several tensors where one is expected")
+        return results[0]
 
 
 @dataclass
@@ -734,6 +744,30 @@ class Split(Stmt):
             bound = bind_op("chunk", [(None, n), ("index", i)])
             shape, sym = infer("chunk", bound, [x], b.run.symbolic)
             bind_tensor(b, name, b.run.add("chunk", bound, [x], shape, sym, None))
+
+
+@dataclass
+class Unpack(Stmt):
+    """`a, b = [x ->] layers -> Block(...)`: a block whose body says `output p, q`; the names
+    take its tensors, in order."""
+
+    targets: list[str]
+    items: list[Item]
+    call: "BlockCall"
+    start: str | None = None
+
+    def text(self, indent: str) -> str:
+        head = [self.start] if self.start else []
+        body = chain_text(self.items + [self.call], indent, True)
+        return f"{', '.join(self.targets)} = " + " -> ".join(head + [body])
+
+    def exec(self, b):
+        x = run_chain(b, start_of(b, self.start), self.items, None)
+        parts = self.call.results(b, x, None)
+        if len(parts) != len(self.targets):
+            raise Reject("E218", "a block that gives another count of tensors than the names bound")
+        for name, part in zip(self.targets, parts):
+            bind_tensor(b, name, part)
 
 
 @dataclass
@@ -930,6 +964,12 @@ class Output(Stmt):
         return "output " + ", ".join(self.names)
 
     def exec(self, b):
+        if b.kind == "block":   # what the block gives, in order
+            for n in self.names:
+                if n in {name for name, _ in b.given}:
+                    raise Reject("E207", f"{n} is output twice")
+                b.given.append((n, start_of(b, n)))
+            return
         outputs = [start_of(b, n) for n in self.names]
         if any(x.param for x in outputs):
             raise Reject("E218", "a parameter as an output")
