@@ -35,8 +35,8 @@ ROWS = {row["builder"]: row for row in csv.DictReader((ZOO / "models.tsv").open(
 # One builder per family, and per kind of block where a family has two (BasicBlock, grouped Bottleneck).
 NUMERIC = ["alexnet", "convnext_tiny", "deeplabv3_mobilenet_v3_large", "deeplabv3_resnet50", "densenet121",
            "efficientnet_b0", "efficientnet_v2_s", "fcn_resnet50", "googlenet", "inception_v3",
-           "lraspp_mobilenet_v3_large", "mnasnet0_5", "mobilenet_v2", "mobilenet_v3_small", "regnet_y_400mf", "resnet18", "resnext50_32x4d",
-           "shufflenet_v2_x0_5", "squeezenet1_1", "vgg11_bn"]
+           "lraspp_mobilenet_v3_large", "mnasnet0_5", "mobilenet_v2", "mobilenet_v3_small", "regnet_y_400mf",
+           "resnet18", "resnext50_32x4d", "shufflenet_v2_x0_5", "squeezenet1_1", "vgg11_bn"]
 # The segmentation builders' default weights_backbone downloads ImageNet weights: the rows are at None.
 SEGMENTATION = set(models.list_models(module=models.segmentation))
 
