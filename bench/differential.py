@@ -10,6 +10,7 @@ that run in worker processes (niced, one torch thread each).
     .venv/bin/python bench/differential.py                          # 100,000 cases, 2 workers
     .venv/bin/python bench/differential.py --cases 2000 --workers 1
     .venv/bin/python bench/differential.py --replay 12345           # one seed, shrunk, printed
+    .venv/bin/python bench/differential.py --cases 20000 --results-rate 0.3   # with blocks that give several tensors
 
 Every disagreement is shrunk to a small spec and written to
 out/differential/findings/ (one file per kind, the first seeds that showed it);
@@ -47,19 +48,19 @@ def lower_priority() -> None:
     os.nice(10)
 
 
-def run_chunk(start: int, count: int, build_every: int, onnx_every: int) -> dict:
+def run_chunk(start: int, count: int, build_every: int, onnx_every: int, results_rate: float = 0.0) -> dict:
     """One worker's share: seeds start .. start+count-1."""
     import torch
 
     torch.set_num_threads(1)
     from oracle.differential import check
-    from oracle.generator import features, generate
+    from oracle.generator import Config, features, generate
 
     summary: dict = {"cases": 0, "rejected": Counter(), "features": Counter(), "disagreements": []}
     with tempfile.TemporaryDirectory(prefix="archlang-differential-") as tmp:
         for seed in range(start, start + count):
             try:
-                case = generate(seed)
+                case = generate(seed, Config(results_rate=results_rate))
             except Exception as exc:  # noqa: BLE001 - a generator crash is a finding of its seed, not the run's end
                 summary["cases"] += 1
                 summary["disagreements"].append({"seed": seed, "kind": "harness", "build": False, "onnx": False,
@@ -90,16 +91,17 @@ def _clean(work: Path) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def shrink_finding(seed: int, kind: str, build: bool, onnx: bool, fold_bn: bool) -> str:
+def shrink_finding(seed: int, kind: str, build: bool, onnx: bool, fold_bn: bool, results_rate: float = 0.0) -> str:
     """The spec of a shrunk case, as text with how to run it."""
     import torch
 
     torch.set_num_threads(1)
-    from oracle.generator import generate
+    from oracle.generator import Config, generate
     from oracle.shrink import shrink
 
     with tempfile.TemporaryDirectory(prefix="archlang-shrink-") as tmp:
-        small = shrink(generate(seed), kind, Path(tmp), build=build, onnx=onnx, fold_bn=fold_bn)
+        case = generate(seed, Config(results_rate=results_rate))
+        small = shrink(case, kind, Path(tmp), build=build, onnx=onnx, fold_bn=fold_bn)
     return small.describe()
 
 
@@ -110,7 +112,8 @@ def drive(args: argparse.Namespace) -> int:
     started = time.time()
     total: dict = {"cases": 0, "rejected": Counter(), "features": Counter(), "disagreements": [], "seeds": []}
     with ProcessPoolExecutor(max_workers=args.workers, initializer=lower_priority) as pool:
-        futures = {pool.submit(run_chunk, s, n, args.build_every, args.onnx_every): (s, n) for s, n in chunks}
+        futures = {pool.submit(run_chunk, s, n, args.build_every, args.onnx_every, args.results_rate): (s, n)
+                   for s, n in chunks}
         for done, future in enumerate(as_completed(futures), start=1):
             part = future.result()
             total["cases"] += part["cases"]
@@ -124,7 +127,7 @@ def drive(args: argparse.Namespace) -> int:
             atomic_write(out / "report.json", json.dumps(summary(total, args, time.time() - started, [],
                                                                  partial=done < len(chunks)), indent=2) + "\n")
     seconds = time.time() - started
-    findings = write_findings(total["disagreements"], out / "findings")
+    findings = write_findings(total["disagreements"], out / "findings", args.results_rate)
     report = summary(total, args, seconds, findings, partial=False)
     atomic_write(out / "report.json", json.dumps(report, indent=2) + "\n")
     print(f"{report['cases']:,} cases ({report['valid']:,} valid, {report['cases'] - report['valid']:,} rejected) "
@@ -149,7 +152,8 @@ def summary(total: dict, args: argparse.Namespace, seconds: float, findings: lis
         "seconds": round(seconds, 1),
         "cases_per_second": round(total["cases"] / max(seconds, 1e-9), 1),
         "settings": {"start": args.start, "workers": args.workers, "chunk": args.chunk,
-                     "build_every": args.build_every, "onnx_every": args.onnx_every},
+                     "build_every": args.build_every, "onnx_every": args.onnx_every,
+                     "results_rate": args.results_rate},
         "machine": {"platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count(),
                     "python": platform.python_version(), "torch": _torch_version()},
         "features": dict(sorted(total["features"].items())),
@@ -158,7 +162,7 @@ def summary(total: dict, args: argparse.Namespace, seconds: float, findings: lis
     }
 
 
-def write_findings(disagreements: list[dict], folder: Path) -> list[dict]:
+def write_findings(disagreements: list[dict], folder: Path, results_rate: float = 0.0) -> list[dict]:
     """The first seeds of each kind, shrunk, one .arch file each."""
     by_kind: dict[str, list[dict]] = {}
     for d in sorted(disagreements, key=lambda d: d["seed"]):
@@ -167,7 +171,7 @@ def write_findings(disagreements: list[dict], folder: Path) -> list[dict]:
     for kind, items in by_kind.items():
         for d in items[:SHRUNK_PER_KIND]:
             try:
-                text = shrink_finding(d["seed"], kind, d["build"], d["onnx"], d["fold_bn"])
+                text = shrink_finding(d["seed"], kind, d["build"], d["onnx"], d["fold_bn"], results_rate)
             except Exception as exc:  # noqa: BLE001 - a seed the generator cannot even write is kept unshrunk
                 text = f"# not shrunk: {type(exc).__name__}: {exc}\n"
             name = f"{kind.replace(' ', '-')}-{d['seed']}.arch"
@@ -210,6 +214,8 @@ def main() -> int:
     parser.add_argument("--build-every", type=int, default=4, help="`archlang build` for one seed in N")
     parser.add_argument("--onnx-every", type=int, default=1000,
                         help="onnxruntime for one seed in N, every other one with --fold-bn (0: none)")
+    parser.add_argument("--results-rate", type=float, default=0.0,
+                        help="the share of blocks that give several tensors (the generator's Config.results_rate)")
     parser.add_argument("--out", default=str(ROOT / "out" / "differential"))
     parser.add_argument("--replay", type=int, metavar="SEED", help="run one seed, print it and any finding, shrunk")
     args = parser.parse_args()

@@ -276,6 +276,27 @@ network N {
     assert check_spec(spec, tmp_path) == []
 
 
+def test_a_repeat_of_no_iteration_that_starts_from_another_tensor(tmp_path):
+    # The bench with blocks that give several tensors, seed 16721: `e2, feat = ... -> Mix()`, then
+    # `repeat c { }` with c = 0, then a layer: the class was an nn.Sequential that handed the
+    # layer Mix's tuple (TypeError). The loop of no iteration started from another tensor than
+    # the module before it made; the same without several results, after `in`:
+    spec = """\
+block B(c) {
+    conv(4, k=1)
+    in
+    repeat c { }
+    relu
+}
+
+network N {
+    input [3, 5, 5]
+    B(0)
+}
+"""
+    assert check_spec(spec, tmp_path) == []
+
+
 def test_a_mul_by_a_part_of_one_channel_takes_the_other_paths_channels(tmp_path):
     # `chunk(3)` of 3 channels is 1 channel, which broadcasts in the mul: its output has x's 3.
     # The generated class took the mul's channels from the first path's term, in_channels // 3,

@@ -638,6 +638,8 @@ def _chain(items: list | None, current: Ref, path: tuple) -> Ref | None:
                 return None
             current = ("item", here)
         elif isinstance(item, Loop):
+            if item.entry is not None and item.entry != current:   # it starts from another tensor
+                return None
             end = _chain(item.body, ("iter", here), here + ("body",))
             if end is None or (item.body and _first_input(item.body) != ("iter", here)):
                 return None
