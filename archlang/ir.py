@@ -300,6 +300,8 @@ class Graph:
         self.constraints: list[Constraint] = []     # conditions on the symbols
         self.diagnostics: list[Diagnostic] = []     # everything found for this network
         self.smallest_input: list[tuple[int, ...]] | None = None  # per input, when symbolic
+        # Smaller in eval mode, where the layers only training outputs need do not run; else None.
+        self.smallest_eval_input: list[tuple[int, ...]] | None = None
         self.conditions: list[str] = []             # human-readable conditions on the symbols
         # Terms and traces (docs/internals.md) are written only when elaborated `staged`;
         # `restage()` gives the same network elaborated so (the front end sets it).

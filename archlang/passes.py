@@ -34,15 +34,17 @@ class SizeConstraint(Constraint):
     rel: str = ">="
     rhs: Any = 0
     call_stack: tuple = ()
+    node: int | None = None     # the layer whose rule recorded it (None: an `expect`)
 
 
-def _constraint(text: str, lhs, rel: str, rhs, code: str, span: Span | None, frames: tuple) -> SizeConstraint:
+def _constraint(text: str, lhs, rel: str, rhs, code: str, span: Span | None, frames: tuple,
+                node: int | None = None) -> SizeConstraint:
     holds = {">=": lambda a, b: a >= b, "==": lambda a, b: a == b}[rel]
 
     def check(env: dict) -> bool:
         return holds(evaluate(lhs, env), evaluate(rhs, env))
 
-    return SizeConstraint(text, check, span, code=code, lhs=lhs, rel=rel, rhs=rhs, call_stack=frames)
+    return SizeConstraint(text, check, span, code=code, lhs=lhs, rel=rel, rhs=rhs, call_stack=frames, node=node)
 
 
 # --------------------------------------------------------------------------- inference
@@ -86,7 +88,7 @@ def infer_node(graph: Graph, node: Node, collector: Collector, limits: Limits | 
     for req in ctx.requirements:
         span, _ = _blame(graph, node, req.input_index)
         graph.constraints.append(_constraint(req.text, req.lhs, req.rel, req.rhs, req.code, span,
-                                             node.scope.frames()))
+                                             node.scope.frames(), node.id))
 
 
 def is_parameter(node: Node) -> bool:
@@ -401,10 +403,20 @@ def solve(graph: Graph, collector: Collector | None = None) -> None:
         (collector.add(diag) if collector is not None else graph.diagnostics.append(diag))
         return
     point = _descend(checker, point)
-    env = dict(zip(names, point))
-    graph.smallest_input = [evaluate_shape(graph[p.node].shape, env) for p in graph.inputs
-                            if graph[p.node].shape is not UNKNOWN]
+    graph.smallest_input = _inputs_at(graph, names, point)
     graph.conditions = _conditions(checker, point)
+    if graph.training_nodes:   # eval mode does not run the layers only training outputs need (aux heads)
+        in_eval = [c for c in graph.constraints if getattr(c, "node", None) not in graph.training_nodes]
+        eval_checker = _Checker(names, in_eval)
+        eval_point = _find_point(eval_checker, len(eval_checker.tests))
+        if eval_point is not None:
+            smallest = _inputs_at(graph, names, _descend(eval_checker, eval_point))
+            graph.smallest_eval_input = smallest if smallest != graph.smallest_input else None
+
+
+def _inputs_at(graph: Graph, names: list[str], point: tuple) -> list[tuple[int, ...]]:
+    env = dict(zip(names, point))
+    return [evaluate_shape(graph[p.node].shape, env) for p in graph.inputs if graph[p.node].shape is not UNKNOWN]
 
 
 def smallest_env(graph: Graph) -> dict[str, int] | None:

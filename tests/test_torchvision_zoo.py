@@ -194,6 +194,29 @@ def test_training_mode_returns_the_aux_heads_as_torchvision_does(builder):
     assert [p.training for p in graph.outputs] == [False] + [True] * (len(got) - 1)
 
 
+@pytest.mark.parametrize(("builder", "train", "evaluate"), [("inception_v3", 299, 75), ("googlenet", 15, 15)])
+def test_the_smallest_inputs_in_training_and_eval_are_torchvisions(builder, train, evaluate):
+    # At [3, H, W]: inception_v3's aux head needs 299 in training; eval mode, which does not run it,
+    # takes torchvision's min_size, 75. torchvision's own model, on the meta device, is the oracle:
+    # it runs at each smallest size and fails one below.
+    row = ROWS[builder]
+    graph = archlang.load(ZOO / row["file"]).network(row["network"], input=[3, "H", "W"])
+    assert graph.smallest_input == [(3, train, train)]
+    assert graph.smallest_eval_input == (None if evaluate == train else [(3, evaluate, evaluate)])
+    with torch.device("meta"):
+        theirs = torchvisions(builder)
+
+        def runs(training: bool, size: int) -> bool:
+            try:
+                theirs.train(training)(torch.empty(2, 3, size, size))
+            except (RuntimeError, ValueError):
+                return False
+            return True
+
+        assert runs(True, train) and not runs(True, train - 1)
+        assert runs(False, evaluate) and not runs(False, evaluate - 1)
+
+
 def test_transform_input_is_torchvisions():
     # googlenet with transform_input=True (the default of its ImageNet weights): scale_shift per channel.
     ours = archlang.compile(ZOO / "googlenet.arch", input=[3, 64, 64], transform_input=True).eval()

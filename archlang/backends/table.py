@@ -425,6 +425,8 @@ def _symbolic_line(graph: Graph) -> str:
     if graph.smallest_input is None:
         return "No input size makes every layer valid: counts that depend on the size are 0."
     smallest = ", ".join(format_shape(s) for s in graph.smallest_input)
+    if graph.smallest_eval_input is not None:
+        smallest += " (in eval mode " + ", ".join(format_shape(s) for s in graph.smallest_eval_input) + ")"
     needs = "; needs " + "; ".join(graph.conditions) if graph.conditions else ""
     return f"Smallest input: {smallest}{needs}"
 
@@ -481,6 +483,8 @@ def to_json(graph: Graph, depth: int | None = None, extras: Extras = NO_EXTRAS) 
         out["smallest_input"] = ([list(s) for s in graph.smallest_input]
                                  if graph.smallest_input is not None else None)
         out["conditions"] = list(graph.conditions)
+        if graph.smallest_eval_input is not None:   # the layers only training outputs need set the other
+            out["smallest_eval_input"] = [list(s) for s in graph.smallest_eval_input]
     if extras.memory is not None:
         out["memory"] = extras.memory.to_json(extras.budget)
     out["layers"] = [_row_json(r, extras) for r in rows(graph, depth, extras)]

@@ -78,6 +78,8 @@ def summary(graph) -> str:
     if graph.symbols and graph.smallest_input is not None:
         # MACs depend on the sizes; the passes count them at the smallest valid input.
         text += " at the smallest input " + ", ".join(format_shape(s) for s in graph.smallest_input)
+        if graph.smallest_eval_input is not None:
+            text += " (in eval mode " + ", ".join(format_shape(s) for s in graph.smallest_eval_input) + ")"
     return text
 
 
