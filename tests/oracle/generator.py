@@ -320,15 +320,21 @@ class _Generator:
             return Template(self.pick(([self.pick(("layer", "block", "s")), part], [part], [part, "-", Lit(0)])))
         return self.pick(LABELS + LABELS_NEAR_RESERVED)
 
-    def split(self, b: Body, depth: int) -> Split:
-        """`a, b = [x ->] layers -> chunk(n)`."""
-        start = self.pick(list(b.tensors)) if b.tensors and self.chance(0.5) else None
+    def binding_head(self, b: Body, depth: int, from_tensor: float) -> tuple[str | None, list, Any]:
+        """What a several-name binding starts from (a named tensor, with this chance, else cur), up
+        to one layer after it, and the tensor they make (run on a copy of `b`, which stays as it was)."""
+        start = self.pick(list(b.tensors)) if b.tensors and self.chance(from_tensor) else None
         x = b.tensors[start] if start in b.tensors else b.cur
         items = self.items(b, x, depth, self.rng.randint(0, 1))
         snap = b.snapshot()
         for item in items:
             x = item.exec(b, x, None)
         b.restore(snap)
+        return start, items, x
+
+    def split(self, b: Body, depth: int) -> Split:
+        """`a, b = [x ->] layers -> chunk(n)`."""
+        start, items, x = self.binding_head(b, depth, 0.5)
         divisors = [n for n in (2, 3, 4) if x.shape[0] % n == 0] if self.chance(0.9) else [2, 3]
         if not divisors:
             raise Reject("GEN-RETRY", "no chunk count divides the channels")
@@ -340,13 +346,7 @@ class _Generator:
 
     def unpack(self, b: Body, depth: int) -> Unpack:
         """`p, q = [x ->] layers -> Block(...)`, a block whose body ends in `output a, b`."""
-        start = self.pick(list(b.tensors)) if b.tensors and self.chance(0.4) else None
-        x = b.tensors[start] if start in b.tensors else b.cur
-        items = self.items(b, x, depth, self.rng.randint(0, 1))
-        snap = b.snapshot()
-        for item in items:
-            x = item.exec(b, x, None)
-        b.restore(snap)
+        start, items, x = self.binding_head(b, depth, 0.4)
         several = [blk for blk in self.program.blocks if gives(blk) > 1 and blk.name not in b.active
                    and self.program.resolve(blk.name, b.file) is blk]
         block = self.pick(several) if several and self.chance(0.4) else self.new_block(b, x, depth, several=True)
