@@ -354,7 +354,7 @@ def _eval_values(model, graph, interp: Interpreter, path_name: str, found: list[
         if not torch.equal(x, k):
             raise _Found("input modified", f"{path_name}: forward wrote into the caller's input")
     trace = interp.run(kept, training=False)
-    atol = ATOL + _forward_rounding(graph, trace)
+    atol = ATOL + _forward_rounding(trace, _norm_gain(graph, trace))
     for node in graph.nodes:
         if not _has_module(node):
             continue
@@ -421,22 +421,23 @@ def _train_step(model, graph, interp: Interpreter, found: list[Disagreement]) ->
     torch.manual_seed(0)
     trace = oracle.run(xs_oracle, training=True)
     want = trace.outputs
-    _compare_outputs(outputs, want, "compile train", found, atol=ATOL + _forward_rounding(graph, trace))
+    gain = _norm_gain(graph, trace)   # what the norms amplify rounding by, for the values and the gradients
+    _compare_outputs(outputs, want, "compile train", found, atol=ATOL + _forward_rounding(trace, gain))
     for value in trace.values.values():
         if value.requires_grad:
             value.retain_grad()
     sum((o * w).sum() for o, w in zip(want, weights)).backward()
-    _compare_gradients(model, oracle, xs, xs_oracle, learnable, _rounding(trace) * _norm_gain(graph, trace))
+    _compare_gradients(model, oracle, xs, xs_oracle, learnable, _rounding(trace) * gain)
     state = model.state_dict()
     for key, value in oracle.tensors.items():
         if not _close(state[key].to(value.dtype), value.detach(), 1e-6, 1e-8):
             raise _Found("running statistics", f"compile: after a training step {key} differs from the oracle's")
 
 
-NORMS = {"bn": None, "layernorm": None, "groupnorm": "groups"}   # the norms that subtract a mean
+NORMS = frozenset({"bn", "layernorm", "groupnorm"})   # the norms that subtract a mean
 
 
-def _forward_rounding(graph, trace) -> float:
+def _forward_rounding(trace, gain: float) -> float:
     """How far two correct forward passes may differ in a value: float64's rounding of the largest
     value in every layer, which is nothing in a network of ordinary scale, times what the norms
     amplify it by. A norm divides the noise in its input by sqrt(var + eps): 1 on ordinary data,
@@ -445,7 +446,7 @@ def _forward_rounding(graph, trace) -> float:
     group, 6.8e-9 apart after a training step)."""
     values = [v.detach() for v in trace.values.values() if v.numel() and v.is_floating_point()]
     largest = max((float(v.abs().max()) for v in values), default=0.0)
-    return largest * len(values) * torch.finfo(torch.float64).eps * _norm_gain(graph, trace)
+    return largest * len(values) * torch.finfo(torch.float64).eps * gain
 
 
 def _norm_gain(graph, trace) -> float:
