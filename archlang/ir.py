@@ -276,6 +276,7 @@ class Constraint:
     text: str
     check: Any  # callable env -> bool
     span: Span | None = None
+    node: int | None = None     # the layer whose rule recorded it (None: an `expect`)
 
     def holds(self, env: dict[str, int]) -> bool:
         return bool(self.check(env))

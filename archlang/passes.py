@@ -34,7 +34,6 @@ class SizeConstraint(Constraint):
     rel: str = ">="
     rhs: Any = 0
     call_stack: tuple = ()
-    node: int | None = None     # the layer whose rule recorded it (None: an `expect`)
 
 
 def _constraint(text: str, lhs, rel: str, rhs, code: str, span: Span | None, frames: tuple,
@@ -44,7 +43,7 @@ def _constraint(text: str, lhs, rel: str, rhs, code: str, span: Span | None, fra
     def check(env: dict) -> bool:
         return holds(evaluate(lhs, env), evaluate(rhs, env))
 
-    return SizeConstraint(text, check, span, code=code, lhs=lhs, rel=rel, rhs=rhs, call_stack=frames, node=node)
+    return SizeConstraint(text, check, span, node, code=code, lhs=lhs, rel=rel, rhs=rhs, call_stack=frames)
 
 
 # --------------------------------------------------------------------------- inference
@@ -406,7 +405,7 @@ def solve(graph: Graph, collector: Collector | None = None) -> None:
     graph.smallest_input = _inputs_at(graph, names, point)
     graph.conditions = _conditions(checker, point)
     if graph.training_nodes:   # eval mode does not run the layers only training outputs need (aux heads)
-        in_eval = [c for c in graph.constraints if getattr(c, "node", None) not in graph.training_nodes]
+        in_eval = [c for c in graph.constraints if c.node not in graph.training_nodes]
         eval_checker = _Checker(names, in_eval)
         eval_point = _find_point(eval_checker, len(eval_checker.tests))
         if eval_point is not None:

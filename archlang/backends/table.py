@@ -424,11 +424,16 @@ def _symbolic_line(graph: Graph) -> str:
     """The sizes a symbolic network accepts; counts that depend on them are taken at the smallest."""
     if graph.smallest_input is None:
         return "No input size makes every layer valid: counts that depend on the size are 0."
-    smallest = ", ".join(format_shape(s) for s in graph.smallest_input)
-    if graph.smallest_eval_input is not None:
-        smallest += " (in eval mode " + ", ".join(format_shape(s) for s in graph.smallest_eval_input) + ")"
     needs = "; needs " + "; ".join(graph.conditions) if graph.conditions else ""
-    return f"Smallest input: {smallest}{needs}"
+    return f"Smallest input: {smallest_input_text(graph)}{needs}"
+
+
+def smallest_input_text(graph: Graph) -> str:
+    """`[3, 299, 299] (in eval mode [3, 75, 75])`: the smallest input, and eval mode's where smaller."""
+    text = ", ".join(format_shape(s) for s in graph.smallest_input)
+    if graph.smallest_eval_input is not None:
+        text += " (in eval mode " + ", ".join(format_shape(s) for s in graph.smallest_eval_input) + ")"
+    return text
 
 
 def _both(n: int) -> str:

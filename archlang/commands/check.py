@@ -69,7 +69,7 @@ def _check_file(path: str, args: argparse.Namespace, diags: list[Diagnostic]) ->
 
 def summary(graph) -> str:
     """`LeNet: [1, 28, 28] -> [10], 61.7K params, 429.5K MACs`."""
-    from ..backends.table import human
+    from ..backends.table import human, smallest_input_text
     from ..shapes import format_shape
 
     ins = _ports(graph, graph.inputs, format_shape)
@@ -77,9 +77,7 @@ def summary(graph) -> str:
     text = f"{graph.name}: {ins} -> {outs}, {human(graph.params_total)} params, {human(graph.macs_total)} MACs"
     if graph.symbols and graph.smallest_input is not None:
         # MACs depend on the sizes; the passes count them at the smallest valid input.
-        text += " at the smallest input " + ", ".join(format_shape(s) for s in graph.smallest_input)
-        if graph.smallest_eval_input is not None:
-            text += " (in eval mode " + ", ".join(format_shape(s) for s in graph.smallest_eval_input) + ")"
+        text += " at the smallest input " + smallest_input_text(graph)
     return text
 
 
